@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace weir::balance {
+
+// Smooth weighted round-robin (as nginx's upstream): over any window of sum(weights) picks,
+// backend i is chosen exactly weight[i] times, and picks of one backend are spread out rather
+// than bunched. Not thread-safe; each worker owns its own instance.
+class RoundRobin {
+public:
+  // weights: one entry per backend, each >= 1. An empty vector is allowed (next() returns -1).
+  explicit RoundRobin(std::vector<uint32_t> weights);
+
+  // Returns the index of the next backend, or -1 if there are none.
+  int next();
+  size_t size() const { return weights_.size(); }
+
+private:
+  std::vector<uint32_t> weights_;
+  std::vector<int64_t> current_;
+  int64_t total_ = 0;
+};
+
+}  // namespace weir::balance

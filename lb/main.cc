@@ -1,0 +1,72 @@
+// weir: the daemon's entry point. Parses the command line and hands over to lb/master.
+#include <getopt.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "config/config.h"
+#include "master/master.h"
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/weir/weir.toml";
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: weir [-c FILE] [-t]\n"
+               "  -c FILE   configuration file (default %s)\n"
+               "  -t        check the configuration and exit (binds nothing)\n"
+               "  -v        print the version and exit\n"
+               "  -h        this help\n",
+               kDefaultConfig);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string path = kDefaultConfig;
+  bool test_only = false;
+  int opt;
+  while ((opt = ::getopt(argc, argv, "c:thv")) != -1) {
+    switch (opt) {
+      case 'c':
+        path = optarg;
+        break;
+      case 't':
+        test_only = true;
+        break;
+      case 'v':
+        std::printf("weir " WEIR_VERSION "\n");
+        return 0;
+      case 'h':
+        usage(stdout);
+        return 0;
+      default:
+        usage(stderr);
+        return 2;
+    }
+  }
+  if (optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+  weir::config::Config cfg;
+  try {
+    cfg = weir::config::load(path);
+  } catch (const weir::config::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    std::fprintf(stderr, "weir: configuration file %s test failed\n", path.c_str());
+    return 1;
+  }
+  if (test_only) {
+    std::fprintf(stderr, "weir: configuration file %s test is successful\n", path.c_str());
+    return 0;
+  }
+  try {
+    return weir::master::run(cfg);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weir: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,60 @@
+#include "net/socket.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+namespace weir::net {
+
+util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog) {
+  const std::string where = addr.toString();
+  UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return util::lastError("socket for " + where);
+  }
+  int one = 1;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+    return util::lastError("setsockopt SO_REUSEPORT on " + where);
+  }
+  // Without V6ONLY, [::]:80 would also claim 0.0.0.0:80 and clash with an IPv4 listener.
+  if (addr.family() == AF_INET6 &&
+      ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
+    return util::lastError("setsockopt IPV6_V6ONLY on " + where);
+  }
+  if (::bind(fd.get(), addr.get(), addr.len()) < 0) {
+    return util::lastError("bind " + where);
+  }
+  if (::listen(fd.get(), backlog) < 0) {
+    return util::lastError("listen " + where);
+  }
+  return fd;
+}
+
+util::Result<UniqueFd> connectNonBlocking(const SockAddr& addr) {
+  UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return util::lastError("socket");
+  }
+  setNoDelay(fd.get());
+  if (::connect(fd.get(), addr.get(), addr.len()) < 0 && errno != EINPROGRESS) {
+    return util::lastError("connect " + addr.toString());
+  }
+  return fd;
+}
+
+int socketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+    return errno;
+  }
+  return err;
+}
+
+void setNoDelay(int fd) {
+  int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+}  // namespace weir::net

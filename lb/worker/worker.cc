@@ -1,0 +1,331 @@
+#include "worker/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+namespace weir::worker {
+namespace {
+
+constexpr int kMaxEvents = 512;
+constexpr int kAcceptBatch = 64;
+constexpr int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE: retry later, never spin
+constexpr int64_t kReconcileMs = 1000;
+constexpr size_t kIdlePipes = 256;
+
+std::atomic_ref<__s64> counter(__s64& v) { return std::atomic_ref<__s64>(v); }
+
+}  // namespace
+
+int64_t monotonicMs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+Worker::Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
+               weir_steer_state* steer, bool count_steered)
+    : cfg_(cfg),
+      slot_(slot),
+      sockets_(std::move(sockets)),
+      steer_(steer),
+      count_steered_(count_steered),
+      pipes_(kIdlePipes, 0) {}
+
+Worker::~Worker() = default;
+
+TimerList* Worker::timerList(int64_t duration_ms) {
+  for (auto& t : timer_lists_) {
+    if (t->durationMs() == duration_ms) {
+      return t.get();
+    }
+  }
+  timer_lists_.push_back(std::make_unique<TimerList>(duration_ms));
+  return timer_lists_.back().get();
+}
+
+void Worker::setup() {
+  epoll_ = net::UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) {
+    throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGQUIT);
+  signal_fd_ = net::UniqueFd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd_) {
+    throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &signal_ep_;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signal_fd_.get(), &ev);
+
+  for (const auto& pool : cfg_.pools) {
+    std::vector<uint32_t> weights;
+    for (const auto& b : pool.backends) {
+      weights.push_back(b.weight);
+    }
+    auto rt = std::make_unique<PoolRuntime>(
+        PoolRuntime{&pool, balance::RoundRobin(std::move(weights)),
+                    timerList(pool.connect_timeout.count()), timerList(pool.idle_timeout.count())});
+    pools_.push_back(std::move(rt));
+  }
+
+  listen_eps_.resize(sockets_.size());
+  accept_pending_.assign(sockets_.size(), false);
+  for (size_t i = 0; i < sockets_.size(); ++i) {
+    listen_eps_[i] = {EndpointKind::Listener, reinterpret_cast<void*>(i)};
+    epoll_event lev{};
+    lev.events = EPOLLIN | EPOLLET;
+    lev.data.ptr = &listen_eps_[i];
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, sockets_[i].fd, &lev) < 0) {
+      throw std::runtime_error(std::string("epoll_ctl listener: ") + std::strerror(errno));
+    }
+  }
+}
+
+void Worker::enqueue(Session* s) {
+  if (!s->queued) {
+    s->queued = true;
+    ready_.push_back(s);
+  }
+}
+
+void Worker::onClosed(Session* s) {
+  --active_;
+  counter(steer_->slots[slot_].active).fetch_sub(1, std::memory_order_relaxed);
+  dead_.push_back(s);
+}
+
+Session* Worker::newSession() {
+  if (free_sessions_.empty()) {
+    all_sessions_.push_back(std::make_unique<Session>(this));
+    return all_sessions_.back().get();
+  }
+  Session* s = free_sessions_.back();
+  free_sessions_.pop_back();
+  return s;
+}
+
+void Worker::pauseAccepting(int64_t until_ms) { accept_paused_until_ = until_ms; }
+
+void Worker::acceptFrom(size_t index) {
+  const ListenSocket& ls = sockets_[index];
+  accept_pending_[index] = true;
+  if (stopping_ || now_ms_ < accept_paused_until_) {
+    return;
+  }
+  for (int n = 0; n < kAcceptBatch; ++n) {
+    if (active_ >= cfg_.global.max_connections) {
+      return;  // resumes when a session closes (runDeferred)
+    }
+    net::SockAddr peer;
+    *peer.lenPtr() = peer.capacity();
+    int fd = ::accept4(ls.fd, peer.get(), peer.lenPtr(), SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN) {
+        accept_pending_[index] = false;
+        return;
+      }
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) {
+        continue;  // that one connection is gone; the queue may hold more
+      }
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // The connection stays queued in the kernel; spinning on accept would burn the CPU.
+        if (now_ms_ - last_emfile_log_ms_ >= 1000) {
+          spdlog::warn("accept: {} ({} active connections); pausing accepts for {} ms",
+                       std::strerror(errno), active_, kAcceptPauseMs);
+          last_emfile_log_ms_ = now_ms_;
+        }
+        pauseAccepting(now_ms_ + kAcceptPauseMs);
+        return;
+      }
+      spdlog::error("accept on listener {}: {}", cfg_.listeners[ls.listener].name,
+                    std::strerror(errno));
+      pauseAccepting(now_ms_ + kAcceptPauseMs);
+      return;
+    }
+    ++active_;
+    ++accepted_;
+    auto& load = steer_->slots[slot_];
+    counter(load.active).fetch_add(1, std::memory_order_relaxed);
+    if (count_steered_) {
+      counter(load.steered).fetch_sub(1, std::memory_order_relaxed);
+    }
+    Session* s = newSession();
+    const auto& listener = cfg_.listeners[ls.listener];
+    s->start(net::UniqueFd(fd), peer, ls.listener, pools_[listener.pool_index].get(), now_ms_);
+  }
+  // Batch used up with the queue maybe non-empty: continue after other events.
+}
+
+void Worker::acceptPending() {
+  for (size_t i = 0; i < sockets_.size(); ++i) {
+    if (accept_pending_[i]) {
+      acceptFrom(i);
+    }
+  }
+}
+
+void Worker::dispatch(const epoll_event& ev) {
+  auto* ep = static_cast<Endpoint*>(ev.data.ptr);
+  switch (ep->kind) {
+    case EndpointKind::Listener:
+      acceptFrom(reinterpret_cast<size_t>(ep->owner));
+      break;
+    case EndpointKind::Client:
+      static_cast<Session*>(ep->owner)->onEvent(false, ev.events);
+      break;
+    case EndpointKind::Upstream:
+      static_cast<Session*>(ep->owner)->onEvent(true, ev.events);
+      break;
+    case EndpointKind::Signal:
+      onSignal();
+      break;
+  }
+}
+
+void Worker::onSignal() {
+  signalfd_siginfo si{};
+  while (::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si)) {
+    if (si.ssi_signo == SIGQUIT) {
+      if (!stopping_) {
+        spdlog::info("graceful stop: no new connections, {} active", active_);
+        stopping_ = true;
+        for (const auto& ls : sockets_) {
+          ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, ls.fd, nullptr);
+        }
+      }
+    } else {
+      exit_now_ = true;
+    }
+  }
+}
+
+void Worker::expireTimers() {
+  for (auto& list : timer_lists_) {
+    while (TimerHook* t = list->first()) {
+      if (t->deadline_ms > now_ms_) {
+        break;
+      }
+      TimerList::disarm(*t);
+      static_cast<Session*>(t->owner)->onTimeout();
+    }
+  }
+}
+
+void Worker::runDeferred() {
+  // Sessions may enqueue themselves again while we run them; take the current batch only.
+  std::vector<Session*> batch;
+  batch.swap(ready_);
+  for (Session* s : batch) {
+    s->queued = false;
+    s->onReady();
+  }
+  if (ready_.empty() && !batch.empty()) {
+    batch.clear();
+    ready_.swap(batch);  // keep the capacity
+  }
+  acceptPending();
+  for (Session* s : dead_) {
+    free_sessions_.push_back(s);
+  }
+  dead_.clear();
+}
+
+// The program counts a connection in `steered` at SYN time and the worker moves it to
+// `active` on accept. A handshake that never completes, a syncookie ACK (selection runs again)
+// or a SYN that arrived before the program was attached leave `steered` off by a few. The
+// truth is the accept queue length (TCP_INFO on a listener reports it in tcpi_unacked): when
+// the counter and the queue disagree in the same direction on two ticks in a row, correct by
+// the smaller difference, which leaves handshakes in flight alone.
+void Worker::reconcileSteered() {
+  int64_t queued = 0;
+  for (const auto& ls : sockets_) {
+    tcp_info info{};
+    socklen_t len = sizeof(info);
+    if (::getsockopt(ls.fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0) {
+      queued += info.tcpi_unacked;
+    }
+  }
+  auto steered = counter(steer_->slots[slot_].steered);
+  int64_t diff = steered.load(std::memory_order_relaxed) - queued;
+  int64_t fix = 0;
+  if (diff > 0 && steered_prev_diff_ > 0) {
+    fix = std::min(diff, steered_prev_diff_);
+  } else if (diff < 0 && steered_prev_diff_ < 0) {
+    fix = std::max(diff, steered_prev_diff_);
+  }
+  if (fix != 0) {
+    steered.fetch_sub(fix, std::memory_order_relaxed);
+    spdlog::debug("steering counter of slot {} corrected by {}", slot_, -fix);
+  }
+  steered_prev_diff_ = diff - fix;
+}
+
+int Worker::waitTimeout() const {
+  if (!ready_.empty()) {
+    return 0;
+  }
+  int64_t deadline = next_reconcile_ms_;
+  bool pending = std::find(accept_pending_.begin(), accept_pending_.end(), true) !=
+                 accept_pending_.end();
+  if (pending && !stopping_ && active_ < cfg_.global.max_connections) {
+    deadline = std::min(deadline, std::max(accept_paused_until_, now_ms_));
+  }
+  for (const auto& list : timer_lists_) {
+    auto* first = const_cast<TimerList&>(*list).first();
+    if (first != nullptr) {
+      deadline = std::min(deadline, first->deadline_ms);
+    }
+  }
+  return static_cast<int>(std::clamp<int64_t>(deadline - now_ms_, 0, 60000));
+}
+
+int Worker::run() {
+  ::signal(SIGPIPE, SIG_IGN);  // splice() to a reset socket raises SIGPIPE; we want EPIPE
+  setup();
+  now_ms_ = monotonicMs();
+  next_reconcile_ms_ = now_ms_ + kReconcileMs;
+  spdlog::info("worker {} started, {} listening sockets", slot_, sockets_.size());
+  epoll_event events[kMaxEvents];
+  while (!exit_now_ && !(stopping_ && active_ == 0)) {
+    int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, waitTimeout());
+    if (n < 0 && errno != EINTR) {
+      spdlog::critical("epoll_wait: {}", std::strerror(errno));
+      return 1;
+    }
+    now_ms_ = monotonicMs();
+    for (int i = 0; i < n; ++i) {
+      dispatch(events[i]);
+    }
+    expireTimers();
+    runDeferred();
+    if (now_ms_ >= next_reconcile_ms_) {
+      next_reconcile_ms_ = now_ms_ + kReconcileMs;
+      if (count_steered_) {
+        reconcileSteered();
+      }
+    }
+  }
+  for (auto& s : all_sessions_) {
+    s->finish(CloseReason::Shutdown);
+  }
+  spdlog::info("worker {} exiting: {} connections accepted in its life", slot_, accepted_);
+  return 0;
+}
+
+}  // namespace weir::worker

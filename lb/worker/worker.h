@@ -1,0 +1,111 @@
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "balance/round_robin.h"
+#include "config/config.h"
+#include "net/pipe_pool.h"
+#include "net/unique_fd.h"
+#include "worker/session.h"
+#include "worker/timer_list.h"
+
+extern "C" {
+#include "steer.h"
+}
+
+namespace weir::worker {
+
+// One listening socket of this worker's slot (borrowed from the master's reuseport group).
+struct ListenSocket {
+  int fd = -1;
+  uint32_t listener = 0;  // index into Config::listeners
+};
+
+// Per-pool state a worker keeps: its balancer and the timer lists of the pool's durations.
+struct PoolRuntime {
+  const config::Pool* pool = nullptr;
+  balance::RoundRobin balancer;
+  TimerList* connect_timers = nullptr;
+  TimerList* idle_timers = nullptr;
+};
+
+// A worker process's event loop. Accepts from its own slot's listening sockets only (the
+// sk_reuseport program already chose this slot), proxies each connection with a Session.
+//
+// Loop iteration, as nginx's: wait (timeout = nearest timer) -> dispatch ready fds -> expire
+// timers -> deferred work (sessions that used their budget, connect retries, paused accepts,
+// freeing closed sessions, which must outlive the event batch that may still name them).
+class Worker {
+public:
+  // steer: the shared load counters; count_steered: whether the BPF program increments
+  // slots[slot].steered (then this worker moves each accepted connection to `active`).
+  Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
+         weir_steer_state* steer, bool count_steered);
+  ~Worker();
+
+  // Runs until SIGTERM/SIGINT (fast stop) or SIGQUIT once every connection has ended.
+  // Returns the process exit code.
+  int run();
+
+  // For Session.
+  int64_t now() const { return now_ms_; }
+  int epollFd() const { return epoll_.get(); }
+  net::PipePool& pipes() { return pipes_; }
+  const config::Config& config() const { return cfg_; }
+  void enqueue(Session* s);
+  void onClosed(Session* s);
+  unsigned slot() const { return slot_; }
+
+private:
+  void setup();
+  void acceptFrom(size_t index);
+  void acceptPending();
+  void pauseAccepting(int64_t until_ms);
+  void dispatch(const epoll_event& ev);
+  void onSignal();
+  void expireTimers();
+  void runDeferred();
+  void reconcileSteered();
+  int waitTimeout() const;
+  TimerList* timerList(int64_t duration_ms);
+  Session* newSession();
+
+  const config::Config& cfg_;
+  unsigned slot_;
+  std::vector<ListenSocket> sockets_;
+  std::vector<Endpoint> listen_eps_;
+  std::vector<bool> accept_pending_;
+  weir_steer_state* steer_;
+  bool count_steered_;
+
+  net::UniqueFd epoll_;
+  net::UniqueFd signal_fd_;
+  Endpoint signal_ep_{EndpointKind::Signal, nullptr};
+  net::PipePool pipes_;
+  std::vector<std::unique_ptr<TimerList>> timer_lists_;
+  std::vector<std::unique_ptr<PoolRuntime>> pools_;
+
+  std::vector<std::unique_ptr<Session>> all_sessions_;
+  std::vector<Session*> free_sessions_;
+  std::vector<Session*> ready_;
+  std::vector<Session*> dead_;
+
+  int64_t now_ms_ = 0;
+  int64_t accept_paused_until_ = 0;
+  int64_t next_reconcile_ms_ = 0;
+  int64_t steered_prev_diff_ = 0;
+  uint64_t active_ = 0;
+  uint64_t accepted_ = 0;
+  int64_t last_emfile_log_ms_ = -1000000;
+  bool stopping_ = false;  // SIGQUIT: no more accepts, exit when idle
+  bool exit_now_ = false;  // SIGTERM/SIGINT
+};
+
+// Current CLOCK_MONOTONIC time in milliseconds.
+int64_t monotonicMs();
+
+}  // namespace weir::worker
