@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything weir needs to build and test, from Debian 12's packages only.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps.sh: run as root (or install sudo)" >&2; exit 1; }
+  SUDO="sudo"
+fi
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  clang llvm bpftool libbpf-dev linux-libc-dev
+  libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libgtest-dev
+  iproute2 procps curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps.sh: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
