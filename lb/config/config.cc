@@ -1,0 +1,171 @@
+#include "config/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include <toml++/toml.h>
+
+#include "config/readers.h"
+
+namespace weir::config {
+namespace {
+
+using detail::Diagnostics;
+using detail::Section;
+
+std::string joinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& line : lines) {
+    if (!out.empty()) {
+      out += '\n';
+    }
+    out += line;
+  }
+  return out;
+}
+
+unsigned onlineCpus() {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 1) {
+    return 1;  // sysconf failed; one worker still serves
+  }
+  return static_cast<unsigned>(std::min<long>(n, kMaxWorkers));
+}
+
+// Calls f(section, name) for each table under root[kind] ("listeners" -> [listeners.NAME]),
+// after checking that root[kind] is a table of tables with valid names.
+template <typename F>
+void forEachNamed(const toml::table& root, std::string_view kind, Diagnostics& diag, F&& f) {
+  const toml::node* node = root.get(kind);
+  if (node == nullptr) {
+    return;
+  }
+  auto* tables = node->as_table();
+  if (tables == nullptr) {
+    diag.add(*node, kind,
+             "expected tables such as [" + std::string(kind) + ".NAME], got " +
+                 detail::describe(*node));
+    return;
+  }
+  for (auto&& [key, value] : *tables) {
+    std::string path = detail::joinPath(kind, key.str());
+    auto* table = value.as_table();
+    if (table == nullptr) {
+      diag.add(value, path, "expected a table, got " + detail::describe(value));
+      continue;
+    }
+    if (!detail::isPlainName(key.str())) {
+      diag.add(value, path, "a name may only contain letters, digits, '_' and '-'");
+    }
+    f(Section(*table, path, diag), std::string(key.str()));
+  }
+}
+
+std::vector<std::string> poolNames(const toml::table& root) {
+  std::vector<std::string> names;
+  if (auto* pools = root["pools"].as_table()) {
+    for (auto&& [key, value] : *pools) {
+      names.emplace_back(key.str());
+    }
+  }
+  return names;
+}
+
+bool hasListeners(const toml::table& root) {
+  const toml::node* node = root.get("listeners");
+  // A "listeners" that is not a table is reported as a type error instead.
+  return node != nullptr && !(node->is_table() && node->as_table()->empty());
+}
+
+template <typename T>
+void sortByName(std::vector<T>& items) {
+  std::sort(items.begin(), items.end(),
+            [](const T& a, const T& b) { return a.name < b.name; });
+}
+
+Config build(const toml::table& root, const std::string& path) {
+  Diagnostics diag(path);
+  Config config;
+  config.path = path;
+  Section(root, "", diag).checkKeys({"global", "listeners", "pools"});
+
+  if (const toml::node* node = root.get("global")) {
+    if (auto* table = node->as_table()) {
+      detail::readGlobal(Section(*table, "global", diag), config.global);
+    } else {
+      diag.add(*node, "global", "expected a table, got " + detail::describe(*node));
+    }
+  }
+  if (config.global.workers_auto) {
+    config.global.workers = onlineCpus();
+  }
+
+  forEachNamed(root, "pools", diag, [&](const Section& section, const std::string& name) {
+    config.pools.push_back(detail::readPool(section, name));
+  });
+
+  std::vector<std::string> pool_names = poolNames(root);
+  std::vector<detail::BindSite> binds;
+  forEachNamed(root, "listeners", diag, [&](const Section& section, const std::string& name) {
+    config.listeners.push_back(detail::readListener(section, name, pool_names, binds));
+  });
+  if (!hasListeners(root)) {
+    diag.add(toml::source_position{1, 1}, "listeners",
+             "no listeners defined; add a [listeners.NAME] table");
+  }
+  detail::checkBindOverlaps(std::move(binds), diag);
+  diag.throwIfAny();
+
+  sortByName(config.pools);
+  sortByName(config.listeners);
+  for (auto& listener : config.listeners) {
+    auto pool = std::lower_bound(
+        config.pools.begin(), config.pools.end(), listener.pool,
+        [](const Pool& p, const std::string& name) { return p.name < name; });
+    // Dangling references were reported above, so every listener's pool exists.
+    listener.pool_index = static_cast<size_t>(pool - config.pools.begin());
+  }
+  return config;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> messages)
+    : std::runtime_error(joinLines(messages)), messages_(std::move(messages)) {}
+
+Config parse(std::string_view text, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    throw ConfigError({path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
+                       ": syntax error: " + std::string(e.description())});
+  }
+  return build(root, path);
+}
+
+Config load(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+  if (!file) {
+    throw ConfigError({path + ": cannot open: " + std::strerror(errno)});
+  }
+  std::string text;
+  char buf[16384];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), file.get())) > 0) {
+    text.append(buf, n);
+  }
+  if (std::ferror(file.get())) {
+    throw ConfigError({path + ": cannot read: " + std::strerror(errno)});
+  }
+  return parse(text, path);
+}
+
+}  // namespace weir::config

@@ -1,0 +1,103 @@
+#include <utility>
+
+#include "config/readers.h"
+
+namespace weir::config::detail {
+namespace {
+
+constexpr std::string_view kNeedsBackend = "a pool needs at least one backend";
+
+// Reads one { address = "IP:PORT", weight = N } entry; nullopt if it has a problem.
+std::optional<Backend> readBackend(const toml::node& node, const std::string& path,
+                                   Diagnostics& diag) {
+  auto* table = node.as_table();
+  if (table == nullptr) {
+    diag.add(node, path,
+             "expected a table such as { address = \"IP:PORT\", weight = 1 }, got " +
+                 describe(node));
+    return std::nullopt;
+  }
+  Section section(*table, path, diag);
+  section.checkKeys({"address", "weight"});
+  Backend backend;
+  std::optional<net::SockAddr> address;
+  if (const toml::node* value = section.get("address")) {
+    address = readAddress(*value, section.pathOf("address"), diag);
+  } else {
+    section.missing("address");
+  }
+  auto weight = section.integer("weight", 1, 1000);
+  if (weight) {
+    backend.weight = static_cast<uint32_t>(*weight);
+  }
+  if (!address) {
+    return std::nullopt;
+  }
+  backend.address = *address;
+  return backend;
+}
+
+void readBackends(const Section& section, Pool& pool) {
+  const toml::node* node = section.get("backends");
+  if (node == nullptr) {
+    section.diag().add(section.table(), section.pathOf("backends"), kNeedsBackend);
+    return;
+  }
+  auto* array = node->as_array();
+  if (array == nullptr) {
+    section.problem(*node, "backends",
+                    "expected an array such as [{ address = \"IP:PORT\" }], got " +
+                        describe(*node));
+    return;
+  }
+  if (array->empty()) {
+    section.problem(*node, "backends", kNeedsBackend);
+    return;
+  }
+  std::vector<size_t> index_of;  // pool.backends[k] came from backends[index_of[k]]
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::node& item = *array->get(i);
+    std::string path = section.pathOf("backends") + "[" + std::to_string(i) + "]";
+    auto backend = readBackend(item, path, section.diag());
+    if (!backend) {
+      continue;
+    }
+    bool duplicate = false;
+    for (size_t k = 0; k < pool.backends.size() && !duplicate; ++k) {
+      if (pool.backends[k].address == backend->address) {
+        // readBackend succeeded, so the address key exists.
+        section.diag().add(*item.as_table()->get("address"), path + ".address",
+                           backend->address.toString() + " is already listed as backends[" +
+                               std::to_string(index_of[k]) + "]");
+        duplicate = true;
+      }
+    }
+    if (!duplicate) {
+      pool.backends.push_back(*backend);
+      index_of.push_back(i);
+    }
+  }
+}
+
+}  // namespace
+
+Pool readPool(const Section& section, const std::string& name) {
+  section.checkKeys({"balance", "connect_timeout", "idle_timeout", "retries", "backends"});
+  Pool pool;
+  pool.name = name;
+  // Only one algorithm so far; the key exists so that configs stay valid when more arrive.
+  section.oneOf("balance", {"round-robin"});
+  if (auto timeout = section.duration("connect_timeout")) {
+    pool.connect_timeout = *timeout;
+  }
+  if (auto timeout = section.duration("idle_timeout")) {
+    pool.idle_timeout = *timeout;
+  }
+  if (auto retries = section.integer("retries", 0, 100)) {
+    pool.retries = static_cast<uint32_t>(*retries);
+  }
+  readBackends(section, pool);
+  return pool;
+}
+
+}  // namespace weir::config::detail

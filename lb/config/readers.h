@@ -1,0 +1,37 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "config/config.h"
+#include "config/section.h"
+
+namespace weir::config::detail {
+
+// Fills `global` from [global]. Leaves workers unresolved when it is "auto".
+void readGlobal(const Section& section, Global& global);
+
+// Reads [pools.NAME]. The result is only meaningful if no problem was recorded.
+Pool readPool(const Section& section, const std::string& name);
+
+// One bind address and where it was written, for the cross-listener overlap check.
+struct BindSite {
+  net::SockAddr address;
+  std::string listener;  // "listeners.web"
+  std::string path;      // "listeners.web.bind[0]"
+  toml::source_position at;
+};
+
+// Reads [listeners.NAME]. `pool_names` are every pool the file defines (valid or not), for
+// the dangling-reference check. Appends each bind address to `binds`.
+Listener readListener(const Section& section, const std::string& name,
+                      const std::vector<std::string>& pool_names, std::vector<BindSite>& binds);
+
+// Records every bind that overlaps one written before it in the file. Two binds overlap when
+// they have the same family and port and either the same IP or one is the wildcard. IPv4 and
+// IPv6 never overlap: weir sets IPV6_V6ONLY.
+void checkBindOverlaps(std::vector<BindSite> binds, Diagnostics& diag);
+
+}  // namespace weir::config::detail

@@ -1,0 +1,145 @@
+#include "config/section.h"
+
+namespace weir::config::detail {
+namespace {
+
+// "\"a\"", "\"a\" or \"b\"", "\"a\", \"b\" or \"c\"".
+std::string listChoices(std::initializer_list<std::string_view> choices) {
+  std::string out;
+  size_t i = 0;
+  for (std::string_view choice : choices) {
+    if (i > 0) {
+      out += i + 1 == choices.size() ? " or " : ", ";
+    }
+    out += quote(choice);
+    ++i;
+  }
+  return out;
+}
+
+std::string range(int64_t lo, int64_t hi) {
+  return std::to_string(lo) + ".." + std::to_string(hi);
+}
+
+}  // namespace
+
+void Section::problem(const toml::node& value, std::string_view key, std::string_view what) const {
+  diag_.add(value, pathOf(key), what);
+}
+
+void Section::missing(std::string_view key) const {
+  diag_.add(table_, path_, "missing required key " + quote(key));
+}
+
+void Section::checkKeys(std::initializer_list<std::string_view> known) const {
+  for (auto&& [key, value] : table_) {
+    bool found = false;
+    for (std::string_view k : known) {
+      found = found || k == key.str();
+    }
+    if (!found) {
+      problem(value, key.str(), "unknown key" + didYouMean(key.str(), known));
+    }
+  }
+}
+
+std::optional<int64_t> Section::integer(std::string_view key, int64_t lo, int64_t hi) const {
+  const toml::node* node = get(key);
+  if (node == nullptr) {
+    return std::nullopt;
+  }
+  auto* value = node->as_integer();
+  if (value == nullptr) {
+    problem(*node, key, "expected an integer " + range(lo, hi) + ", got " + describe(*node));
+    return std::nullopt;
+  }
+  if (value->get() < lo || value->get() > hi) {
+    problem(*node, key, "must be " + range(lo, hi) + ", got " + describe(*node));
+    return std::nullopt;
+  }
+  return value->get();
+}
+
+std::optional<std::string> Section::string(std::string_view key,
+                                           std::string_view expected) const {
+  const toml::node* node = get(key);
+  if (node == nullptr) {
+    return std::nullopt;
+  }
+  auto* value = node->as_string();
+  if (value == nullptr) {
+    problem(*node, key, "expected " + std::string(expected) + ", got " + describe(*node));
+    return std::nullopt;
+  }
+  return value->get();
+}
+
+std::optional<size_t> Section::oneOf(std::string_view key,
+                                     std::initializer_list<std::string_view> choices) const {
+  const toml::node* node = get(key);
+  if (node == nullptr) {
+    return std::nullopt;
+  }
+  if (auto* value = node->as_string()) {
+    size_t i = 0;
+    for (std::string_view choice : choices) {
+      if (choice == value->get()) {
+        return i;
+      }
+      ++i;
+    }
+  }
+  std::string what = "expected " + listChoices(choices) + ", got " + describe(*node);
+  if (auto* value = node->as_string()) {
+    what += didYouMean(value->get(), choices);
+  }
+  problem(*node, key, what);
+  return std::nullopt;
+}
+
+std::optional<Duration> Section::duration(std::string_view key) const {
+  const toml::node* node = get(key);
+  if (node == nullptr) {
+    return std::nullopt;
+  }
+  std::optional<Duration> parsed;
+  if (auto* value = node->as_string()) {
+    parsed = parseDuration(value->get());
+  }
+  if (!parsed) {
+    problem(*node, key, "expected a duration such as \"3s\", got " + describe(*node));
+    return std::nullopt;
+  }
+  if (parsed->count() <= 0) {
+    problem(*node, key, "must be greater than 0, got " + describe(*node));
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+std::optional<net::SockAddr> readAddress(const toml::node& value, const std::string& path,
+                                         Diagnostics& diag) {
+  auto* text = value.as_string();
+  if (text == nullptr) {
+    diag.add(value, path, "expected \"IP:PORT\", got " + describe(value));
+    return std::nullopt;
+  }
+  const std::string& s = text->get();
+  auto addr = net::SockAddr::parse(s);
+  if (!addr) {
+    std::string what = quote(s) + " is not IP:PORT";
+    bool bare_v6 = s.find('[') == std::string::npos && s.find(':') != s.rfind(':');
+    if (bare_v6) {
+      what += " (write IPv6 addresses in brackets, e.g. \"[::1]:80\")";
+    }
+    diag.add(value, path, what);
+    return std::nullopt;
+  }
+  if (addr->port() == 0) {
+    diag.add(value, path, quote(s) + ": port 0 is not allowed");
+    return std::nullopt;
+  }
+  return addr;
+}
+
+}  // namespace weir::config::detail
