@@ -84,8 +84,8 @@ void checkFileBudget(const config::Config& cfg) {
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
     return;
   }
-  // Two sockets per connection, plus pipes while bytes are in flight, plus listeners.
-  const uint64_t need = uint64_t{cfg.global.max_connections} * 2 + 64;
+  // Two sockets per connection (pipes, held only while bytes are in flight, come on top).
+  const uint64_t need = uint64_t{cfg.global.max_connections} * 2;
   if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur) {
     spdlog::warn("max_connections = {} needs about {} file descriptors per worker but the limit "
                  "is {}: accepts will pause when it is reached",
@@ -146,14 +146,13 @@ void Master::runChild(unsigned slot) {
       }
     }
   }
-  // TERM/INT/QUIT stay blocked for the worker's own signalfd; the master's other signals are
+  // TERM/INT/QUIT/USR1 stay blocked for the worker's own signalfd; the master's other signals are
   // not the worker's business.
   ::signal(SIGHUP, SIG_IGN);
-  ::signal(SIGUSR1, SIG_IGN);
   ::signal(SIGUSR2, SIG_IGN);
   sigset_t unblock;
   sigemptyset(&unblock);
-  for (int sig : {SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2}) {
+  for (int sig : {SIGCHLD, SIGHUP, SIGUSR2}) {
     sigaddset(&unblock, sig);
   }
   ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
@@ -253,6 +252,11 @@ void Master::onSignal(const signalfd_siginfo& si) {
       spdlog::info("reopening log files");
       util::setupLogging(cfg_.global.error_log, cfg_.global.access_log, cfg_.global.log_level,
                          "master");
+      for (const auto& s : slots_) {
+        if (s.pid > 0) {
+          ::kill(s.pid, SIGUSR1);
+        }
+      }
       break;
     default:
       spdlog::warn("signal {} is not handled yet in this version; ignored", si.ssi_signo);

@@ -14,6 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/log.h"
+
 namespace weir::worker {
 namespace {
 
@@ -64,6 +66,7 @@ void Worker::setup() {
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGQUIT);
+  sigaddset(&mask, SIGUSR1);
   signal_fd_ = net::UniqueFd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_) {
     throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
@@ -201,7 +204,12 @@ void Worker::dispatch(const epoll_event& ev) {
 void Worker::onSignal() {
   signalfd_siginfo si{};
   while (::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si)) {
-    if (si.ssi_signo == SIGQUIT) {
+    if (si.ssi_signo == SIGUSR1) {
+      // logrotate moved the files away: open them again by name.
+      util::setupLogging(cfg_.global.error_log, cfg_.global.access_log, cfg_.global.log_level,
+                         "worker " + std::to_string(slot_));
+      spdlog::info("log files reopened");
+    } else if (si.ssi_signo == SIGQUIT) {
       if (!stopping_) {
         spdlog::info("graceful stop: no new connections, {} active", active_);
         stopping_ = true;
