@@ -1,0 +1,285 @@
+#include "weir_process.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "support/net_io.h"
+#include "support/proc_fs.h"
+
+namespace weir::test {
+
+namespace {
+
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+bool isNumber(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+WeirConfig WeirConfig::simple(const std::vector<std::string>& backends, unsigned workers) {
+  WeirConfig c;
+  c.workers = std::to_string(workers);
+  PoolSpec pool;
+  pool.name = "back";
+  for (const std::string& b : backends) {
+    pool.backends.push_back({b, 1});
+  }
+  c.pools.push_back(pool);
+  c.listeners.push_back({"front", "back", 0, 4096});
+  return c;
+}
+
+std::string WeirConfig::toToml() const {
+  std::ostringstream t;
+  t << "# written by weir_integration_tests\n";
+  t << "[global]\n";
+  t << "workers = " << (isNumber(workers) ? workers : quoted(workers)) << "\n";
+  t << "log_level = " << quoted(log_level) << "\n";
+  t << "error_log = \"stderr\"\n";
+  t << "access_log = \"off\"\n";
+  t << "pid_file = \"\"\n";
+  if (!steering.empty()) {
+    t << "steering = " << quoted(steering) << "\n";
+  }
+  if (max_connections) {
+    t << "max_connections = " << *max_connections << "\n";
+  }
+  for (const ListenerSpec& l : listeners) {
+    t << "\n[listeners." << l.name << "]\n";
+    t << "bind = [" << quoted("127.0.0.1:" + std::to_string(l.port)) << "]\n";
+    t << "pool = " << quoted(l.pool) << "\n";
+    t << "backlog = " << l.backlog << "\n";
+  }
+  for (const PoolSpec& p : pools) {
+    t << "\n[pools." << p.name << "]\n";
+    t << "balance = \"round-robin\"\n";
+    t << "connect_timeout = " << quoted(p.connect_timeout) << "\n";
+    t << "idle_timeout = " << quoted(p.idle_timeout) << "\n";
+    t << "retries = " << p.retries << "\n";
+    t << "backends = [\n";
+    for (const BackendSpec& b : p.backends) {
+      t << "  { address = " << quoted(b.address) << ", weight = " << b.weight << " },\n";
+    }
+    t << "]\n";
+  }
+  return t.str();
+}
+
+WeirProcess::WeirProcess(WeirConfig config) : dir_("weir-it"), config_(std::move(config)) {
+  for (ListenerSpec& l : config_.listeners) {
+    if (l.port == 0) {
+      l.port = pickFreePort();
+    }
+  }
+  config_path_ = dir_.write("weir.toml", config_.toToml());
+}
+
+WeirProcess::~WeirProcess() {
+  if (process_.valid() && !stopped_) {
+    workerPids();  // remember the current workers for the cleanup check
+    const bool was_running = process_.running();
+    const int st = stop();
+    if (!was_running) {
+      ADD_FAILURE() << "weir master exited before the test ended: " << describeStatus(st);
+    } else if (expect_clean_exit_ && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+      ADD_FAILURE() << "weir master did not exit 0 on SIGTERM: " << describeStatus(st);
+    }
+  }
+  checkWorkersGone();
+  if (::testing::Test::HasFailure()) {
+    std::fprintf(stderr, "----- weir config %s -----\n%s----- weir log %s (last lines) -----\n%s"
+                 "----- end of weir log -----\n",
+                 config_path_.c_str(), readTextFile(config_path_).c_str(), logPath().c_str(),
+                 logTail(200).c_str());
+  }
+}
+
+::testing::AssertionResult WeirProcess::start(Readiness readiness, Clock::duration timeout) {
+  Process::Options opts;
+  opts.out = Process::Output::File;
+  opts.out_path = dir_.file("weir.stdout");
+  opts.err = Process::Output::File;
+  opts.err_path = logPath();
+  try {
+    process_ = Process::spawn(kWeirBin, {"-c", config_path_}, opts);
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "cannot start weir: " << e.what();
+  }
+  const Deadline deadline = deadlineIn(timeout);
+  // Bounded by the deadline; each step is a real condition, retried while weir comes up.
+  for (const ListenerSpec& l : config_.listeners) {
+    std::string err;
+    const bool ok = waitFor(
+        [&] {
+          if (!process_.running()) {
+            return true;  // reported below
+          }
+          return static_cast<bool>(connectTcp(addr(l.name), milliseconds(500), &err));
+        },
+        deadline - Clock::now());
+    if (!process_.running()) {
+      return failStart("weir exited during start-up: " +
+                       describeStatus(process_.status().value_or(-1)));
+    }
+    if (!ok) {
+      return failStart("listener " + l.name + " never accepted: " + err);
+    }
+  }
+  if (readiness == Readiness::EchoRoundTrip && !config_.listeners.empty()) {
+    IoStatus last = IoStatus::Error;
+    const bool ok = waitFor(
+        [&] {
+          Fd fd = connectTcp(addr(config_.listeners.front().name), milliseconds(500));
+          last = fd ? echoRoundTrip(fd.get(), "weir-ready\n", deadlineIn(seconds(1)))
+                    : IoStatus::Error;
+          return last == IoStatus::Ok || !process_.running();
+        },
+        deadline - Clock::now(), milliseconds(50));
+    if (!ok || !process_.running()) {
+      return failStart(std::string("no echo round trip through weir (last: ") +
+                       toString(last) + ")");
+    }
+  }
+  if (isNumber(config_.workers)) {
+    const size_t want = std::stoul(config_.workers);
+    if (waitForWorkers(want, std::max<Clock::duration>(deadline - Clock::now(), seconds(1)))
+            .empty()) {
+      return failStart("expected " + config_.workers + " workers, found " +
+                       std::to_string(workerPids().size()));
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult WeirProcess::failStart(const std::string& why) {
+  return ::testing::AssertionFailure() << why << "\n--- weir log tail ---\n" << logTail();
+}
+
+int WeirProcess::stop(Clock::duration grace) {
+  if (stopped_ || !process_.valid()) {
+    return process_.status().value_or(-1);
+  }
+  stopped_ = true;
+  return process_.stop(grace);
+}
+
+void WeirProcess::checkWorkersGone() {
+  // After the master exits its workers must follow; give them a moment to finish.
+  for (pid_t w : seen_workers_) {
+    if (!waitFor([&] { return !processAlive(w); }, seconds(5))) {
+      ADD_FAILURE() << "weir worker " << w << " still alive after the master exited; killing it";
+      kill(w, SIGKILL);
+    }
+  }
+  seen_workers_.clear();
+}
+
+std::vector<pid_t> WeirProcess::workerPids() {
+  if (!process_.valid()) {
+    return {};
+  }
+  std::vector<pid_t> kids = childPids(process_.pid());
+  // The brief's process model has only workers as children; should weir grow a helper
+  // process (e.g. a health checker), it must not be counted as a worker.
+  std::erase_if(kids, [](pid_t p) {
+    const std::string cmd = processCmdline(p);
+    return cmd.find("health") != std::string::npos || cmd.find("checker") != std::string::npos ||
+           !processAlive(p);
+  });
+  seen_workers_.insert(kids.begin(), kids.end());
+  return kids;
+}
+
+std::vector<pid_t> WeirProcess::waitForWorkers(size_t count, Clock::duration timeout) {
+  std::vector<pid_t> kids;
+  const bool ok = waitFor(
+      [&] {
+        kids = workerPids();
+        return kids.size() == count;
+      },
+      timeout);
+  return ok ? kids : std::vector<pid_t>{};
+}
+
+uint16_t WeirProcess::port(const std::string& listener) const {
+  for (const ListenerSpec& l : config_.listeners) {
+    if (listener.empty() || l.name == listener) {
+      return l.port;
+    }
+  }
+  return 0;
+}
+
+SockAddr WeirProcess::addr(const std::string& listener) const {
+  return *SockAddr::from("127.0.0.1", port(listener));
+}
+
+std::string WeirProcess::log() const { return readTextFile(logPath()); }
+
+std::optional<std::string> WeirProcess::logLine(std::string_view needle) const {
+  std::istringstream in(log());
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(needle) != std::string::npos) {
+      return line;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string WeirProcess::logTail(size_t lines) const {
+  std::vector<std::string> all;
+  std::istringstream in(log());
+  std::string line;
+  while (std::getline(in, line)) {
+    all.push_back(line);
+  }
+  std::string out;
+  for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) {
+    out += all[i] + "\n";
+  }
+  return out;
+}
+
+std::vector<pid_t> connectionOwners(uint16_t listen_port, const std::vector<pid_t>& workers,
+                                    const std::vector<Fd>& clients) {
+  const auto accepted = acceptedByClientPort(listen_port);
+  std::map<uint64_t, pid_t> inode_owner;
+  for (pid_t w : workers) {
+    for (uint64_t inode : socketInodes(w)) {
+      inode_owner[inode] = w;
+    }
+  }
+  std::vector<pid_t> owners;
+  for (const Fd& c : clients) {
+    pid_t owner = 0;
+    const auto local = SockAddr::local(c.get());
+    if (local) {
+      if (auto a = accepted.find(local->port()); a != accepted.end()) {
+        if (auto o = inode_owner.find(a->second); o != inode_owner.end()) {
+          owner = o->second;
+        }
+      }
+    }
+    owners.push_back(owner);
+  }
+  return owners;
+}
+
+}  // namespace weir::test

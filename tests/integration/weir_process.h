@@ -1,0 +1,128 @@
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "support/deadline.h"
+#include "support/fd.h"
+#include "support/process.h"
+#include "support/sock_addr.h"
+#include "support/temp_dir.h"
+
+namespace weir::test {
+
+// Paths of the binaries under test, baked in by CMake.
+inline const std::string kWeirBin = WEIR_BIN;
+inline const std::string kTestsrvBin = TESTSRV_BIN;
+
+struct BackendSpec {
+  std::string address;  // "127.0.0.1:PORT"
+  unsigned weight = 1;
+};
+
+struct PoolSpec {
+  std::string name;
+  std::vector<BackendSpec> backends;
+  unsigned retries = 2;
+  std::string connect_timeout = "2s";
+  // Longer than any test deadline, so an idle timeout can never stand in for a missing
+  // half-close or EOF that a test waits for.
+  std::string idle_timeout = "10m";
+};
+
+struct ListenerSpec {
+  std::string name;
+  std::string pool;
+  uint16_t port = 0;  // 0: WeirProcess picks a free 127.0.0.1 port
+  int backlog = 4096;
+};
+
+// A weir configuration, written out as TOML by WeirProcess.
+struct WeirConfig {
+  std::string workers = "2";  // "auto" or a number
+  std::string steering;       // "" leaves weir's default
+  std::string log_level = "info";
+  std::optional<unsigned> max_connections;
+  std::vector<ListenerSpec> listeners;
+  std::vector<PoolSpec> pools;
+
+  // One listener "front" on a free port feeding pool "back" with `backends` (weight 1).
+  static WeirConfig simple(const std::vector<std::string>& backends, unsigned workers = 2);
+  // The TOML text. error_log goes to stderr (which WeirProcess sends to a log file).
+  std::string toToml() const;
+};
+
+// How WeirProcess::start decides weir is ready.
+enum class Readiness {
+  Accepts,        // every listener port accepts a TCP connection
+  EchoRoundTrip,  // and a message sent through the first listener comes back (echo pools)
+};
+
+// The real weir binary in the foreground (`weir -c FILE`) with a temporary config, its
+// stderr going to weir.log in a temporary directory.
+//
+// The destructor stops weir with SIGTERM and checks what weir promises on SIGTERM: the
+// master exits 0 and every worker it had is gone (failures are added to the running test;
+// stragglers are SIGKILLed). When the test has failed, it prints weir's log.
+class WeirProcess {
+public:
+  // Picks ports for listeners with port 0 and writes weir.toml. Does not start weir.
+  explicit WeirProcess(WeirConfig config);
+  WeirProcess(const WeirProcess&) = delete;
+  WeirProcess& operator=(const WeirProcess&) = delete;
+  ~WeirProcess();
+
+  // Starts weir and waits up to `timeout` until it is ready (see Readiness) and, when the
+  // config names a number of workers, until that many workers run. On failure the message
+  // carries the reason and the tail of weir's log.
+  ::testing::AssertionResult start(Readiness readiness = Readiness::Accepts,
+                                   Clock::duration timeout = seconds(20));
+  // SIGTERM, then waits up to `grace` (SIGKILL after). Returns the raw wait status.
+  int stop(Clock::duration grace = seconds(10));
+  // Whether the destructor should treat an exit status other than 0 as a failure.
+  void expectCleanExit(bool expect) { expect_clean_exit_ = expect; }
+
+  pid_t pid() const { return process_.pid(); }
+  bool running() { return process_.running(); }
+  // The master's direct children (weir's workers), sorted. Remembered for the cleanup check.
+  std::vector<pid_t> workerPids();
+  // Waits until exactly `count` workers run; returns them (empty on timeout).
+  std::vector<pid_t> waitForWorkers(size_t count, Clock::duration timeout = seconds(10));
+
+  const WeirConfig& config() const { return config_; }
+  uint16_t port(const std::string& listener = "") const;
+  SockAddr addr(const std::string& listener = "") const;
+  const std::string& configPath() const { return config_path_; }
+  std::string logPath() const { return dir_.file("weir.log"); }
+  std::string log() const;
+  // The first log line containing `needle`.
+  std::optional<std::string> logLine(std::string_view needle) const;
+  // The last `lines` lines of the log, for failure messages.
+  std::string logTail(size_t lines = 60) const;
+
+private:
+  ::testing::AssertionResult failStart(const std::string& why);
+  void checkWorkersGone();
+
+  TempDir dir_;
+  WeirConfig config_;
+  std::string config_path_;
+  Process process_;
+  std::set<pid_t> seen_workers_;
+  bool expect_clean_exit_ = true;
+  bool stopped_ = false;
+};
+
+// For each client socket, the pid of the worker (one of `workers`) holding the accepted end
+// of that connection on `listen_port`, or 0 if none does (not yet accepted, or closed).
+std::vector<pid_t> connectionOwners(uint16_t listen_port, const std::vector<pid_t>& workers,
+                                    const std::vector<Fd>& clients);
+
+}  // namespace weir::test

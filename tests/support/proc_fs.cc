@@ -1,0 +1,183 @@
+#include "support/proc_fs.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <string_view>
+
+namespace weir::test {
+
+namespace {
+
+std::vector<std::string> listDir(const std::string& path) {
+  std::vector<std::string> names;
+  DIR* d = opendir(path.c_str());
+  if (d == nullptr) {
+    return names;
+  }
+  while (dirent* e = readdir(d)) {
+    const std::string_view n = e->d_name;
+    if (n != "." && n != "..") {
+      names.emplace_back(n);
+    }
+  }
+  closedir(d);
+  return names;
+}
+
+bool isNumber(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Fields after the "(comm)" of /proc/<pid>/stat: state is [0], ppid is [1]. comm may hold
+// spaces and parentheses, so split after the last ')'.
+std::vector<std::string> statFields(pid_t pid) {
+  const std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t close = stat.rfind(')');
+  std::vector<std::string> fields;
+  if (close == std::string::npos) {
+    return fields;
+  }
+  std::istringstream ss(stat.substr(close + 1));
+  std::string f;
+  while (ss >> f) {
+    fields.push_back(f);
+  }
+  return fields;
+}
+
+void readTcpTable(const char* path, std::vector<TcpEntry>* out) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+    std::istringstream ss(line);
+    std::string sl, local, remote, st, txrx, trtm, retr, uid, timeout, inode;
+    if (!(ss >> sl >> local >> remote >> st >> txrx >> trtm >> retr >> uid >> timeout >> inode)) {
+      continue;
+    }
+    const size_t lc = local.rfind(':');
+    const size_t rc = remote.rfind(':');
+    if (lc == std::string::npos || rc == std::string::npos) {
+      continue;
+    }
+    TcpEntry e;
+    e.local_port = static_cast<uint16_t>(std::stoul(local.substr(lc + 1), nullptr, 16));
+    e.remote_port = static_cast<uint16_t>(std::stoul(remote.substr(rc + 1), nullptr, 16));
+    e.state = static_cast<int>(std::stoul(st, nullptr, 16));
+    e.inode = std::stoull(inode);
+    out->push_back(e);
+  }
+}
+
+}  // namespace
+
+std::vector<pid_t> childPids(pid_t parent) {
+  std::vector<pid_t> kids;
+  const std::string task_dir = "/proc/" + std::to_string(parent) + "/task";
+  bool have_children_file = false;
+  for (const std::string& tid : listDir(task_dir)) {
+    std::ifstream in(task_dir + "/" + tid + "/children");
+    if (!in) {
+      continue;
+    }
+    have_children_file = true;
+    pid_t p;
+    while (in >> p) {
+      kids.push_back(p);
+    }
+  }
+  if (!have_children_file) {
+    for (const std::string& name : listDir("/proc")) {
+      if (!isNumber(name)) {
+        continue;
+      }
+      const pid_t pid = static_cast<pid_t>(std::stol(name));
+      const auto f = statFields(pid);
+      if (f.size() > 1 && f[1] == std::to_string(parent)) {
+        kids.push_back(pid);
+      }
+    }
+  }
+  std::sort(kids.begin(), kids.end());
+  kids.erase(std::unique(kids.begin(), kids.end()), kids.end());
+  return kids;
+}
+
+bool processAlive(pid_t pid) {
+  const auto f = statFields(pid);
+  return !f.empty() && f[0] != "Z" && f[0] != "X";
+}
+
+std::string processCmdline(pid_t pid) {
+  std::string s = readFile("/proc/" + std::to_string(pid) + "/cmdline");
+  while (!s.empty() && s.back() == '\0') {
+    s.pop_back();
+  }
+  std::replace(s.begin(), s.end(), '\0', ' ');
+  return s;
+}
+
+std::set<uint64_t> socketInodes(pid_t pid) {
+  std::set<uint64_t> inodes;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  for (const std::string& fd : listDir(dir)) {
+    char target[64];
+    const ssize_t n = readlink((dir + "/" + fd).c_str(), target, sizeof target - 1);
+    if (n <= 0) {
+      continue;
+    }
+    const std::string_view t(target, static_cast<size_t>(n));
+    constexpr std::string_view kPrefix = "socket:[";
+    if (t.substr(0, kPrefix.size()) == kPrefix && t.back() == ']') {
+      inodes.insert(std::stoull(std::string(t.substr(kPrefix.size()))));
+    }
+  }
+  return inodes;
+}
+
+std::vector<TcpEntry> readTcpTables() {
+  std::vector<TcpEntry> entries;
+  readTcpTable("/proc/net/tcp", &entries);
+  readTcpTable("/proc/net/tcp6", &entries);
+  return entries;
+}
+
+std::map<uint16_t, uint64_t> acceptedByClientPort(uint16_t listen_port) {
+  std::map<uint16_t, uint64_t> out;
+  for (const TcpEntry& e : readTcpTables()) {
+    if (e.local_port == listen_port && e.state == kTcpEstablished && e.inode != 0) {
+      out[e.remote_port] = e.inode;
+    }
+  }
+  return out;
+}
+
+std::vector<size_t> connectionsPerProcess(uint16_t listen_port, const std::vector<pid_t>& pids) {
+  std::set<uint64_t> accepted;
+  for (const auto& [port, inode] : acceptedByClientPort(listen_port)) {
+    accepted.insert(inode);
+  }
+  std::vector<size_t> counts;
+  for (pid_t pid : pids) {
+    size_t n = 0;
+    for (uint64_t inode : socketInodes(pid)) {
+      n += accepted.count(inode);
+    }
+    counts.push_back(n);
+  }
+  return counts;
+}
+
+}  // namespace weir::test

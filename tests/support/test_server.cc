@@ -1,0 +1,29 @@
+#include "support/test_server.h"
+
+#include <stdexcept>
+
+namespace weir::test {
+
+TestServer startTestServer(const std::string& binary, const std::string& mode,
+                           const std::vector<std::string>& extra, const std::string& host) {
+  std::vector<std::string> args = {"--listen", (host.find(':') != std::string::npos
+                                                    ? "[" + host + "]:0"
+                                                    : host + ":0"),
+                                   "--mode", mode};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Process::Options opts;
+  opts.out = Process::Output::Pipe;
+  TestServer s;
+  s.host = host;
+  s.process = Process::spawn(binary, args, opts);
+  const auto port = s.process.waitForPortLine(deadlineIn(seconds(10)));
+  if (!port) {
+    const int st = s.process.stop(seconds(1));
+    throw std::runtime_error("weir-testsrv --mode " + mode + " reported no port (" +
+                             describeStatus(st) + ")");
+  }
+  s.port = *port;
+  return s;
+}
+
+}  // namespace weir::test

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "support/process.h"
+#include "support/sock_addr.h"
+
+namespace weir::test {
+
+// A running weir-testsrv child and the port it listens on.
+struct TestServer {
+  Process process;
+  uint16_t port = 0;
+  std::string host = "127.0.0.1";
+
+  SockAddr addr() const { return *SockAddr::from(host, port); }
+  // "127.0.0.1:PORT", as written into a weir config.
+  std::string endpoint() const { return addr().str(); }
+};
+
+// Starts `binary --listen HOST:0 --mode MODE extra...` and waits (up to 10 s) for its
+// "PORT n" line. Throws std::runtime_error if it cannot start or never reports a port.
+TestServer startTestServer(const std::string& binary, const std::string& mode,
+                           const std::vector<std::string>& extra = {},
+                           const std::string& host = "127.0.0.1");
+
+}  // namespace weir::test

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "support/deadline.h"
+#include "support/fd.h"
+#include "support/prng_stream.h"
+#include "support/sock_addr.h"
+
+namespace weir::testsrv {
+
+class Conn;
+
+// What a mode does with a connection. The server owns the socket and all I/O; a protocol
+// only reacts to events and queues output through Conn.
+class Protocol {
+public:
+  virtual ~Protocol() = default;
+  // Right after accept.
+  virtual void onOpen(Conn&) {}
+  // Bytes arrived from the client. Not called once the connection is finishing.
+  virtual void onData(Conn& conn, std::string_view data) = 0;
+  // The client shut down its sending side (read returned 0).
+  virtual void onEof(Conn& conn) = 0;
+};
+
+// One accepted client connection: the socket, queued output and the close state machine.
+//
+// Output is a byte queue followed by an optional PRNG stream segment that the server turns
+// into bytes lazily, so a 64 MiB `source` reply costs no more memory than a small one.
+//
+// Closing is graceful: finish() lets queued output drain, then shutdown(SHUT_WR), then reads
+// and discards until the client closes (bounded by a linger timeout) before close(). Closing
+// a socket with unread input sends RST, which can destroy a reply still in flight; lingering
+// avoids that.
+class Conn {
+public:
+  enum class State {
+    Open,       // normal operation
+    Finishing,  // flushing output; then shut down writes
+    Lingering,  // writes shut down; waiting for the client's EOF
+    Closed,     // the server closes and frees it
+  };
+
+  Conn(uint64_t id, test::Fd fd, test::SockAddr peer) : id_(id), fd_(std::move(fd)), peer_(peer) {}
+
+  uint64_t id() const { return id_; }
+  int fd() const { return fd_.get(); }
+  const test::SockAddr& peer() const { return peer_; }
+  State state() const { return state_; }
+  bool peerEof() const { return peer_eof_; }
+
+  // Queues bytes for the client.
+  void send(std::string_view bytes) { out_.append(bytes); }
+  // Queues `bytes` bytes of the PRNG stream with `seed` after everything queued so far.
+  // Nothing may be queued after it.
+  void produce(uint64_t seed, uint64_t bytes) {
+    stream_.emplace(seed);
+    stream_left_ = bytes;
+  }
+  // Sends what is queued, then closes gracefully (see the class comment).
+  void finish() {
+    if (state_ == State::Open) {
+      state_ = State::Finishing;
+    }
+  }
+  // Closes at once.
+  void abort() { state_ = State::Closed; }
+
+  // Bytes still to be written, queued or generated.
+  uint64_t pending() const { return (out_.size() - out_off_) + stream_left_; }
+
+private:
+  friend class Server;
+
+  uint64_t id_;
+  test::Fd fd_;
+  test::SockAddr peer_;
+  State state_ = State::Open;
+  bool peer_eof_ = false;
+  uint32_t events_ = 0;  // current epoll interest
+  std::string out_;
+  size_t out_off_ = 0;
+  std::optional<test::PrngStream> stream_;
+  uint64_t stream_left_ = 0;
+  test::Deadline linger_until_{};
+  std::unique_ptr<Protocol> protocol_;
+};
+
+}  // namespace weir::testsrv

@@ -1,0 +1,127 @@
+#include "support/testsrv/options.h"
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+namespace weir::testsrv {
+
+namespace {
+
+constexpr const char* kUsage =
+    R"USAGE(usage: weir-testsrv [--listen HOST:PORT] --mode MODE [options]
+
+A small single-threaded epoll test backend for weir. Prints "PORT <n>" on stdout once it
+listens (use port 0 to let the kernel choose) and runs until SIGTERM or SIGINT.
+
+  --listen HOST:PORT  address to listen on (default 127.0.0.1:0; IPv6 as [::1]:0)
+  --mode MODE         echo         echo every byte; on EOF flush, shut down writes, close
+                      http         answer each HTTP/1.x request with
+                                   "hello from NAME (you are CLIENT_IP:PORT)"
+                      drain-reply  read to EOF, reply "BYTES <n> FNV <fnv1a64 hex>\n"
+                                   followed by --bytes bytes of the PRNG stream, close
+                      source       send --bytes bytes of the PRNG stream, close; input ignored
+                      hold         keep connections open, discard input, never answer
+  --name NAME         name for http replies (default: the listen address)
+  --bytes N           payload size for drain-reply/source, suffix k/m/g for KiB/MiB/GiB
+                      (default 1m)
+  --seed S            PRNG stream seed (default 1). The stream is splitmix64 with state S,
+                      each 64-bit output written little-endian (see prng_stream.h).
+  --help              show this text
+)USAGE";
+
+std::optional<uint64_t> parseSize(std::string_view s) {
+  if (s.empty()) {
+    return std::nullopt;
+  }
+  uint64_t mult = 1;
+  switch (s.back()) {
+    case 'k': case 'K': mult = 1ULL << 10; s.remove_suffix(1); break;
+    case 'm': case 'M': mult = 1ULL << 20; s.remove_suffix(1); break;
+    case 'g': case 'G': mult = 1ULL << 30; s.remove_suffix(1); break;
+    default: break;
+  }
+  if (s.empty() || s.size() > 15) {
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v * mult;
+}
+
+std::optional<Mode> parseMode(std::string_view s) {
+  if (s == "echo") return Mode::Echo;
+  if (s == "http") return Mode::Http;
+  if (s == "drain-reply") return Mode::DrainReply;
+  if (s == "source") return Mode::Source;
+  if (s == "hold") return Mode::Hold;
+  return std::nullopt;
+}
+
+std::optional<Options> usageError(const std::string& what) {
+  std::fprintf(stderr, "weir-testsrv: %s\n\n%s", what.c_str(), kUsage);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Options> parseOptions(int argc, char** argv) {
+  Options o;
+  o.listen = *test::SockAddr::parse("127.0.0.1:0");
+  bool have_mode = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (i + 1 >= argc) {
+      return usageError("unknown option or missing value: " + std::string(arg));
+    }
+    const std::string_view val = argv[++i];
+    if (arg == "--listen") {
+      const auto a = test::SockAddr::parse(val);
+      if (!a) {
+        return usageError("--listen: expected HOST:PORT or [V6HOST]:PORT, got '" +
+                          std::string(val) + "'");
+      }
+      o.listen = *a;
+    } else if (arg == "--mode") {
+      const auto m = parseMode(val);
+      if (!m) {
+        return usageError("--mode: unknown mode '" + std::string(val) + "'");
+      }
+      o.mode = *m;
+      have_mode = true;
+    } else if (arg == "--name") {
+      o.name = val;
+    } else if (arg == "--bytes") {
+      const auto n = parseSize(val);
+      if (!n) {
+        return usageError("--bytes: expected a byte count such as 1048576 or 64m, got '" +
+                          std::string(val) + "'");
+      }
+      o.bytes = *n;
+    } else if (arg == "--seed") {
+      const auto n = parseSize(val);
+      if (!n || !std::isdigit(static_cast<unsigned char>(val.back()))) {
+        return usageError("--seed: expected a decimal number, got '" + std::string(val) + "'");
+      }
+      o.seed = *n;
+    } else {
+      return usageError("unknown option: " + std::string(arg));
+    }
+  }
+  if (!have_mode) {
+    return usageError("--mode is required");
+  }
+  return o;
+}
+
+}  // namespace weir::testsrv
