@@ -52,7 +52,7 @@ std::string WeirConfig::toToml() const {
   t << "workers = " << (isNumber(workers) ? workers : quoted(workers)) << "\n";
   t << "log_level = " << quoted(log_level) << "\n";
   t << "error_log = \"stderr\"\n";
-  t << "access_log = \"off\"\n";
+  t << "access_log = " << quoted(access_log) << "\n";
   t << "pid_file = \"\"\n";
   if (!steering.empty()) {
     t << "steering = " << quoted(steering) << "\n";
@@ -117,7 +117,14 @@ WeirProcess::~WeirProcess() {
   opts.err = Process::Output::File;
   opts.err_path = logPath();
   try {
-    process_ = Process::spawn(kWeirBin, {"-c", config_path_}, opts);
+    if (wrapper_.empty()) {
+      process_ = Process::spawn(kWeirBin, {"-c", config_path_}, opts);
+    } else {
+      // The wrapper execs weir in the same process, so pid() is still weir's master.
+      std::vector<std::string> args(wrapper_.begin() + 1, wrapper_.end());
+      args.insert(args.end(), {kWeirBin, "-c", config_path_});
+      process_ = Process::spawn(wrapper_.front(), args, opts);
+    }
   } catch (const std::exception& e) {
     return ::testing::AssertionFailure() << "cannot start weir: " << e.what();
   }

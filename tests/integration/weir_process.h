@@ -50,6 +50,7 @@ struct WeirConfig {
   std::string steering;       // "" leaves weir's default
   std::string log_level = "info";
   std::optional<unsigned> max_connections;
+  std::string access_log = "off";  // "off", "stderr" or a path
   std::vector<ListenerSpec> listeners;
   std::vector<PoolSpec> pools;
 
@@ -89,6 +90,8 @@ public:
   // Whether the destructor should treat an exit status other than 0 as a failure.
   void expectCleanExit(bool expect) { expect_clean_exit_ = expect; }
 
+  // Runs weir through a program that execs it (e.g. setpriv to drop capabilities).
+  void setWrapper(std::vector<std::string> argv) { wrapper_ = std::move(argv); }
   pid_t pid() const { return process_.pid(); }
   bool running() { return process_.running(); }
   // The master's direct children (weir's workers), sorted. Remembered for the cleanup check.
@@ -114,6 +117,7 @@ private:
   TempDir dir_;
   WeirConfig config_;
   std::string config_path_;
+  std::vector<std::string> wrapper_;
   Process process_;
   std::set<pid_t> seen_workers_;
   bool expect_clean_exit_ = true;
