@@ -29,4 +29,23 @@ int RoundRobin::next() {
   return static_cast<int>(best);
 }
 
+int RoundRobin::nextAmong(const std::vector<uint8_t>& allowed) {
+  int best = -1;
+  int64_t total = 0;
+  for (size_t i = 0; i < weights_.size(); ++i) {
+    if (allowed[i] == 0) {
+      continue;
+    }
+    current_[i] += weights_[i];
+    total += weights_[i];
+    if (best < 0 || current_[i] > current_[best]) {
+      best = static_cast<int>(i);
+    }
+  }
+  if (best >= 0) {
+    current_[best] -= total;
+  }
+  return best;
+}
+
 }  // namespace weir::balance

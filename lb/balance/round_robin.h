@@ -16,6 +16,9 @@ public:
 
   // Returns the index of the next backend, or -1 if there are none.
   int next();
+  // The same over the backends with allowed[i] != 0 only (allowed.size() == size()), as
+  // nginx skips down peers: the skipped ones neither earn nor pay. -1 if none is allowed.
+  int nextAmong(const std::vector<uint8_t>& allowed);
   size_t size() const { return weights_.size(); }
 
 private:

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -16,10 +17,13 @@ using Duration = std::chrono::milliseconds;
 
 // How the sk_reuseport program spreads new connections across worker slots.
 enum class Steering { LeastLoaded, RoundRobin, Hash };
-// How a worker picks a backend inside a pool.
-enum class Balance { RoundRobin };
+// How a worker picks a backend inside a pool (see lb/balance).
+enum class Balance { RoundRobin, LeastConn, Maglev, RandomTwo };
+// What an active health check does (see lb/health).
+enum class HealthKind { Tcp, SendExpect, Http };
 
 inline constexpr unsigned kMaxWorkers = 64;  // must equal WEIR_MAX_WORKERS in bpf/steer.h
+inline constexpr size_t kMaxPoolName = 63;    // pool names key backends in shared memory
 
 struct Global {
   unsigned workers = 1;            // resolved: "auto" becomes the number of online CPUs (capped)
@@ -35,6 +39,24 @@ struct Global {
 struct Backend {
   net::SockAddr address;
   uint32_t weight = 1;
+  bool backup = false;  // used while no primary is up, or once every primary failed a client
+  uint32_t max_connections = 0;  // across all workers; 0 = unlimited
+};
+
+// [pools.NAME.health]: one active check per backend per interval, run by the health checker.
+struct HealthCheck {
+  HealthKind kind = HealthKind::Tcp;
+  Duration interval{2000};
+  Duration timeout{1000};  // < interval; default 1s, or interval / 2 if that is shorter
+  uint32_t rise = 2;       // consecutive passed checks that bring a down backend up
+  uint32_t fall = 3;       // consecutive failed checks that take an up backend down
+  uint16_t port = 0;       // 0: the backend's own port
+  std::string send;        // send-expect: bytes sent after connecting (escapes decoded)
+  std::string expect;      // send-expect: the reply must contain these bytes (escapes decoded)
+  std::string path = "/";  // http: request path
+  std::string host;        // http: Host header; empty = the probed address, "IP:PORT"
+  uint16_t status_min = 200;  // http: a status in [status_min, status_max] passes
+  uint16_t status_max = 200;
 };
 
 struct Pool {
@@ -44,6 +66,12 @@ struct Pool {
   Duration idle_timeout{600000};
   uint32_t retries = 2;  // extra attempts after the first failed connect
   std::vector<Backend> backends;
+  std::optional<HealthCheck> health;  // nullopt: passive health only
+  // Consecutive failed connects from traffic that take a backend down; 0 = never. Defaults to
+  // health->fall, or 3 in a pool without [health].
+  uint32_t passive_fall = 3;
+  // Pools without [health]: a backend taken down by traffic is tried again after this long.
+  Duration passive_holddown{10000};
 };
 
 struct Listener {
@@ -79,5 +107,7 @@ Config load(const std::string& path);
 Config parse(std::string_view text, const std::string& path);
 // "250ms", "3s", "5m", "1h", "1d" and sums such as "1m30s". nullopt if malformed.
 std::optional<Duration> parseDuration(std::string_view text);
+// The inverse, in the largest units that are exact: 90000ms -> "1m30s", 250ms -> "250ms".
+std::string formatDuration(Duration d);
 
 }  // namespace weir::config

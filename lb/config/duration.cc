@@ -68,4 +68,20 @@ std::optional<Duration> parseDuration(std::string_view text) {
   return Duration(total);
 }
 
+std::string formatDuration(Duration d) {
+  int64_t left = d.count();
+  if (left <= 0) {
+    return std::to_string(left) + "ms";
+  }
+  std::string out;
+  for (const Unit& unit : kUnits) {
+    if (left >= unit.ms) {
+      out += std::to_string(left / unit.ms);
+      out += unit.name;
+      left %= unit.ms;
+    }
+  }
+  return out;
+}
+
 }  // namespace weir::config

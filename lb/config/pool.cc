@@ -18,7 +18,7 @@ std::optional<Backend> readBackend(const toml::node& node, const std::string& pa
     return std::nullopt;
   }
   Section section(*table, path, diag);
-  section.checkKeys({"address", "weight"});
+  section.checkKeys({"address", "weight", "backup", "max_connections"});
   Backend backend;
   std::optional<net::SockAddr> address;
   if (const toml::node* value = section.get("address")) {
@@ -29,6 +29,12 @@ std::optional<Backend> readBackend(const toml::node& node, const std::string& pa
   auto weight = section.integer("weight", 1, 1000);
   if (weight) {
     backend.weight = static_cast<uint32_t>(*weight);
+  }
+  if (auto backup = section.boolean("backup")) {
+    backend.backup = *backup;
+  }
+  if (auto max = section.integer("max_connections", 0, 1000000)) {
+    backend.max_connections = static_cast<uint32_t>(*max);
   }
   if (!address) {
     return std::nullopt;
@@ -79,14 +85,58 @@ void readBackends(const Section& section, Pool& pool) {
   }
 }
 
+void readHealthTable(const Section& section, Pool& pool) {
+  const toml::node* node = section.get("health");
+  if (node == nullptr) {
+    return;
+  }
+  auto* table = node->as_table();
+  if (table == nullptr) {
+    section.problem(*node, "health",
+                    "expected a table such as [" + section.pathOf("health") + "], got " +
+                        describe(*node));
+    return;
+  }
+  pool.health = readHealth(Section(*table, section.pathOf("health"), section.diag()));
+}
+
+// Passive health: failed connects from traffic. A pool with [health] takes `fall` from it and
+// relies on the checker to bring backends back; a pool without one uses a hold-down instead.
+void readPassive(const Section& section, Pool& pool) {
+  if (pool.health) {
+    pool.passive_fall = pool.health->fall;
+  }
+  if (auto fall = section.integer("passive_fall", 0, 100)) {
+    pool.passive_fall = static_cast<uint32_t>(*fall);
+  }
+  if (auto holddown = section.duration("passive_holddown")) {
+    if (section.get("health") != nullptr) {
+      section.problem(*section.get("passive_holddown"), "passive_holddown",
+                      "only used by pools without [" + section.pathOf("health") +
+                          "] (there, passing health checks bring a backend back)");
+    }
+    pool.passive_holddown = *holddown;
+  }
+}
+
 }  // namespace
 
 Pool readPool(const Section& section, const std::string& name) {
-  section.checkKeys({"balance", "connect_timeout", "idle_timeout", "retries", "backends"});
+  section.checkKeys({"balance", "connect_timeout", "idle_timeout", "retries", "backends",
+                     "health", "passive_fall", "passive_holddown"});
   Pool pool;
   pool.name = name;
-  // Only one algorithm so far; the key exists so that configs stay valid when more arrive.
-  section.oneOf("balance", {"round-robin"});
+  if (name.size() > kMaxPoolName) {
+    section.diag().add(section.table(), section.path(),
+                       "a pool name may have at most " + std::to_string(kMaxPoolName) +
+                           " characters, got " + std::to_string(name.size()));
+  }
+  constexpr Balance kBalances[] = {Balance::RoundRobin, Balance::LeastConn, Balance::Maglev,
+                                   Balance::RandomTwo};
+  if (auto balance =
+          section.oneOf("balance", {"round-robin", "least-conn", "maglev", "random-two"})) {
+    pool.balance = kBalances[*balance];
+  }
   if (auto timeout = section.duration("connect_timeout")) {
     pool.connect_timeout = *timeout;
   }
@@ -97,6 +147,8 @@ Pool readPool(const Section& section, const std::string& name) {
     pool.retries = static_cast<uint32_t>(*retries);
   }
   readBackends(section, pool);
+  readHealthTable(section, pool);
+  readPassive(section, pool);
   return pool;
 }
 

@@ -16,6 +16,13 @@ void readGlobal(const Section& section, Global& global);
 // Reads [pools.NAME]. The result is only meaningful if no problem was recorded.
 Pool readPool(const Section& section, const std::string& name);
 
+// Reads [pools.NAME.health]. nullopt only if a problem was recorded.
+std::optional<HealthCheck> readHealth(const Section& section);
+
+// Decodes the escapes \r \n \t \0 \\ and \xHH (two hex digits) in a health check's send or
+// expect string. Returns nullopt and sets `error` ("unknown escape \q at byte 3") if malformed.
+std::optional<std::string> decodeEscapes(std::string_view text, std::string& error);
+
 // One bind address and where it was written, for the cross-listener overlap check.
 struct BindSite {
   net::SockAddr address;

@@ -97,6 +97,19 @@ std::optional<size_t> Section::oneOf(std::string_view key,
   return std::nullopt;
 }
 
+std::optional<bool> Section::boolean(std::string_view key) const {
+  const toml::node* node = get(key);
+  if (node == nullptr) {
+    return std::nullopt;
+  }
+  auto* value = node->as_boolean();
+  if (value == nullptr) {
+    problem(*node, key, "expected true or false, got " + describe(*node));
+    return std::nullopt;
+  }
+  return value->get();
+}
+
 std::optional<Duration> Section::duration(std::string_view key) const {
   const toml::node* node = get(key);
   if (node == nullptr) {

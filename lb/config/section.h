@@ -41,6 +41,8 @@ public:
   // A string that is one of `choices`; returns its index.
   std::optional<size_t> oneOf(std::string_view key,
                               std::initializer_list<std::string_view> choices) const;
+  // true or false.
+  std::optional<bool> boolean(std::string_view key) const;
   // A duration string greater than zero, see parseDuration.
   std::optional<Duration> duration(std::string_view key) const;
 

@@ -562,7 +562,7 @@ pool = "web"
 backlog = 0
 
 [pools.web]
-balance = "least-conn"
+balance = "least_conn"
 connect_timeout = 5
 idle_timeout = "0s"
 retries = 101
@@ -575,8 +575,9 @@ retries = -1
 backends = [{ address = "10.0.0.1:80" }]
 )"),
               ElementsAre("weir.toml:4:11: listeners.web.backlog: must be 1..65535, got 0",
-                          "weir.toml:7:11: pools.web.balance: expected \"round-robin\", got "
-                          "\"least-conn\"",
+                          "weir.toml:7:11: pools.web.balance: expected \"round-robin\", "
+                          "\"least-conn\", \"maglev\" or \"random-two\", got \"least_conn\"; "
+                          "did you mean \"least-conn\"?",
                           "weir.toml:8:19: pools.web.connect_timeout: expected a duration such "
                           "as \"3s\", got 5",
                           "weir.toml:9:16: pools.web.idle_timeout: must be greater than 0, got "

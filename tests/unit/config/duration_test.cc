@@ -45,5 +45,20 @@ TEST(ParseDuration, RejectsOverflow) {
   EXPECT_EQ(parseDuration("9223372036854775807ms1ms"), std::nullopt);
 }
 
+TEST(FormatDuration, UsesTheLargestExactUnits) {
+  EXPECT_EQ(formatDuration(Duration(250)), "250ms");
+  EXPECT_EQ(formatDuration(Duration(1000)), "1s");
+  EXPECT_EQ(formatDuration(Duration(1500)), "1s500ms");
+  EXPECT_EQ(formatDuration(Duration(90000)), "1m30s");
+  EXPECT_EQ(formatDuration(Duration(86400000 + 3600000)), "1d1h");
+  EXPECT_EQ(formatDuration(Duration(0)), "0ms");
+}
+
+TEST(FormatDuration, RoundTripsThroughParse) {
+  for (int64_t ms : {1, 999, 1000, 1001, 61000, 3600000, 90061001}) {
+    EXPECT_EQ(parseDuration(formatDuration(Duration(ms))), Duration(ms)) << ms;
+  }
+}
+
 }  // namespace
 }  // namespace weir::config

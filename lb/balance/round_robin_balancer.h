@@ -1,0 +1,22 @@
+#pragma once
+
+#include "balance/balancer.h"
+#include "balance/round_robin.h"
+
+namespace weir::balance {
+
+// balance = "round-robin": smooth weighted round-robin over the candidates. Each worker keeps
+// its own rotation, so across N workers the shares are exact per worker and per window.
+class RoundRobinBalancer : public Balancer {
+public:
+  RoundRobinBalancer(const config::Pool& pool, shm::PoolSlots slots)
+      : Balancer(pool, std::move(slots)), rr_(weights()) {}
+
+protected:
+  int choose(const PickInput&) override { return rr_.nextAmong(allowedMask()); }
+
+private:
+  RoundRobin rr_;
+};
+
+}  // namespace weir::balance

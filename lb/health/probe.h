@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "net/address.h"
+#include "net/unique_fd.h"
+
+namespace weir::health {
+
+// What one backend's check does, derived once from its pool's [health] table.
+struct ProbeSpec {
+  config::HealthKind kind = config::HealthKind::Tcp;
+  net::SockAddr address;  // the backend's address, with the check's port if it sets one
+  std::string request;    // sent once connected (send-expect's send, an HTTP request); may be ""
+  std::string expect;     // send-expect
+  uint16_t status_min = 200;
+  uint16_t status_max = 200;
+  int64_t timeout_ms = 1000;
+};
+
+ProbeSpec makeSpec(const config::HealthCheck& check, const net::SockAddr& backend);
+
+struct Outcome {
+  bool ok = false;
+  std::string error;  // "connect: Connection refused", "timeout after 1s", ...
+};
+
+// One check in flight: a non-blocking socket driven by the checker's epoll loop through
+// connect -> send -> read, each step bounded by the check's timeout. Edge cases are outcomes,
+// never exceptions: whatever the backend does, a started probe ends with exactly one Outcome
+// (from start, onReady or onTimeout) and closes its socket.
+class Probe {
+public:
+  // Starts a check. Returns the outcome if it is already decided (connect failed at once),
+  // else nullopt: then fd() must be watched for events() until onReady/onTimeout decide.
+  std::optional<Outcome> start(const ProbeSpec& spec, int64_t now_ms);
+  // Called when fd() is ready; returns the outcome once decided.
+  std::optional<Outcome> onReady(uint32_t events);
+  // The deadline passed.
+  Outcome onTimeout();
+
+  bool busy() const { return fd_.valid(); }
+  int fd() const { return fd_.get(); }
+  // EPOLLOUT while connecting or sending, EPOLLIN while reading.
+  uint32_t events() const;
+  int64_t deadline() const { return deadline_ms_; }
+
+private:
+  enum class Step { Connecting, Sending, Reading };
+
+  std::optional<Outcome> afterConnect();
+  std::optional<Outcome> sendMore();
+  std::optional<Outcome> readMore();
+  Outcome finish(bool ok, std::string error);
+
+  const ProbeSpec* spec_ = nullptr;
+  net::UniqueFd fd_;
+  Step step_ = Step::Connecting;
+  size_t sent_ = 0;
+  std::string reply_;
+  int64_t deadline_ms_ = 0;
+};
+
+}  // namespace weir::health

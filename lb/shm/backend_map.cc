@@ -1,0 +1,47 @@
+#include "shm/backend_map.h"
+
+#include <cerrno>
+#include <string>
+
+namespace weir::shm {
+
+// Shared by create() and find(): slot_of(pool, address) returns a slot index or -1, which
+// fails the whole map with `err` and a message starting with `what`.
+template <typename SlotOf>
+util::Result<BackendMap> BackendMap::build(const ShmRegion& region, const config::Config& cfg,
+                                           SlotOf slot_of, int err, const char* what) {
+  std::vector<PoolSlots> pools;
+  pools.reserve(cfg.pools.size());
+  for (const auto& pool : cfg.pools) {
+    std::vector<BackendSlot*> slots;
+    slots.reserve(pool.backends.size());
+    for (const auto& backend : pool.backends) {
+      std::string address = backend.address.toString();
+      int index = slot_of(pool.name, address);
+      if (index < 0) {
+        return util::SysError{err, std::string(what) + " for pool " + pool.name + " backend " +
+                                       address + " (" +
+                                       std::to_string(region.backendCapacity()) + " slots)"};
+      }
+      slots.push_back(&region.backend(static_cast<uint32_t>(index)));
+    }
+    pools.emplace_back(policyFor(pool), std::move(slots), &region.header().health_generation);
+  }
+  return BackendMap(std::move(pools));
+}
+
+util::Result<BackendMap> BackendMap::create(ShmRegion& region, const config::Config& cfg) {
+  auto slot_of = [&region](const std::string& pool, const std::string& address) {
+    return region.findOrAdd(pool, address);
+  };
+  return build(region, cfg, slot_of, ENOSPC, "no free shared-memory slot");
+}
+
+util::Result<BackendMap> BackendMap::find(const ShmRegion& region, const config::Config& cfg) {
+  auto slot_of = [&region](const std::string& pool, const std::string& address) {
+    return region.find(pool, address);
+  };
+  return build(region, cfg, slot_of, ENOENT, "no shared-memory slot");
+}
+
+}  // namespace weir::shm

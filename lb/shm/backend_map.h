@@ -1,0 +1,38 @@
+#pragma once
+
+#include <vector>
+
+#include "config/config.h"
+#include "shm/pool_slots.h"
+#include "shm/region.h"
+#include "util/result.h"
+
+namespace weir::shm {
+
+// Where each backend of one Config lives in a region: pool(p).slot(b) is the slot of
+// config.pools[p].backends[b]. Built once per process at start-up (the lookup by key is a
+// linear scan); after that the data path indexes vectors only.
+class BackendMap {
+public:
+  // The master, before forking: finds or allocates the slot of every backend of `cfg`.
+  // Backends already in the region (same pool name and address) keep their state. Fails with
+  // ENOSPC if the region has too few free slots, leaving the slots it did add.
+  static util::Result<BackendMap> create(ShmRegion& region, const config::Config& cfg);
+  // Any process: finds the slots create() allocated. Fails with ENOENT if one is missing.
+  static util::Result<BackendMap> find(const ShmRegion& region, const config::Config& cfg);
+
+  // pool_index indexes Config::pools.
+  const PoolSlots& pool(size_t pool_index) const { return pools_[pool_index]; }
+  size_t poolCount() const { return pools_.size(); }
+
+private:
+  explicit BackendMap(std::vector<PoolSlots> pools) : pools_(std::move(pools)) {}
+
+  template <typename SlotOf>
+  static util::Result<BackendMap> build(const ShmRegion& region, const config::Config& cfg,
+                                        SlotOf slot_of, int err, const char* what);
+
+  std::vector<PoolSlots> pools_;
+};
+
+}  // namespace weir::shm

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+// The shared-memory layout every weir process of one generation maps: the master creates it
+// before forking, workers and the health checker inherit the mapping. Bump kVersion whenever a
+// struct below changes.
+//
+//   Header | WorkerSlot[worker_capacity] | BackendSlot[backend_capacity]
+//
+// Every field another process may write while this one reads is a lock-free std::atomic (the
+// static_asserts below hold on every platform weir builds for), so nothing on the data path
+// takes a lock, and a process that dies mid-update cannot leave a lock held.
+namespace weir::shm {
+
+inline constexpr uint64_t kMagic = 0x314d485352494557;  // "WEIRSHM1" read as little-endian
+inline constexpr uint32_t kVersion = 1;
+inline constexpr size_t kPoolKeyLen = 64;     // config::kMaxPoolName + NUL
+inline constexpr size_t kAddressKeyLen = 48;  // "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
+inline constexpr size_t kErrorWords = 16;     // last error text: 127 bytes + NUL, as 8-byte words
+inline constexpr size_t kErrorTextLen = kErrorWords * sizeof(uint64_t);
+inline constexpr uint32_t kWorkerSlots = 64;  // = config::kMaxWorkers
+
+enum class BackendState : uint32_t {
+  Up = 0,        // eligible for new connections
+  Down = 1,      // failed checks (or failed connects); no new connections
+  Draining = 2,  // being removed: existing connections finish, no new ones
+};
+
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(std::atomic<int32_t>::is_always_lock_free);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<int64_t>::is_always_lock_free);
+
+struct alignas(64) Header {
+  // Written once by the master before any other process maps the region.
+  uint64_t magic;
+  uint32_t version;
+  uint32_t reserved;
+  uint64_t size;  // bytes mapped, header included
+  uint32_t worker_capacity;
+  uint32_t backend_capacity;
+  // Slots in use. Grows only in the master, which fills a slot's key before publishing it
+  // with a release store.
+  std::atomic<uint32_t> backend_count;
+  // Bumped on every backend state change, so that a worker rebuilds what it derives from the
+  // states (a Maglev table) only when something changed.
+  std::atomic<uint64_t> health_generation;
+};
+
+// One backend of one pool, keyed by (pool name, "IP:PORT") so that a reload can find it again.
+// Times are CLOCK_MONOTONIC milliseconds (one clock for every process on the machine).
+struct alignas(64) BackendSlot {
+  // The key: written by the master before the slot is published, never changed after.
+  char pool[kPoolKeyLen];
+  char address[kAddressKeyLen];
+
+  // Health: the checker writes the check counters; workers write passive_failures and may
+  // take the backend down. State changes are compare-and-swap, so each is made (and logged)
+  // by exactly one process.
+  std::atomic<uint32_t> state;             // BackendState
+  std::atomic<uint32_t> successes;         // consecutive passed checks
+  std::atomic<uint32_t> failures;          // consecutive failed checks
+  std::atomic<uint32_t> passive_failures;  // consecutive failed connects from traffic
+  std::atomic<int64_t> last_check_ms;      // when the last check ended; 0 = never checked
+  std::atomic<int64_t> changed_ms;         // when the state last changed; 0 = never
+  // Last error text, NUL-terminated, behind a sequence counter (see error_text.h).
+  std::atomic<uint32_t> error_seq;
+  std::atomic<uint64_t> error_text[kErrorWords];
+
+  // Traffic, written by every worker: on its own cache line so that the workers' counter
+  // updates do not keep invalidating the health fields the balancers read.
+  alignas(64) std::atomic<int64_t> active;  // reserved by a pick until the connection ends
+  std::atomic<uint64_t> total;              // connections established
+  std::atomic<uint64_t> failed_connects;    // connect attempts that failed or timed out
+  std::atomic<uint64_t> bytes_in;           // bytes received from the backend
+  std::atomic<uint64_t> bytes_out;          // bytes sent to the backend
+};
+
+struct alignas(64) WorkerSlot {
+  std::atomic<int32_t> pid;              // 0: no worker in this slot
+  std::atomic<int64_t> active;           // client connections the worker holds
+  std::atomic<uint64_t> accepted;        // client connections accepted, ever
+  std::atomic<uint64_t> rejected_full;   // clients closed: every eligible backend was full
+};
+
+static_assert(sizeof(Header) == 64);
+static_assert(sizeof(WorkerSlot) == 64);
+static_assert(sizeof(BackendSlot) % 64 == 0);
+static_assert(offsetof(BackendSlot, active) % 64 == 0);
+
+}  // namespace weir::shm

@@ -1,0 +1,187 @@
+#include "shm/pool_slots.h"
+
+#include <cstring>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "shm/error_text.h"
+
+namespace weir::shm {
+namespace {
+
+constexpr int kCasAttempts = 16;
+
+void logChange(const BackendSlot& s, BackendState to, const std::string& why) {
+  const char* pool = s.pool;  // NUL-terminated inside the array
+  const char* address = s.address;
+  if (to == BackendState::Down) {
+    spdlog::warn("pool {}: backend {} is down: {}", pool, address, why);
+  } else {
+    spdlog::info("pool {}: backend {} is {}: {}", pool, address, toString(to), why);
+  }
+}
+
+std::string inARow(uint32_t n, const char* what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s") + " in a row";
+}
+
+}  // namespace
+
+HealthPolicy policyFor(const config::Pool& pool) {
+  HealthPolicy policy;
+  policy.passive_fall = pool.passive_fall;
+  if (pool.health) {
+    policy.rise = pool.health->rise;
+    policy.fall = pool.health->fall;
+  } else {
+    policy.holddown_ms = pool.passive_holddown.count();
+  }
+  return policy;
+}
+
+const char* toString(BackendState state) {
+  switch (state) {
+    case BackendState::Up:
+      return "up";
+    case BackendState::Down:
+      return "down";
+    case BackendState::Draining:
+      return "draining";
+  }
+  return "?";
+}
+
+bool PoolSlots::reserve(size_t i, uint32_t max_connections) const {
+  auto& active = slots_[i]->active;
+  if (max_connections == 0) {
+    active.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  int64_t seen = active.load(std::memory_order_relaxed);
+  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+    if (seen >= max_connections) {
+      return false;
+    }
+    if (active.compare_exchange_weak(seen, seen + 1, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;  // every worker is racing for the last places: treat it as full
+}
+
+bool PoolSlots::reserveIfActiveIs(size_t i, int64_t seen) const {
+  return slots_[i]->active.compare_exchange_strong(seen, seen + 1, std::memory_order_relaxed);
+}
+
+void PoolSlots::release(size_t i) const {
+  slots_[i]->active.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void PoolSlots::onConnectOk(size_t i) const {
+  BackendSlot& s = *slots_[i];
+  s.total.fetch_add(1, std::memory_order_relaxed);
+  // Read first: most connects succeed, and a store would bounce the cache line between workers.
+  if (s.passive_failures.load(std::memory_order_relaxed) != 0) {
+    s.passive_failures.store(0, std::memory_order_relaxed);
+  }
+}
+
+std::optional<Transition> PoolSlots::onConnectFailed(size_t i, int err, int64_t now_ms) const {
+  BackendSlot& s = *slots_[i];
+  s.active.fetch_sub(1, std::memory_order_relaxed);
+  s.failed_connects.fetch_add(1, std::memory_order_relaxed);
+  uint32_t n = s.passive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (policy_.passive_fall == 0 || n < policy_.passive_fall ||
+      !changeState(s, BackendState::Up, BackendState::Down, now_ms)) {
+    return std::nullopt;
+  }
+  // Start the way back from scratch: the checker needs `rise` fresh passes. (The checker may
+  // overwrite `successes` concurrently; at worst the backend returns one check early.)
+  s.passive_failures.store(0, std::memory_order_relaxed);
+  s.successes.store(0, std::memory_order_relaxed);
+  std::string error = std::string("connect: ") + std::strerror(err);
+  (void)writeErrorText(s, error);
+  std::string why = inARow(n, "failed connect") + " from traffic (" + error + ")";
+  if (policy_.holddown_ms > 0) {
+    why += "; tried again in " + config::formatDuration(config::Duration(policy_.holddown_ms));
+  } else {
+    why += "; health checks bring it back";
+  }
+  logChange(s, BackendState::Down, why);
+  return Transition{BackendState::Up, BackendState::Down};
+}
+
+void PoolSlots::onClose(size_t i, uint64_t bytes_in, uint64_t bytes_out) const {
+  BackendSlot& s = *slots_[i];
+  s.active.fetch_sub(1, std::memory_order_relaxed);
+  s.bytes_in.fetch_add(bytes_in, std::memory_order_relaxed);
+  s.bytes_out.fetch_add(bytes_out, std::memory_order_relaxed);
+}
+
+std::optional<Transition> PoolSlots::recordProbe(size_t i, bool ok, std::string_view error,
+                                                 int64_t now_ms) const {
+  BackendSlot& s = *slots_[i];
+  s.last_check_ms.store(now_ms, std::memory_order_relaxed);
+  if (ok) {
+    uint32_t n = s.successes.fetch_add(1, std::memory_order_relaxed) + 1;
+    s.failures.store(0, std::memory_order_relaxed);
+    if (n < policy_.rise || !changeState(s, BackendState::Down, BackendState::Up, now_ms)) {
+      return std::nullopt;
+    }
+    s.passive_failures.store(0, std::memory_order_relaxed);
+    logChange(s, BackendState::Up, inARow(n, "passed check"));
+    return Transition{BackendState::Down, BackendState::Up};
+  }
+  uint32_t n = s.failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  s.successes.store(0, std::memory_order_relaxed);
+  (void)writeErrorText(s, error);
+  if (n < policy_.fall || !changeState(s, BackendState::Up, BackendState::Down, now_ms)) {
+    return std::nullopt;
+  }
+  logChange(s, BackendState::Down, std::string(error) + " (" + inARow(n, "failed check") + ")");
+  return Transition{BackendState::Up, BackendState::Down};
+}
+
+std::optional<Transition> PoolSlots::reviveIfHeldDown(size_t i, int64_t now_ms) const {
+  BackendSlot& s = *slots_[i];
+  if (policy_.holddown_ms <= 0 || state(i) != BackendState::Down ||
+      now_ms - s.changed_ms.load(std::memory_order_relaxed) < policy_.holddown_ms ||
+      !changeState(s, BackendState::Down, BackendState::Up, now_ms)) {
+    return std::nullopt;
+  }
+  uint32_t trial = policy_.passive_fall > 0 ? policy_.passive_fall - 1 : 0;
+  s.passive_failures.store(trial, std::memory_order_relaxed);
+  logChange(s, BackendState::Up,
+            "on trial after a " +
+                config::formatDuration(config::Duration(policy_.holddown_ms)) +
+                " hold-down; one failed connect takes it down again");
+  return Transition{BackendState::Down, BackendState::Up};
+}
+
+std::optional<Transition> PoolSlots::setDraining(size_t i, int64_t now_ms) const {
+  BackendSlot& s = *slots_[i];
+  auto from = static_cast<BackendState>(
+      s.state.exchange(static_cast<uint32_t>(BackendState::Draining), std::memory_order_acq_rel));
+  if (from == BackendState::Draining) {
+    return std::nullopt;
+  }
+  s.changed_ms.store(now_ms, std::memory_order_relaxed);
+  generation_->fetch_add(1, std::memory_order_release);
+  logChange(s, BackendState::Draining, std::string("was ") + toString(from));
+  return Transition{from, BackendState::Draining};
+}
+
+bool PoolSlots::changeState(BackendSlot& s, BackendState from, BackendState to,
+                            int64_t now_ms) const {
+  auto expected = static_cast<uint32_t>(from);
+  if (!s.state.compare_exchange_strong(expected, static_cast<uint32_t>(to),
+                                       std::memory_order_acq_rel)) {
+    return false;
+  }
+  s.changed_ms.store(now_ms, std::memory_order_relaxed);
+  generation_->fetch_add(1, std::memory_order_release);
+  return true;
+}
+
+}  // namespace weir::shm

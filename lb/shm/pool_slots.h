@@ -1,0 +1,95 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "shm/layout.h"
+
+namespace weir::shm {
+
+// How one pool's backends go down and come back.
+struct HealthPolicy {
+  uint32_t rise = 2;          // consecutive passed checks: down -> up
+  uint32_t fall = 3;          // consecutive failed checks: up -> down
+  uint32_t passive_fall = 3;  // consecutive failed connects from traffic: up -> down; 0 = never
+  // > 0 only in a pool without active checks: a backend taken down by traffic is up again
+  // (on trial: one more failed connect takes it down) this long after it went down.
+  int64_t holddown_ms = 0;
+};
+HealthPolicy policyFor(const config::Pool& pool);
+
+struct Transition {
+  BackendState from;
+  BackendState to;
+  bool operator==(const Transition&) const = default;
+};
+
+// One pool's backends in the shared region, index i = config backends[i], plus the pool's
+// policy. Every backend state change goes through here: it is a compare-and-swap, so among
+// all processes exactly one makes it, bumps the health generation and logs it (once).
+//
+// A connection's life, as a worker sees it:
+//   Balancer::pick (reserves: active + 1) -> connect
+//     -> onConnectOk -> ... -> onClose(bytes)     ends the reservation
+//     -> onConnectFailed(err)                     ends the reservation; may retry elsewhere
+//     -> release()                                never connected (no fd, no memory)
+// Nothing here allocates or locks except the rare state change that logs.
+class PoolSlots {
+public:
+  PoolSlots() = default;  // empty placeholder: size() == 0, nothing else may be called
+  PoolSlots(HealthPolicy policy, std::vector<BackendSlot*> slots,
+            std::atomic<uint64_t>* generation)
+      : policy_(policy), slots_(std::move(slots)), generation_(generation) {}
+
+  size_t size() const { return slots_.size(); }
+  BackendSlot& slot(size_t i) const { return *slots_[i]; }
+  const HealthPolicy& policy() const { return policy_; }
+  // Changes whenever any backend of the region changes state.
+  uint64_t generation() const { return generation_->load(std::memory_order_acquire); }
+
+  BackendState state(size_t i) const {
+    return static_cast<BackendState>(slots_[i]->state.load(std::memory_order_acquire));
+  }
+  // Up: may receive new connections (down and draining backends may not).
+  bool eligible(size_t i) const { return state(i) == BackendState::Up; }
+  // Connections to backend i across all workers (including ones still connecting).
+  int64_t active(size_t i) const { return slots_[i]->active.load(std::memory_order_relaxed); }
+
+  // Reserves a connection on backend i unless it holds max_connections (0 = no limit).
+  bool reserve(size_t i, uint32_t max_connections) const;
+  // Reserves a connection on backend i only if its active count is still `seen`, so that a
+  // choice made by comparing counts is not based on a count another worker just changed.
+  bool reserveIfActiveIs(size_t i, int64_t seen) const;
+  void release(size_t i) const;
+  void onConnectOk(size_t i) const;
+  // Passive health: passive_fall failures in a row take the backend down. `err` is the
+  // connect errno (ETIMEDOUT for connect_timeout). Returns the state change, if this call
+  // made one.
+  std::optional<Transition> onConnectFailed(size_t i, int err, int64_t now_ms) const;
+  // bytes_in: received from the backend; bytes_out: sent to it.
+  void onClose(size_t i, uint64_t bytes_in, uint64_t bytes_out) const;
+
+  // The checker: one check result (`error` says why it failed; ignored if ok), applying
+  // rise/fall. now_ms is CLOCK_MONOTONIC milliseconds.
+  std::optional<Transition> recordProbe(size_t i, bool ok, std::string_view error,
+                                        int64_t now_ms) const;
+  // The checker, for pools without active checks: ends a passive hold-down that is over.
+  std::optional<Transition> reviveIfHeldDown(size_t i, int64_t now_ms) const;
+  // Any state -> Draining (a reload removed the backend). Draining is final.
+  std::optional<Transition> setDraining(size_t i, int64_t now_ms) const;
+
+private:
+  bool changeState(BackendSlot& s, BackendState from, BackendState to, int64_t now_ms) const;
+
+  HealthPolicy policy_;
+  std::vector<BackendSlot*> slots_;
+  std::atomic<uint64_t>* generation_ = nullptr;
+};
+
+const char* toString(BackendState state);
+
+}  // namespace weir::shm

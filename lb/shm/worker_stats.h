@@ -1,0 +1,35 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include "shm/layout.h"
+
+namespace weir::shm {
+
+// Per-worker counters in the region (slot = the worker's slot number). Relaxed atomics: they
+// are statistics, read by whoever reports them.
+
+// The master, when it forks (or re-forks) the worker of a slot.
+inline void workerStarted(WorkerSlot& w, pid_t pid) {
+  w.active.store(0, std::memory_order_relaxed);  // the dead worker's connections died with it
+  w.pid.store(pid, std::memory_order_relaxed);
+}
+// The master, when it reaps the worker of a slot.
+inline void workerExited(WorkerSlot& w) {
+  w.pid.store(0, std::memory_order_relaxed);
+  w.active.store(0, std::memory_order_relaxed);
+}
+// The worker: a client connection accepted / ended.
+inline void onAccept(WorkerSlot& w) {
+  w.accepted.fetch_add(1, std::memory_order_relaxed);
+  w.active.fetch_add(1, std::memory_order_relaxed);
+}
+inline void onClientClosed(WorkerSlot& w) {
+  w.active.fetch_sub(1, std::memory_order_relaxed);
+}
+// The worker: a client closed because every eligible backend was at max_connections.
+inline void onRejectedFull(WorkerSlot& w) {
+  w.rejected_full.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace weir::shm
