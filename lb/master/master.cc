@@ -19,7 +19,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "health/checker.h"
 #include "net/socket.h"
+#include "shm/backend_map.h"
+#include "shm/region.h"
+#include "shm/worker_stats.h"
 #include "steer/steering.h"
 #include "util/log.h"
 #include "worker/worker.h"
@@ -54,16 +58,29 @@ private:
   void bindAll();
   void spawn(unsigned slot);
   void runChild(unsigned slot);
+  void spawnChecker();
+  void runChecker();
+  void enterChild();
   void reap();
   void onSignal(const signalfd_siginfo& si);
   void beginStop(int sig);
   int64_t nextTimeoutMs() const;
   bool anyAlive() const;
+  std::vector<Slot*> allChildren() {
+    std::vector<Slot*> all{&checker_};
+    for (auto& s : slots_) {
+      all.push_back(&s);
+    }
+    return all;
+  }
 
   const config::Config& cfg_;
   std::unique_ptr<steer::Steering> steering_;
+  std::unique_ptr<shm::ShmRegion> region_;
+  std::unique_ptr<shm::BackendMap> backends_;
   std::vector<Group> groups_;
   std::vector<Slot> slots_;
+  Slot checker_;  // the health checker, supervised like a worker
   net::UniqueFd signal_fd_;
   sigset_t mask_{};
   bool stopping_ = false;
@@ -132,10 +149,61 @@ void Master::bindAll() {
   }
 }
 
-void Master::runChild(unsigned slot) {
-  // Die with the master rather than serve on unsupervised.
+// What every child does first: die with the master rather than run on unsupervised, and let
+// go of the master's signal handling. TERM/INT/QUIT/USR1 stay blocked for the child's own
+// signalfd; the master's other signals are not the child's business.
+void Master::enterChild() {
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   signal_fd_.reset();
+  ::signal(SIGHUP, SIG_IGN);
+  ::signal(SIGUSR2, SIG_IGN);
+  sigset_t unblock;
+  sigemptyset(&unblock);
+  for (int sig : {SIGCHLD, SIGHUP, SIGUSR2}) {
+    sigaddset(&unblock, sig);
+  }
+  ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
+}
+
+void Master::runChecker() {
+  enterChild();
+  ::prctl(PR_SET_NAME, "weir health");  // /proc/PID/comm, what ps and top show
+  for (auto& g : groups_) {
+    for (auto& fd : g.slots) {
+      fd.reset();  // the checker accepts nothing
+    }
+  }
+  int rc = 1;
+  try {
+    util::setupLogging(cfg_.global.error_log, cfg_.global.access_log, cfg_.global.log_level,
+                       "health");
+    rc = health::runChecker(cfg_, *region_);
+  } catch (const std::exception& e) {
+    spdlog::critical("health checker: {}", e.what());
+  }
+  spdlog::default_logger()->flush();
+  ::_exit(rc);
+}
+
+void Master::spawnChecker() {
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    spdlog::error("fork health checker: {}; retrying in 1 s", std::strerror(errno));
+    checker_.respawn_at = worker::monotonicMs() + 1000;
+    return;
+  }
+  if (pid == 0) {
+    runChecker();
+  }
+  checker_.pid = pid;
+  checker_.started_ms = worker::monotonicMs();
+  checker_.respawn_at = -1;
+}
+
+void Master::runChild(unsigned slot) {
+  enterChild();
+  const std::string comm = "weir worker " + std::to_string(slot);
+  ::prctl(PR_SET_NAME, comm.c_str());
   std::vector<worker::ListenSocket> mine;
   for (auto& g : groups_) {
     for (unsigned s = 0; s < g.slots.size(); ++s) {
@@ -146,22 +214,13 @@ void Master::runChild(unsigned slot) {
       }
     }
   }
-  // TERM/INT/QUIT/USR1 stay blocked for the worker's own signalfd; the master's other signals are
-  // not the worker's business.
-  ::signal(SIGHUP, SIG_IGN);
-  ::signal(SIGUSR2, SIG_IGN);
-  sigset_t unblock;
-  sigemptyset(&unblock);
-  for (int sig : {SIGCHLD, SIGHUP, SIGUSR2}) {
-    sigaddset(&unblock, sig);
-  }
-  ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
   int rc = 1;
   try {
     util::setupLogging(cfg_.global.error_log, cfg_.global.access_log, cfg_.global.log_level,
                        "worker " + std::to_string(slot));
     const bool counted = steering_->active() && cfg_.global.steering != config::Steering::Hash;
-    worker::Worker w(cfg_, slot, std::move(mine), steering_->state(), counted);
+    worker::Worker w(cfg_, slot, std::move(mine), steering_->state(), counted, *backends_,
+                     region_->worker(slot));
     rc = w.run();
   } catch (const std::exception& e) {
     spdlog::critical("worker {}: {}", slot, e.what());
@@ -186,6 +245,7 @@ void Master::spawn(unsigned slot) {
   s.pid = pid;
   s.started_ms = worker::monotonicMs();
   s.respawn_at = -1;
+  shm::workerStarted(region_->worker(slot), pid);
 }
 
 void Master::reap() {
@@ -195,19 +255,30 @@ void Master::reap() {
     if (pid <= 0) {
       return;
     }
-    auto it = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.pid == pid; });
-    if (it == slots_.end()) {
-      continue;
-    }
-    unsigned slot = static_cast<unsigned>(it - slots_.begin());
-    Slot& s = *it;
-    s.pid = 0;
-    std::atomic_ref<__s64>(steering_->state()->slots[slot].active).store(0);
     std::string how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
                                           : "exited with status " +
                                                 std::to_string(WEXITSTATUS(status));
+    std::string who;
+    Slot* found = nullptr;
+    if (checker_.pid == pid) {
+      found = &checker_;
+      who = "health checker";
+    } else {
+      auto it = std::find_if(slots_.begin(), slots_.end(),
+                             [&](const Slot& s) { return s.pid == pid; });
+      if (it == slots_.end()) {
+        continue;
+      }
+      const unsigned slot = static_cast<unsigned>(it - slots_.begin());
+      found = &*it;
+      who = "worker " + std::to_string(slot);
+      std::atomic_ref<__s64>(steering_->state()->slots[slot].active).store(0);
+      shm::workerExited(region_->worker(slot));
+    }
+    Slot& s = *found;
+    s.pid = 0;
     if (stopping_) {
-      spdlog::info("worker {} (pid {}) {}", slot, pid, how);
+      spdlog::info("{} (pid {}) {}", who, pid, how);
       continue;
     }
     const int64_t now = worker::monotonicMs();
@@ -216,7 +287,7 @@ void Master::reap() {
     if (s.crash_streak > 0) {
       delay = std::min<int64_t>(kMaxBackoffMs, int64_t{100} << std::min(s.crash_streak - 1, 10u));
     }
-    spdlog::error("worker {} (pid {}) {}; respawning in {} ms", slot, pid, how, delay);
+    spdlog::error("{} (pid {}) {}; respawning in {} ms", who, pid, how, delay);
     s.respawn_at = now + delay;
   }
 }
@@ -236,6 +307,10 @@ void Master::beginStop(int sig) {
       ::kill(s.pid, graceful ? SIGQUIT : SIGTERM);
     }
   }
+  checker_.respawn_at = -1;
+  if (checker_.pid > 0) {
+    ::kill(checker_.pid, SIGTERM);  // nothing to drain: it holds no connections
+  }
 }
 
 void Master::onSignal(const signalfd_siginfo& si) {
@@ -252,9 +327,9 @@ void Master::onSignal(const signalfd_siginfo& si) {
       spdlog::info("reopening log files");
       util::setupLogging(cfg_.global.error_log, cfg_.global.access_log, cfg_.global.log_level,
                          "master");
-      for (const auto& s : slots_) {
-        if (s.pid > 0) {
-          ::kill(s.pid, SIGUSR1);
+      for (Slot* s : allChildren()) {
+        if (s->pid > 0) {
+          ::kill(s->pid, SIGUSR1);
         }
       }
       break;
@@ -265,11 +340,12 @@ void Master::onSignal(const signalfd_siginfo& si) {
 }
 
 bool Master::anyAlive() const {
-  return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.pid > 0; });
+  return checker_.pid > 0 ||
+         std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.pid > 0; });
 }
 
 int64_t Master::nextTimeoutMs() const {
-  int64_t next = -1;
+  int64_t next = checker_.respawn_at;
   for (const auto& s : slots_) {
     if (s.respawn_at >= 0 && (next < 0 || s.respawn_at < next)) {
       next = s.respawn_at;
@@ -294,6 +370,17 @@ int Master::run() {
   } else if (steering_->active()) {
     spdlog::info("BPF steering on");
   }
+  // Before any fork: every child maps the same region (MAP_SHARED survives fork).
+  auto region = shm::ShmRegion::create(shm::ShmRegion::capacityFor(cfg_));
+  if (!region) {
+    throw std::runtime_error("shared memory: " + region.error().message());
+  }
+  region_ = std::make_unique<shm::ShmRegion>(std::move(*region));
+  auto backends = shm::BackendMap::create(*region_, cfg_);
+  if (!backends) {
+    throw std::runtime_error("shared memory: " + backends.error().message());
+  }
+  backends_ = std::make_unique<shm::BackendMap>(std::move(*backends));
   bindAll();
   writePidFile(cfg_.global.pid_file);
 
@@ -311,6 +398,7 @@ int Master::run() {
   for (unsigned i = 0; i < slots_.size(); ++i) {
     spawn(i);
   }
+  spawnChecker();
   spdlog::info("ready: {} workers, steering {}", slots_.size(),
                steering_->active() ? "bpf" : "kernel hash");
 
@@ -332,11 +420,14 @@ int Master::run() {
         spawn(i);
       }
     }
+    if (!stopping_ && checker_.respawn_at >= 0 && checker_.respawn_at <= now) {
+      spawnChecker();
+    }
     if (kill_at_ >= 0 && now >= kill_at_) {
-      for (auto& s : slots_) {
-        if (s.pid > 0) {
-          spdlog::warn("worker pid {} did not stop in time; killing it", s.pid);
-          ::kill(s.pid, SIGKILL);
+      for (Slot* s : allChildren()) {
+        if (s->pid > 0) {
+          spdlog::warn("child pid {} did not stop in time; killing it", s->pid);
+          ::kill(s->pid, SIGKILL);
         }
       }
       kill_at_ = -1;

@@ -1,12 +1,18 @@
 #include "shm/error_text.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cstring>
 
 namespace weir::shm {
 namespace {
 
-constexpr int kReadAttempts = 8;
+// Readers are status reporters, never the data path: they may wait for the (single) writer.
+// A writer preempted mid-copy holds readers up for a scheduler slice, so after a few quick
+// retries they yield the CPU; past the bound they return what they have (maybe torn).
+constexpr int kSpinAttempts = 8;
+constexpr int kReadAttempts = 10000;
 
 }  // namespace
 
@@ -41,6 +47,9 @@ std::string readErrorText(const BackendSlot& slot) {
     uint32_t after = slot.error_seq.load(std::memory_order_relaxed);
     if (before == after && (before & 1) == 0) {
       break;
+    }
+    if (attempt >= kSpinAttempts) {
+      ::sched_yield();
     }
   }
   bytes[kErrorTextLen - 1] = '\0';  // a torn read still ends inside the buffer

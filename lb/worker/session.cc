@@ -43,6 +43,8 @@ const char* toString(CloseReason reason) {
       return "connect-failed";
     case CloseReason::NoBackend:
       return "no-backend";
+    case CloseReason::BackendsFull:
+      return "backends-full";
     case CloseReason::ResourceLimit:
       return "resource-limit";
     case CloseReason::Shutdown:
@@ -74,6 +76,7 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer, uint32_t li
   listener_ = listener;
   pool_ = pool;
   backend_ = -1;
+  reserved_ = false;
   attempts_ = 0;
   tried_ = 0;
   last_error_ = 0;
@@ -92,24 +95,6 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer, uint32_t li
   connectNext();
 }
 
-int Session::pickBackend() {
-  const auto& backends = pool_->pool->backends;
-  auto tried = [&](int i) { return i < 64 && (tried_ & (uint64_t{1} << i)) != 0; };
-  for (size_t n = 0; n < backends.size(); ++n) {
-    int i = pool_->balancer.next();
-    if (i >= 0 && !tried(i)) {
-      return i;
-    }
-  }
-  // Heavy weights can make the rotation revisit tried backends; fall back to the first untried.
-  for (size_t i = 0; i < backends.size(); ++i) {
-    if (!tried(static_cast<int>(i))) {
-      return static_cast<int>(i);
-    }
-  }
-  return -1;
-}
-
 void Session::connectNext() {
   const config::Pool& pool = *pool_->pool;
   for (;;) {
@@ -117,24 +102,33 @@ void Session::connectNext() {
       finish(CloseReason::ConnectFailed);
       return;
     }
-    int idx = pickBackend();
-    if (idx < 0) {
+    const balance::Pick pick = pool_->balancer->pick({&peer_, tried_});
+    if (pick.status == balance::PickStatus::AllFull) {
+      worker_->onRejectedFull();
+      finish(CloseReason::BackendsFull);
+      return;
+    }
+    if (pick.status != balance::PickStatus::Ok) {
       finish(attempts_ == 0 ? CloseReason::NoBackend : CloseReason::ConnectFailed);
       return;
     }
     ++attempts_;
-    backend_ = idx;
-    if (idx < 64) {
-      tried_ |= uint64_t{1} << idx;
+    backend_ = pick.backend;
+    reserved_ = true;
+    if (backend_ < 64) {
+      tried_ |= uint64_t{1} << backend_;
     }
-    auto fd = net::connectNonBlocking(pool.backends[idx].address);
+    auto fd = net::connectNonBlocking(pool.backends[backend_].address);
     if (!fd) {
       last_error_ = fd.error().code;
       if (isResourceErrno(last_error_)) {
-        finish(CloseReason::ResourceLimit);
+        finish(CloseReason::ResourceLimit);  // our shortage, not the backend's fault
         return;
       }
-      continue;  // e.g. EADDRNOTAVAIL, ENETUNREACH: the next backend may work
+      // e.g. EADDRNOTAVAIL, ENETUNREACH: counts against the backend; the next may work.
+      pool_->slots->onConnectFailed(backend_, last_error_, worker_->now());
+      reserved_ = false;
+      continue;
     }
     resetSide(upstream_, EndpointKind::Upstream);
     upstream_.fd = std::move(*fd);
@@ -151,8 +145,23 @@ void Session::connectNext() {
   }
 }
 
+void Session::endReservation(bool connected) {
+  if (!reserved_) {
+    return;
+  }
+  reserved_ = false;
+  if (connected) {
+    pool_->slots->onClose(backend_, u2c_.bytes, c2u_.bytes);
+  } else {
+    pool_->slots->release(backend_);
+  }
+}
+
 void Session::connectFailed(int err) {
   last_error_ = err;
+  // Passive health: counts toward taking the backend down; ends the reservation.
+  pool_->slots->onConnectFailed(backend_, err, worker_->now());
+  reserved_ = false;
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("[C{}] connect to {} failed: {}", static_cast<void*>(this),
                   pool_->pool->backends[backend_].address.toString(), std::strerror(err));
@@ -178,13 +187,18 @@ void Session::onEvent(bool upstream, uint32_t events) {
   }
   if (state_ == State::Connecting) {
     if (upstream && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-      int err = net::socketError(upstream_.fd.get());
+      // EPOLLOUT alone means connected; only an error report needs SO_ERROR's reason.
+      int err = (events & (EPOLLERR | EPOLLHUP)) ? net::socketError(upstream_.fd.get()) : 0;
+      if (err == 0 && (events & (EPOLLERR | EPOLLHUP))) {
+        err = ECONNRESET;  // hung up with no pending error: treat as a failed connect
+      }
       if (err != 0) {
         connectFailed(err);
         return;
       }
       state_ = State::Streaming;
       last_error_ = 0;
+      pool_->slots->onConnectOk(backend_);
       pool_->idle_timers->arm(timer, worker_->now());
       pumpAll();
     }
@@ -328,6 +342,7 @@ void Session::finish(CloseReason reason) {
               worker_->now() - started_ms_, toString(reason), last_error_ ? " error=" : "",
               last_error_ ? std::strerror(last_error_) : "");
   }
+  endReservation(connected);
   releasePipe(c2u_);
   releasePipe(u2c_);
   client_.fd.reset();

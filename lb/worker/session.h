@@ -19,7 +19,8 @@ enum class CloseReason {
   UpstreamReset,  // error reading from / writing to the backend
   IdleTimeout,    // no byte either way for idle_timeout
   ConnectFailed,  // every attempt (1 + retries) refused or timed out
-  NoBackend,      // the pool has no backend to try
+  NoBackend,      // no backend of the pool is up (or every one that is was tried)
+  BackendsFull,   // every eligible backend is at its max_connections
   ResourceLimit,  // out of fds or pipe memory
   Shutdown,       // the worker stopped
 };
@@ -83,7 +84,7 @@ private:
 
   void connectNext();
   void connectFailed(int err);
-  int pickBackend();
+  void endReservation(bool connected);
   void pumpAll();
   Pump pump(Flow& flow, Side& from, Side& to, CloseReason from_err, CloseReason to_err);
   void releasePipe(Flow& flow);
@@ -99,6 +100,7 @@ private:
   PoolRuntime* pool_ = nullptr;
   uint32_t listener_ = 0;
   int backend_ = -1;
+  bool reserved_ = false;  // backend_'s shared active count includes this session
   uint32_t attempts_ = 0;
   uint64_t tried_ = 0;  // bitmask over the first 64 backends of the pool
   int last_error_ = 0;

@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "shm/worker_stats.h"
 #include "util/log.h"
 
 namespace weir::worker {
@@ -36,12 +37,15 @@ int64_t monotonicMs() {
 }
 
 Worker::Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
-               weir_steer_state* steer, bool count_steered)
+               weir_steer_state* steer, bool count_steered, const shm::BackendMap& backends,
+               shm::WorkerSlot& stats)
     : cfg_(cfg),
       slot_(slot),
       sockets_(std::move(sockets)),
       steer_(steer),
       count_steered_(count_steered),
+      backends_(backends),
+      stats_(stats),
       pipes_(kIdlePipes, 0) {}
 
 Worker::~Worker() = default;
@@ -76,14 +80,15 @@ void Worker::setup() {
   ev.data.ptr = &signal_ep_;
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signal_fd_.get(), &ev);
 
-  for (const auto& pool : cfg_.pools) {
-    std::vector<uint32_t> weights;
-    for (const auto& b : pool.backends) {
-      weights.push_back(b.weight);
-    }
-    auto rt = std::make_unique<PoolRuntime>(
-        PoolRuntime{&pool, balance::RoundRobin(std::move(weights)),
-                    timerList(pool.connect_timeout.count()), timerList(pool.idle_timeout.count())});
+  for (size_t p = 0; p < cfg_.pools.size(); ++p) {
+    const config::Pool& pool = cfg_.pools[p];
+    const shm::PoolSlots& slots = backends_.pool(p);
+    auto rt = std::make_unique<PoolRuntime>();
+    rt->pool = &pool;
+    rt->balancer = balance::makeBalancer(pool, slots, static_cast<uint64_t>(::getpid()));
+    rt->slots = &slots;
+    rt->connect_timers = timerList(pool.connect_timeout.count());
+    rt->idle_timers = timerList(pool.idle_timeout.count());
     pools_.push_back(std::move(rt));
   }
 
@@ -110,8 +115,11 @@ void Worker::enqueue(Session* s) {
 void Worker::onClosed(Session* s) {
   --active_;
   counter(steer_->slots[slot_].active).fetch_sub(1, std::memory_order_relaxed);
+  shm::onClientClosed(stats_);
   dead_.push_back(s);
 }
+
+void Worker::onRejectedFull() { shm::onRejectedFull(stats_); }
 
 Session* Worker::newSession() {
   if (free_sessions_.empty()) {
@@ -163,6 +171,7 @@ void Worker::acceptFrom(size_t index) {
     }
     ++active_;
     ++accepted_;
+    shm::onAccept(stats_);
     auto& load = steer_->slots[slot_];
     counter(load.active).fetch_add(1, std::memory_order_relaxed);
     if (count_steered_) {

@@ -6,10 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "balance/round_robin.h"
+#include "balance/balancer.h"
 #include "config/config.h"
 #include "net/pipe_pool.h"
 #include "net/unique_fd.h"
+#include "shm/backend_map.h"
+#include "shm/region.h"
 #include "worker/session.h"
 #include "worker/timer_list.h"
 
@@ -25,10 +27,12 @@ struct ListenSocket {
   uint32_t listener = 0;  // index into Config::listeners
 };
 
-// Per-pool state a worker keeps: its balancer and the timer lists of the pool's durations.
+// Per-pool state a worker keeps: its balancer, the pool's backends in shm (health states and
+// counters shared with every other process) and the timer lists of the pool's durations.
 struct PoolRuntime {
   const config::Pool* pool = nullptr;
-  balance::RoundRobin balancer;
+  std::unique_ptr<balance::Balancer> balancer;
+  const shm::PoolSlots* slots = nullptr;
   TimerList* connect_timers = nullptr;
   TimerList* idle_timers = nullptr;
 };
@@ -43,8 +47,11 @@ class Worker {
 public:
   // steer: the shared load counters; count_steered: whether the BPF program increments
   // slots[slot].steered (then this worker moves each accepted connection to `active`).
+  // region/backends: the shared-memory region and where cfg's backends live in it; both
+  // outlive the worker. stats: this worker's entry in the region.
   Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
-         weir_steer_state* steer, bool count_steered);
+         weir_steer_state* steer, bool count_steered, const shm::BackendMap& backends,
+         shm::WorkerSlot& stats);
   ~Worker();
 
   // Runs until SIGTERM/SIGINT (fast stop) or SIGQUIT once every connection has ended.
@@ -58,6 +65,7 @@ public:
   const config::Config& config() const { return cfg_; }
   void enqueue(Session* s);
   void onClosed(Session* s);
+  void onRejectedFull();
   unsigned slot() const { return slot_; }
 
 private:
@@ -81,6 +89,8 @@ private:
   std::vector<bool> accept_pending_;
   weir_steer_state* steer_;
   bool count_steered_;
+  const shm::BackendMap& backends_;
+  shm::WorkerSlot& stats_;
 
   net::UniqueFd epoll_;
   net::UniqueFd signal_fd_;

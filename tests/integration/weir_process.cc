@@ -202,12 +202,10 @@ std::vector<pid_t> WeirProcess::workerPids() {
     return {};
   }
   std::vector<pid_t> kids = childPids(process_.pid());
-  // The brief's process model has only workers as children; should weir grow a helper
-  // process (e.g. a health checker), it must not be counted as a worker.
+  // Besides its workers, the master supervises a health checker: it names itself "weir health"
+  // (/proc/PID/comm), the workers "weir worker N".
   std::erase_if(kids, [](pid_t p) {
-    const std::string cmd = processCmdline(p);
-    return cmd.find("health") != std::string::npos || cmd.find("checker") != std::string::npos ||
-           !processAlive(p);
+    return processComm(p).find("health") != std::string::npos || !processAlive(p);
   });
   seen_workers_.insert(kids.begin(), kids.end());
   return kids;

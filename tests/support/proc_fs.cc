@@ -120,6 +120,14 @@ bool processAlive(pid_t pid) {
   return !f.empty() && f[0] != "Z" && f[0] != "X";
 }
 
+std::string processComm(pid_t pid) {
+  std::string s = readFile("/proc/" + std::to_string(pid) + "/comm");
+  while (!s.empty() && s.back() == '\n') {
+    s.pop_back();
+  }
+  return s;
+}
+
 std::string processCmdline(pid_t pid) {
   std::string s = readFile("/proc/" + std::to_string(pid) + "/cmdline");
   while (!s.empty() && s.back() == '\0') {

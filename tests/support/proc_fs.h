@@ -19,6 +19,9 @@ std::vector<pid_t> childPids(pid_t parent);
 // True if /proc/<pid> exists and the process is not a zombie.
 bool processAlive(pid_t pid);
 
+// /proc/<pid>/comm (the name set by prctl(PR_SET_NAME)) without the newline; empty if gone.
+std::string processComm(pid_t pid);
+
 // /proc/<pid>/cmdline with NULs turned into spaces; empty if unreadable.
 std::string processCmdline(pid_t pid);
 

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "net/address.h"
+#include "net/unique_fd.h"
+#include "steer/steering.h"
+#include "worker/worker.h"
+
+namespace weir::master {
+
+// One listen address: a reuseport group of listening sockets, one per worker slot ever used.
+struct ListenGroup {
+  net::SockAddr addr;
+  int backlog = 0;
+  std::vector<net::UniqueFd> slots;  // slots[i]: the socket the program selects for slot i
+  uint32_t steer_id = 0;             // the group's id in the steering maps
+  bool attached = false;             // the steering program runs for this group
+  bool inherited = false;            // taken over from an old master (binary upgrade)
+  bool retiring = false;             // no longer configured: SYN filter on, closed when quiet
+};
+
+// Every listening socket of the service, owned by the master for the life of the address.
+//
+// Sockets are never closed while their address is configured, whatever happens to the
+// worker count: the kernel drops the accept queue of a closed listener. With n workers,
+// worker i accepts from slots {i, i+n, i+2n, ...} of every group, so every open socket always
+// has a worker, and the program steers only to slots < n. Growing past the sockets a group
+// has opens new ones into the same group (they inherit its program) and fills the socket
+// array before the steering counts them. An address a reload removes is retired (see
+// quiesce.h) rather than closed outright.
+class ListenSockets {
+public:
+  explicit ListenSockets(steer::Steering& steering) : steering_(steering) {}
+
+  // Takes over the sockets an old master passed (WEIR_INHERIT, see inheritSpec): each fd
+  // must be a listening TCP socket bound to the address named for it. Throws
+  // std::runtime_error naming the first entry that does not check out.
+  void adopt(const std::string& spec);
+
+  // Gives every bind of `cfg` a group of at least `n` sockets with cfg's backlog, then
+  // attaches new groups to the steering program and adds grown slots to its maps. All or
+  // nothing for the sockets: if one cannot be opened, the ones this call opened are closed
+  // again and std::runtime_error says which bind failed. Steering problems only warn (the
+  // kernel's hash spreads that group's connections).
+  void open(const config::Config& cfg, unsigned n);
+
+  // Starts retiring every group whose address `cfg` does not bind (all of them with
+  // nullptr, for a graceful stop). Returns how many groups are retiring now.
+  size_t retire(const config::Config* cfg);
+  bool anyRetiring() const;
+  // Connections queued or half-open on retiring groups (-1 if it could not be read).
+  int64_t retiringBacklog() const;
+  // Closes the retiring groups (every worker that held them has stopped accepting).
+  void closeRetiring();
+  // Closes everything (the master is exiting).
+  void closeAll();
+
+  // The sockets worker `index` of `n` accepts from, with their listener index in `cfg`.
+  // Groups cfg does not bind are left out.
+  std::vector<worker::ListenSocket> socketsFor(const config::Config& cfg, unsigned index,
+                                               unsigned n) const;
+  // In a freshly forked child: closes the child's copies of every socket not in `keep`.
+  void closeAllExcept(const std::vector<worker::ListenSocket>& keep);
+
+  // For a binary upgrade: "ID@ADDR=FD,FD,...;..." naming every open socket, and those fds.
+  std::string inheritSpec() const;
+  std::vector<int> fds() const;
+  // After a failed upgrade: attaches this master's program again (the new master may have
+  // replaced it) and puts every socket back into the socket array.
+  void reattach();
+
+  const std::vector<ListenGroup>& groups() const { return groups_; }
+
+private:
+  ListenGroup* find(const net::SockAddr& addr);
+  void attach(ListenGroup& g);
+
+  steer::Steering& steering_;
+  std::vector<ListenGroup> groups_;
+};
+
+}  // namespace weir::master
