@@ -51,9 +51,12 @@ std::string WeirConfig::toToml() const {
   t << "[global]\n";
   t << "workers = " << (isNumber(workers) ? workers : quoted(workers)) << "\n";
   t << "log_level = " << quoted(log_level) << "\n";
-  t << "error_log = \"stderr\"\n";
+  t << "error_log = " << quoted(error_log) << "\n";
   t << "access_log = " << quoted(access_log) << "\n";
-  t << "pid_file = \"\"\n";
+  t << "pid_file = " << quoted(pid_file) << "\n";
+  for (const std::string& line : global_lines) {
+    t << line << "\n";
+  }
   if (!steering.empty()) {
     t << "steering = " << quoted(steering) << "\n";
   }
@@ -68,7 +71,7 @@ std::string WeirConfig::toToml() const {
   }
   for (const PoolSpec& p : pools) {
     t << "\n[pools." << p.name << "]\n";
-    t << "balance = \"round-robin\"\n";
+    t << "balance = " << quoted(p.balance) << "\n";
     t << "connect_timeout = " << quoted(p.connect_timeout) << "\n";
     t << "idle_timeout = " << quoted(p.idle_timeout) << "\n";
     t << "retries = " << p.retries << "\n";
@@ -77,6 +80,9 @@ std::string WeirConfig::toToml() const {
       t << "  { address = " << quoted(b.address) << ", weight = " << b.weight << " },\n";
     }
     t << "]\n";
+    if (!p.health.empty()) {
+      t << "[pools." << p.name << ".health]\n" << p.health << "\n";
+    }
   }
   return t.str();
 }
@@ -118,11 +124,11 @@ WeirProcess::~WeirProcess() {
   opts.err_path = logPath();
   try {
     if (wrapper_.empty()) {
-      process_ = Process::spawn(kWeirBin, {"-c", config_path_}, opts);
+      process_ = Process::spawn(binary_, {"-c", config_path_}, opts);
     } else {
       // The wrapper execs weir in the same process, so pid() is still weir's master.
       std::vector<std::string> args(wrapper_.begin() + 1, wrapper_.end());
-      args.insert(args.end(), {kWeirBin, "-c", config_path_});
+      args.insert(args.end(), {binary_, "-c", config_path_});
       process_ = Process::spawn(wrapper_.front(), args, opts);
     }
   } catch (const std::exception& e) {
@@ -195,6 +201,42 @@ void WeirProcess::checkWorkersGone() {
     }
   }
   seen_workers_.clear();
+}
+
+void WeirProcess::writeConfig(WeirConfig config) {
+  for (ListenerSpec& l : config.listeners) {
+    if (l.port == 0) {
+      l.port = pickFreePort();
+    }
+  }
+  config_ = std::move(config);
+  dir_.write("weir.toml.tmp", config_.toToml());
+  // Renamed into place, so that weir never reads a half-written file.
+  std::rename(dir_.file("weir.toml.tmp").c_str(), config_path_.c_str());
+}
+
+std::optional<int> WeirProcess::waitExit(Clock::duration timeout) {
+  workerPids();  // remember the workers for the cleanup check
+  auto st = process_.wait(timeout);
+  if (st) {
+    stopped_ = true;
+  }
+  return st;
+}
+
+size_t WeirProcess::countLogLines(std::string_view needle) const {
+  std::istringstream in(log());
+  std::string line;
+  size_t n = 0;
+  while (std::getline(in, line)) {
+    n += line.find(needle) != std::string::npos ? 1 : 0;
+  }
+  return n;
+}
+
+bool WeirProcess::waitForLogLines(std::string_view needle, size_t count,
+                                  Clock::duration timeout) const {
+  return waitFor([&] { return countLogLines(needle) >= count; }, timeout, milliseconds(10));
 }
 
 std::vector<pid_t> WeirProcess::workerPids() {

@@ -35,6 +35,9 @@ struct PoolSpec {
   // Longer than any test deadline, so an idle timeout can never stand in for a missing
   // half-close or EOF that a test waits for.
   std::string idle_timeout = "10m";
+  std::string balance = "round-robin";
+  // TOML lines of [pools.NAME.health] ("kind = \"tcp\"\ninterval = ..."); empty: no table.
+  std::string health;
 };
 
 struct ListenerSpec {
@@ -53,6 +56,10 @@ struct WeirConfig {
   std::string access_log = "off";  // "off", "stderr" or a path
   std::vector<ListenerSpec> listeners;
   std::vector<PoolSpec> pools;
+  std::string pid_file;              // "" = none
+  std::string error_log = "stderr";  // "stderr" lands in WeirProcess::logPath()
+  // Extra [global] lines, e.g. "drain_timeout = \"5s\"" or "user = \"nobody\"".
+  std::vector<std::string> global_lines;
 
   // One listener "front" on a free port feeding pool "back" with `backends` (weight 1).
   static WeirConfig simple(const std::vector<std::string>& backends, unsigned workers = 2);
@@ -92,6 +99,22 @@ public:
 
   // Runs weir through a program that execs it (e.g. setpriv to drop capabilities).
   void setWrapper(std::vector<std::string> argv) { wrapper_ = std::move(argv); }
+  // Runs this binary instead of the weir under test (a copy, for binary upgrades).
+  void setBinary(std::string path) { binary_ = std::move(path); }
+  // Replaces weir.toml (for a reload); listeners with port 0 get a free port.
+  void writeConfig(WeirConfig config);
+  // Sends `sig` to the master; false if it is not running.
+  bool signal(int sig) { return process_.signal(sig); }
+  // Waits up to `timeout` for the master to exit by itself (after SIGQUIT, or once it handed
+  // over to a new binary). Returns the raw wait status, or nullopt if it still runs. After an
+  // exit the destructor no longer expects a running master.
+  std::optional<int> waitExit(Clock::duration timeout);
+  // How many log lines contain `needle`.
+  size_t countLogLines(std::string_view needle) const;
+  // Waits until the log has at least `count` lines containing `needle`.
+  bool waitForLogLines(std::string_view needle, size_t count, Clock::duration timeout) const;
+  // The temporary directory holding weir.toml and the log.
+  const TempDir& dir() const { return dir_; }
   pid_t pid() const { return process_.pid(); }
   bool running() { return process_.running(); }
   // The master's direct children (weir's workers), sorted. Remembered for the cleanup check.
@@ -118,6 +141,7 @@ private:
   WeirConfig config_;
   std::string config_path_;
   std::vector<std::string> wrapper_;
+  std::string binary_ = kWeirBin;
   Process process_;
   std::set<pid_t> seen_workers_;
   bool expect_clean_exit_ = true;

@@ -5,10 +5,12 @@
 namespace weir::test {
 
 TestServer startTestServer(const std::string& binary, const std::string& mode,
-                           const std::vector<std::string>& extra, const std::string& host) {
+                           const std::vector<std::string>& extra, const std::string& host,
+                           uint16_t port) {
+  const std::string p = std::to_string(port);
   std::vector<std::string> args = {"--listen", (host.find(':') != std::string::npos
-                                                    ? "[" + host + "]:0"
-                                                    : host + ":0"),
+                                                    ? "[" + host + "]:" + p
+                                                    : host + ":" + p),
                                    "--mode", mode};
   args.insert(args.end(), extra.begin(), extra.end());
   Process::Options opts;
@@ -16,13 +18,13 @@ TestServer startTestServer(const std::string& binary, const std::string& mode,
   TestServer s;
   s.host = host;
   s.process = Process::spawn(binary, args, opts);
-  const auto port = s.process.waitForPortLine(deadlineIn(seconds(10)));
-  if (!port) {
+  const auto reported = s.process.waitForPortLine(deadlineIn(seconds(10)));
+  if (!reported) {
     const int st = s.process.stop(seconds(1));
     throw std::runtime_error("weir-testsrv --mode " + mode + " reported no port (" +
                              describeStatus(st) + ")");
   }
-  s.port = *port;
+  s.port = *reported;
   return s;
 }
 

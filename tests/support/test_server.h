@@ -20,10 +20,11 @@ struct TestServer {
   std::string endpoint() const { return addr().str(); }
 };
 
-// Starts `binary --listen HOST:0 --mode MODE extra...` and waits (up to 10 s) for its
-// "PORT n" line. Throws std::runtime_error if it cannot start or never reports a port.
+// Starts `binary --listen HOST:PORT --mode MODE extra...` (PORT 0: any free port) and waits
+// (up to 10 s) for its "PORT n" line. Throws std::runtime_error if it cannot start or never
+// reports a port.
 TestServer startTestServer(const std::string& binary, const std::string& mode,
                            const std::vector<std::string>& extra = {},
-                           const std::string& host = "127.0.0.1");
+                           const std::string& host = "127.0.0.1", uint16_t port = 0);
 
 }  // namespace weir::test
