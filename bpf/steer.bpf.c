@@ -70,17 +70,28 @@ int weir_steer(struct sk_reuseport_md *ctx) {
     __sync_fetch_and_add(&state.misses, 1);
     return SK_PASS;
   }
+  /* Only a SYN starts a connection the worker will accept. Other packets reach the listener
+   * too (a syncookie ACK, strays of closed connections): they are steered the same way but
+   * not counted, or the count would drift up. The TCP header starts at offset 0. */
+  __u8 flags = 0;
+  int is_syn = bpf_skb_load_bytes(ctx, 13, &flags, 1) == 0 && (flags & 0x12) == 0x02;
   __u32 start = (__u32)(__sync_fetch_and_add(&state.rotor, 1) % n);
   __u32 slot = mode == WEIR_STEER_ROUND_ROBIN ? start : leastLoaded(n, start);
   slot &= WEIR_MAX_WORKERS - 1;
   __u32 key = *group * WEIR_MAX_WORKERS + slot;
   /* Count before selecting so a burst of SYNs sees each other's choices. */
-  __sync_fetch_and_add(&state.slots[slot].steered, 1);
+  if (is_syn) {
+    __sync_fetch_and_add(&state.slots[slot].steered, 1);
+  }
   if (bpf_sk_select_reuseport(ctx, &socks, &key, 0) != 0) {
-    __sync_fetch_and_add(&state.slots[slot].steered, -1);
+    if (is_syn) {
+      __sync_fetch_and_add(&state.slots[slot].steered, -1);
+    }
     __sync_fetch_and_add(&state.misses, 1);
     return SK_PASS;
   }
-  __sync_fetch_and_add(&state.steered_total, 1);
+  if (is_syn) {
+    __sync_fetch_and_add(&state.steered_total, 1);
+  }
   return SK_PASS;
 }

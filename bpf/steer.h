@@ -28,6 +28,6 @@ struct weir_steer_state {
   __u32 mode;       /* enum weir_steer_mode */
   __u64 rotor;      /* rotation counter: round-robin order and least-loaded tie breaks */
   __u64 misses;     /* selections that fell back to the kernel hash (unknown group, no socket) */
-  __u64 steered_total;
+  __u64 steered_total; /* SYNs steered */
   struct weir_slot_load slots[WEIR_MAX_WORKERS];
 };
