@@ -1,0 +1,227 @@
+"""The load generators: iperf3 (bulk), wrk (HTTP requests) and a holder of many idle
+connections. Every run is bounded in time; every failure comes back as text, never raised."""
+
+import errno
+import json
+import re
+import resource
+import selectors
+import socket
+import subprocess
+import time
+
+from .processes import die_with_parent
+
+HOST = "127.0.0.1"
+
+
+def iperf3(port, seconds, streams):
+    """One iperf3 client run (client sends). Returns (result dict or None, error text or None).
+    The result has bits_per_second and bytes as the receiver counted them."""
+    argv = ["iperf3", "-c", HOST, "-p", str(port), "-t", str(seconds), "-P", str(streams),
+            "-J", "--connect-timeout", "3000"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20,
+                              preexec_fn=die_with_parent)
+    except subprocess.TimeoutExpired:
+        return None, f"iperf3 did not finish within {seconds + 20} s"
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        tail = (done.stderr or done.stdout).strip()[-200:]
+        return None, f"iperf3 exit {done.returncode}, no JSON: {tail}"
+    if "error" in report:
+        return None, f"iperf3: {report['error']}"
+    try:
+        received = report["end"]["sum_received"]
+        sent = report["end"]["sum_sent"]
+    except KeyError:
+        return None, "iperf3 JSON has no end.sum_received"
+    if done.returncode != 0:
+        return None, f"iperf3 exit {done.returncode}"
+    return {
+        "bits_per_second": received["bits_per_second"],
+        "bytes": received["bytes"],
+        "seconds": received["seconds"],
+        "retransmits": sent.get("retransmits"),
+    }, None
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+
+
+def _duration_ms(text):
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text)
+    return float(m.group(1)) * _UNITS_MS[m.group(2)] if m else None
+
+
+def wrk(port, seconds, threads, connections, close):
+    """One wrk run against http://127.0.0.1:port/. close=True sends "Connection: close", so
+    every request is a new TCP connection. Returns (result dict or None, error text or None);
+    the result holds requests, requests_per_second, p50_ms, p99_ms, socket_errors (dict) and
+    non_2xx, and is returned even when some requests failed (those are in the counts)."""
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+            "--timeout", "5s"]
+    if close:
+        argv += ["-H", "Connection: close"]
+    argv.append(f"http://{HOST}:{port}/")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20,
+                              preexec_fn=die_with_parent)
+    except subprocess.TimeoutExpired:
+        return None, f"wrk did not finish within {seconds + 20} s"
+    out = done.stdout
+    result = {"socket_errors": {}, "non_2xx": 0}
+    m = re.search(r"^\s*(\d+) requests in ([0-9.]+)(\w+)", out, re.M)
+    rps = re.search(r"^Requests/sec:\s*([0-9.]+)", out, re.M)
+    if done.returncode != 0 or not m or not rps:
+        tail = (done.stderr or out).strip()[-200:]
+        return None, f"wrk exit {done.returncode}: {tail}"
+    result["requests"] = int(m.group(1))
+    result["requests_per_second"] = float(rps.group(1))
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        p = re.search(rf"^\s*{pct}(?:\.0+)?%\s+(\S+)", out, re.M)
+        result[key] = _duration_ms(p.group(1)) if p else None
+    e = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if e:
+        result["socket_errors"] = {k: int(v) for k, v in
+                                   zip(("connect", "read", "write", "timeout"), e.groups())}
+    n = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if n:
+        result["non_2xx"] = int(n.group(1))
+    return result, None
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class IdleConnections:
+    """Holds many TCP connections to one port, opened in bursts of `batch` non-blocking
+    connects. Use as a context manager: leaving it closes every socket."""
+
+    REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+
+    def __init__(self, port):
+        self.port = port
+        self.socks = []
+        self.failures = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for s in self.socks:
+            s.close()
+        self.socks = []
+
+    def _fail(self, reason, n=1):
+        self.failures[reason] = self.failures.get(reason, 0) + n
+
+    def open(self, count, deadline_s=30.0, batch=200):
+        """Opens count connections; returns how many are established. Each failure is counted
+        in self.failures by reason."""
+        stop_at = time.monotonic() + deadline_s
+        sel = selectors.DefaultSelector()
+        try:
+            remaining = count
+            while remaining > 0 and time.monotonic() < stop_at:
+                pending = []
+                for _ in range(min(batch, remaining)):
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    s.setblocking(False)
+                    err = s.connect_ex((HOST, self.port))
+                    if err not in (0, errno.EINPROGRESS):
+                        self._fail(errno.errorcode.get(err, str(err)))
+                        s.close()
+                        continue
+                    pending.append(s)
+                    sel.register(s, selectors.EVENT_WRITE)
+                remaining -= min(batch, remaining)
+                while pending and time.monotonic() < stop_at:
+                    for key, _ in sel.select(timeout=max(0.0, stop_at - time.monotonic())):
+                        s = key.fileobj
+                        sel.unregister(s)
+                        pending.remove(s)
+                        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                        if err:
+                            self._fail(errno.errorcode.get(err, str(err)))
+                            s.close()
+                        else:
+                            self.socks.append(s)
+                for s in pending:
+                    sel.unregister(s)
+                    s.close()
+                    self._fail("connect timed out")
+            if remaining > 0:
+                self._fail("not attempted (deadline)", remaining)
+        finally:
+            sel.close()
+        return len(self.socks)
+
+    def request_each(self, deadline_s=30.0):
+        """Sends one HTTP request on every held connection and reads the whole response
+        (status line, headers, Content-Length body). Returns how many got a 200."""
+        stop_at = time.monotonic() + deadline_s
+        sel = selectors.DefaultSelector()
+        buffers = {}
+        ok = 0
+        try:
+            for s in self.socks:
+                try:
+                    s.send(self.REQUEST)  # 31 bytes always fit in an empty send buffer
+                except OSError as e:
+                    self._fail(f"request send: {errno.errorcode.get(e.errno, e)}")
+                    continue
+                buffers[s] = b""
+                sel.register(s, selectors.EVENT_READ)
+            while buffers and time.monotonic() < stop_at:
+                for key, _ in sel.select(timeout=max(0.0, stop_at - time.monotonic())):
+                    s = key.fileobj
+                    try:
+                        data = s.recv(4096)
+                    except BlockingIOError:
+                        continue
+                    except OSError as e:
+                        data, reason = b"", f"response: {errno.errorcode.get(e.errno, e)}"
+                    else:
+                        reason = "response: connection closed"
+                    if not data:
+                        self._fail(reason)
+                        sel.unregister(s)
+                        del buffers[s]
+                        continue
+                    buffers[s] += data
+                    status = _complete_response(buffers[s])
+                    if status is not None:
+                        sel.unregister(s)
+                        del buffers[s]
+                        if status == 200:
+                            ok += 1
+                        else:
+                            self._fail(f"response: HTTP {status}")
+            if buffers:
+                self._fail("response timed out", len(buffers))
+        finally:
+            sel.close()
+        return ok
+
+
+def _complete_response(data):
+    """HTTP status of a complete response in data, or None if more bytes are needed."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+    if m and len(body) < int(m.group(1)):
+        return None
+    try:
+        return int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        return -1

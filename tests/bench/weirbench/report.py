@@ -1,0 +1,189 @@
+"""Turns the per-round records into Markdown tables (median, min–max, ratios to weir)."""
+
+import re
+import statistics
+
+# workload id -> (title, [(metric, column label, format)])
+WORKLOADS = {
+    "bulk1": ("Bulk throughput, 1 stream (iperf3)",
+              [("gbps", "Gbit/s ↑", "{:.2f}"), ("cpu_ms_per_gb", "proxy CPU ms/GB ↓", "{:.0f}")]),
+    "bulk4": ("Bulk throughput, 4 streams (iperf3 -P 4)",
+              [("gbps", "Gbit/s ↑", "{:.2f}"), ("cpu_ms_per_gb", "proxy CPU ms/GB ↓", "{:.0f}")]),
+    "cps": ("New connections per second (wrk, Connection: close)",
+            [("rps", "req/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
+             ("p99_ms", "p99 ms ↓", "{:.2f}"), ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+    "keepalive": ("Keep-alive requests per second (wrk)",
+                  [("rps", "req/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
+                   ("p99_ms", "p99 ms ↓", "{:.2f}"),
+                   ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+    "idle": ("Memory per idle connection (sum of VmRSS of all proxy processes)",
+             [("baseline_mib", "RSS fresh MiB ↓", "{:.1f}"),
+              ("held_mib", "RSS holding MiB ↓", "{:.1f}"),
+              ("kib_per_conn", "KiB/conn opened ↓", "{:.2f}"),
+              ("kib_per_conn_after_req", "KiB/conn after 1 request ↓", "{:.2f}")]),
+    "evenness": ("Evenness: held connections per worker process",
+                 [("busiest_pct", "busiest worker % above mean ↓", "{:.1f}")]),
+}
+
+RATIO_TO = ["direct", "haproxy-spliceauto", "haproxy-splice", "nginx"]
+
+
+def _cell(values, fmt, rounds):
+    if not values:
+        return "—"
+    text = fmt.format(statistics.median(values))
+    if len(values) > 1:
+        text += f" ({fmt.format(min(values))}–{fmt.format(max(values))})"
+    if len(values) < rounds:
+        text += f" n={len(values)}/{rounds}"
+    return text
+
+
+def _escape(text):
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def medians(records, workload, targets):
+    """{target: {metric: median}} over the rounds that measured it."""
+    out = {}
+    for t in targets:
+        runs = [r for r in records if r["workload"] == workload and r["target"] == t]
+        out[t] = {}
+        for metric, _, _ in WORKLOADS[workload][1]:
+            values = [r["metrics"][metric] for r in runs if metric in r["metrics"]]
+            if values:
+                out[t][metric] = statistics.median(values)
+    return out
+
+
+def workload_table(records, workload, targets, rounds, note=""):
+    title, metrics = WORKLOADS[workload]
+    lines = [f"### {title}", ""]
+    if note:
+        lines += [note, ""]
+    header = ["target"] + [label for _, label, _ in metrics]
+    if workload == "evenness":
+        header.append("connections per worker, each round")
+    header.append("errors / crashes")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for t in targets:
+        runs = sorted((r for r in records if r["workload"] == workload and r["target"] == t),
+                      key=lambda r: r["round"])
+        if runs and all(r["not_applicable"] for r in runs):
+            lines.append(f"| {t} | " + " | ".join(["n/a"] * (len(header) - 1)) + " |")
+            continue
+        row = [t]
+        for metric, _, fmt in metrics:
+            row.append(_cell([r["metrics"][metric] for r in runs if metric in r["metrics"]],
+                             fmt, rounds))
+        if workload == "evenness":
+            row.append(", ".join("/".join(str(c) for c in r["raw"].get("per_worker", []))
+                                 or "—" for r in runs))
+        errors = [f"r{r['round'] + 1}: {'; '.join(r['errors'])}" for r in runs if r["errors"]]
+        if not runs:
+            errors = ["not run"]
+        row.append(_escape("; ".join(errors)) if errors else "none")
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines += ratio_table(records, workload, targets)
+    busy = [r["raw"]["other_cpu_pct"] for r in records
+            if r["workload"] == workload and "other_cpu_pct" in r["raw"] and not r["not_applicable"]]
+    if busy:
+        lines += [f"Other processes on the machine used {statistics.median(busy):.0f}% of its "
+                  f"CPUs during these runs (median; up to {max(busy):.0f}%).", ""]
+    return lines
+
+
+def ratio_table(records, workload, targets):
+    if "weir" not in targets:
+        return []
+    med = medians(records, workload, targets)
+    # A column with no figure at all (direct for the memory workloads, say) says nothing.
+    others = [t for t in RATIO_TO if t in targets and t != "weir"
+              and any(m in med[t] for m, _, _ in WORKLOADS[workload][1])]
+    if not others:
+        return []
+    lines = ["| ratio of medians | " + " | ".join(f"weir/{t}" for t in others) + " |",
+             "|" + "---|" * (len(others) + 1)]
+    for metric, label, _ in WORKLOADS[workload][1]:
+        row = [label]
+        for t in others:
+            a, b = med["weir"].get(metric), med[t].get(metric)
+            row.append(f"{a / b:.2f}" if a is not None and b else "n/a")
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    return lines
+
+
+def _log_summary(target, entries):
+    """One bullet per target: how many lines in which workload, and one example of each kind
+    of line (lines that differ only in numbers are one kind)."""
+    where = {}
+    kinds = {}
+    for rnd, workload, line in entries:
+        label = workload if rnd is None else f"{workload} r{rnd + 1}"
+        where[label] = where.get(label, 0) + 1
+        kinds.setdefault(re.sub(r"[0-9]+", "N", line), [0, line])[0] += 1
+    out = [f"- {target}: {len(entries)} line(s) ("
+           + ", ".join(f"{k}: {n}" for k, n in where.items()) + ")"]
+    for n, example in sorted(kinds.values(), key=lambda kv: -kv[0])[:5]:
+        out.append(f"  - {n} x `{_escape(example[:240])}`")
+    if len(kinds) > 5:
+        out.append(f"  - … {len(kinds) - 5} more kinds in results.json")
+    return out
+
+
+def markdown(results):
+    meta, cfg = results["meta"], results["settings"]
+    records, targets, rounds = results["records"], results["targets"], cfg["rounds"]
+    lines = [
+        "# weir side-by-side benchmark",
+        "",
+        f"{meta['date']} · {meta['cpus']} CPUs · kernel {meta['kernel']} · "
+        f"weir {meta['weir_version']} ({meta['weir_commit']})",
+        "",
+        f"{rounds} round(s), targets rotated each round; {cfg['workers']} workers/threads per "
+        f"proxy; everything on 127.0.0.1. Cells: median (min–max over rounds); ↑ higher is "
+        f"better, ↓ lower is better. Proxy CPU = utime+stime of all the proxy's processes.",
+        "",
+        "Tools: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
+        "",
+        f"Load average (1 min) before the run: {meta['loadavg_start']:.2f} (near 0 on a quiet "
+        f"machine). Under each table: how much CPU other processes took while it was "
+        f"measured; every figure shares the cores with them. Measuring took "
+        f"{meta.get('measure_seconds', '?')} s.",
+        "",
+    ]
+    notes = {
+        "bulk1": f"iperf3 client → target → iperf3 server, {cfg['bulk_seconds']} s per run.",
+        "bulk4": f"Same with 4 parallel streams, {cfg['bulk_seconds']} s per run.",
+        "cps": f"wrk -t{cfg['wrk_threads']} -c{cfg['wrk_connections']} -d{cfg['http_seconds']}s "
+               f"-H 'Connection: close' → target → nginx returning \"ok\\n\": every request is "
+               f"a new client and backend connection.",
+        "keepalive": f"wrk -t{cfg['wrk_threads']} -c{cfg['wrk_connections']} "
+                     f"-d{cfg['http_seconds']}s, keep-alive.",
+        "idle": f"Fresh proxy, then {cfg['idle_conns']} connections opened through it to the "
+                f"nginx backend and held; (RSS holding − RSS fresh) / connections, measured "
+                f"once just opened and once after one request/response on each.",
+        "evenness": f"{cfg['even_conns']} connections opened in bursts of 200 and held; "
+                    f"established accepted sockets per worker process (from /proc). n/a for "
+                    f"HAProxy: one process, threads.",
+    }
+    for workload in WORKLOADS:
+        if any(r["workload"] == workload for r in records):
+            lines += workload_table(records, workload, targets, rounds, notes[workload])
+    if results["events"]:
+        lines += ["### Events", ""]
+        lines += [f"- {_escape(e)}" for e in results["events"]]
+        lines.append("")
+    logs = results["log_lines"]
+    if any(logs.values()):
+        lines += ["### Warnings and errors the proxies logged", "",
+                  "Not counted as errors above: some are expected (iperf3 resets its data "
+                  "connections at the end of a test, which nginx logs as errors).", ""]
+        for t, entries in logs.items():
+            if entries:
+                lines += _log_summary(t, entries)
+        lines.append("")
+    return "\n".join(lines)

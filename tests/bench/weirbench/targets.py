@@ -1,0 +1,279 @@
+"""The things being compared ("targets") and the backends they all share.
+
+A target is a name plus, per service ("bulk", "http"), the 127.0.0.1 port a client connects
+to. "direct" is the backends themselves (the ceiling); every other target is one proxy process
+tree that the benchmark starts, watches for crashes, restarts and stops.
+"""
+
+import os
+import time
+
+from . import configs, procfs
+from .processes import Process, free_ports
+
+SERVICES = ("bulk", "http")
+READY_TIMEOUT = 15.0
+
+
+class StartError(RuntimeError):
+    """A process did not come up; the message says which and where its log is."""
+
+
+class _LogTail:
+    """Hands out the lines appended to a file since the previous call."""
+
+    def __init__(self, path):
+        self.path = path
+        self._offset = os.path.getsize(path) if os.path.exists(path) else 0
+
+    def new_lines(self):
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        self._offset += len(data)
+        return [line for line in data.decode(errors="replace").splitlines() if line.strip()]
+
+
+def _wait_listening(proc, ports, min_children, what):
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        status = proc.exit_status()
+        if status is not None:
+            raise StartError(f"{what} exited during start-up ({status}); see {proc.log_path}")
+        tree = procfs.process_tree(proc.pid)
+        if len(tree) - 1 >= min_children and all(procfs.listening_on(p) for p in ports):
+            time.sleep(0.3)  # let the workers reach their event loops
+            return
+        time.sleep(0.05)
+    raise StartError(f"{what} not listening on {ports} after {READY_TIMEOUT:.0f} s; "
+                     f"see {proc.log_path}")
+
+
+class Backends:
+    """iperf3 server (bulk) and an nginx HTTP server (requests and idle connections)."""
+
+    def __init__(self, out_dir, pid_file, workers):
+        self.dir = os.path.join(out_dir, "backends")
+        os.makedirs(os.path.join(self.dir, "nginx-http", "tmp"), exist_ok=True)
+        self.ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
+        self._pid_file = pid_file
+        self._workers = workers
+        self.iperf = None
+        self.http = None
+
+    def start(self):
+        self.start_iperf()
+        prefix = os.path.join(self.dir, "nginx-http")
+        conf = os.path.join(prefix, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(configs.nginx_http_backend(prefix, self.ports["http"], self._workers))
+        self.http = Process("nginx-http-backend",
+                            ["nginx", "-p", prefix, "-c", conf, "-e", f"{prefix}/error.log"],
+                            os.path.join(self.dir, "nginx-http.out"), self._pid_file).start()
+        _wait_listening(self.http, [self.ports["http"]], self._workers, "nginx HTTP backend")
+
+    def start_iperf(self):
+        self.iperf = Process("iperf3-server",
+                             ["iperf3", "-s", "-B", "127.0.0.1", "-p", str(self.ports["bulk"])],
+                             os.path.join(self.dir, "iperf3-server.out"), self._pid_file).start()
+        _wait_listening(self.iperf, [self.ports["bulk"]], 0, "iperf3 server")
+
+    def restart_iperf(self):
+        """After a failed iperf3 run: a fresh server cannot be stuck in the old test."""
+        self.iperf.stop()
+        self.start_iperf()
+
+    def check(self):
+        """Problems with the backends, as sentences (empty when both run)."""
+        problems = []
+        for proc in (self.iperf, self.http):
+            status = proc.exit_status() if proc else "never started"
+            if status is not None:
+                problems.append(f"backend {proc.name if proc else '?'} is down ({status})")
+        return problems
+
+    def stop(self):
+        for proc in (self.http, self.iperf):
+            if proc:
+                proc.stop()
+
+
+class Target:
+    """A proxy under test. Subclasses say how to write its config and command line."""
+
+    name = ""
+    # Whether the proxy spreads connections over worker *processes* (evenness measurable).
+    has_worker_processes = True
+
+    def __init__(self, out_dir, pid_file, backends, workers):
+        self.dir = os.path.join(out_dir, self.name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
+        self.backend_ports = backends.ports
+        self.workers = workers
+        self._pid_file = pid_file
+        self.proc = None
+        self._known_pids = set()
+        self._logs = []
+        self.starts = 0
+
+    # --- to override -----------------------------------------------------------------------
+    def argv(self):
+        raise NotImplementedError
+
+    def log_files(self):
+        """Files the proxy writes warnings and errors to (besides its stdout/stderr)."""
+        return []
+
+    def expected_children(self):
+        return self.workers if self.has_worker_processes else 0
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self):
+        self.starts += 1
+        out = os.path.join(self.dir, "stdout-stderr.log")
+        self.proc = Process(self.name, self.argv(), out, self._pid_file, cwd=self.dir).start()
+        if not self._logs:
+            self._logs = [_LogTail(p) for p in [out] + self.log_files()]
+        _wait_listening(self.proc, list(self.ports.values()), self.expected_children(), self.name)
+        self._known_pids = set(procfs.process_tree(self.proc.pid))
+
+    def stop(self):
+        if self.proc:
+            status = self.proc.stop()
+            self.proc = None
+            return status
+        return None
+
+    def ensure_started(self):
+        """Starts the proxy if it is not running. Returns None, or why it could not start."""
+        if self.running():
+            return None
+        self.stop()
+        try:
+            self.start()
+        except StartError as e:
+            self.stop()
+            return str(e)
+        return None
+
+    @property
+    def root_pid(self):
+        return self.proc.pid if self.proc else None
+
+    def worker_pids(self):
+        tree = procfs.process_tree(self.root_pid) if self.proc else []
+        return tree[1:] if self.has_worker_processes else tree
+
+    def cpu_seconds(self):
+        return procfs.tree_cpu_seconds(self.root_pid) if self.proc else None
+
+    def rss_kib(self):
+        return procfs.tree_rss_kib(self.root_pid) if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.exit_status() is None
+
+    def check(self):
+        """Crashes since the last call, as sentences: the proxy died (ensure_started() starts
+        it again), or one of its processes went away (a worker crash, whether or not the
+        master respawned it)."""
+        problems = []
+        if self.proc is None:
+            return problems
+        status = self.proc.exit_status()
+        if status is not None:
+            problems.append(f"{self.name} died ({status}); see {self.proc.log_path}")
+            self.stop()
+            return problems
+        tree = set(procfs.process_tree(self.proc.pid))
+        gone = sorted(self._known_pids - tree)
+        if gone:
+            born = sorted(tree - self._known_pids)
+            problems.append(f"{self.name} process(es) {gone} exited"
+                            + (f", new {born}" if born else ""))
+        self._known_pids = tree
+        return problems
+
+    def new_log_lines(self):
+        lines = []
+        for tail in self._logs:
+            lines.extend(l for l in tail.new_lines() if not l.startswith("--- "))
+        return lines
+
+
+class Direct(Target):
+    """Clients talk to the backends themselves: the ceiling every proxy is held against."""
+
+    name = "direct"
+    has_worker_processes = False
+
+    def __init__(self, out_dir, pid_file, backends, workers):
+        super().__init__(out_dir, pid_file, backends, workers)
+        self.ports = dict(backends.ports)
+
+    def start(self):
+        self.starts += 1
+
+    def running(self):
+        return True
+
+    def stop(self):
+        return None
+
+    def worker_pids(self):
+        return []
+
+    def check(self):
+        return []
+
+    def new_log_lines(self):
+        return []
+
+
+class HAProxy(Target):
+    has_worker_processes = False  # one process, nbthread threads
+
+    def __init__(self, out_dir, pid_file, backends, workers, splice):
+        self.name = {"auto": "haproxy-spliceauto", "both": "haproxy-splice"}[splice]
+        self._splice = splice
+        super().__init__(out_dir, pid_file, backends, workers)
+
+    def argv(self):
+        conf = os.path.join(self.dir, "haproxy.cfg")
+        with open(conf, "w") as f:
+            f.write(configs.haproxy(self.ports, self.backend_ports, self.workers, self._splice))
+        return ["haproxy", "-db", "-f", conf]
+
+
+class Nginx(Target):
+    name = "nginx"
+
+    def argv(self):
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(configs.nginx_stream(self.dir, self.ports, self.backend_ports, self.workers))
+        return ["nginx", "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")]
+
+    def log_files(self):
+        return [os.path.join(self.dir, "error.log")]
+
+
+class Weir(Target):
+    name = "weir"
+
+    def __init__(self, out_dir, pid_file, backends, workers, binary):
+        self.binary = binary
+        super().__init__(out_dir, pid_file, backends, workers)
+
+    def argv(self):
+        conf = os.path.join(self.dir, "weir.toml")
+        with open(conf, "w") as f:
+            f.write(configs.weir(self.ports, self.backend_ports, self.workers,
+                                 os.path.join(self.dir, "error.log")))
+        return [self.binary, "-c", conf]
+
+    def log_files(self):
+        return [os.path.join(self.dir, "error.log")]

@@ -1,0 +1,169 @@
+"""The five workloads. Each run_* function measures one target once and returns a Record;
+a failure to measure is an error in the record, never an exception."""
+
+import time
+from dataclasses import dataclass, field
+
+from . import clients, procfs
+
+UPSTREAM_WAIT = 30.0   # seconds to wait for held connections to show up at the far side
+
+
+@dataclass
+class Settings:
+    rounds: int
+    workers: int
+    bulk_seconds: int
+    http_seconds: int
+    wrk_threads: int
+    wrk_connections: int
+    idle_conns: int
+    even_conns: int
+
+
+@dataclass
+class Record:
+    metrics: dict = field(default_factory=dict)   # name -> number (absent = not measured)
+    errors: list = field(default_factory=list)    # sentences; every one shows in the tables
+    raw: dict = field(default_factory=dict)       # everything else worth keeping in the JSON
+    not_applicable: bool = False
+
+
+def _cpu_delta(before, after):
+    if before is None or after is None:
+        return None
+    return after - before
+
+
+def run_bulk(target, backends, s, streams):
+    rec = Record()
+    cpu0 = target.cpu_seconds()
+    result, err = clients.iperf3(target.ports["bulk"], s.bulk_seconds, streams)
+    cpu = _cpu_delta(cpu0, target.cpu_seconds())
+    if err:
+        rec.errors.append(err)
+        backends.restart_iperf()  # so a wedged server does not fail the next target too
+    if result:
+        rec.raw.update(result, proxy_cpu_s=cpu)
+        rec.metrics["gbps"] = result["bits_per_second"] / 1e9
+        if cpu is not None and result["bytes"] > 0:
+            rec.metrics["cpu_ms_per_gb"] = cpu * 1000 / (result["bytes"] / 1e9)
+    return rec
+
+
+def run_http(target, s, close):
+    rec = Record()
+    cpu0 = target.cpu_seconds()
+    result, err = clients.wrk(target.ports["http"], s.http_seconds, s.wrk_threads,
+                              s.wrk_connections, close)
+    cpu = _cpu_delta(cpu0, target.cpu_seconds())
+    if err:
+        rec.errors.append(err)
+        return rec
+    rec.raw.update(result, proxy_cpu_s=cpu)
+    rec.metrics["rps"] = result["requests_per_second"]
+    for key in ("p50_ms", "p99_ms"):
+        if result[key] is not None:
+            rec.metrics[key] = result[key]
+    if cpu is not None and result["requests"] > 0:
+        rec.metrics["cpu_us_per_req"] = cpu * 1e6 / result["requests"]
+    socket_errors = {k: v for k, v in result["socket_errors"].items() if v}
+    if socket_errors:
+        rec.errors.append("wrk socket errors: "
+                          + ", ".join(f"{k} {v}" for k, v in socket_errors.items()))
+    if result["non_2xx"]:
+        rec.errors.append(f"wrk non-2xx/3xx responses: {result['non_2xx']}")
+    if result["requests"] == 0:
+        rec.errors.append("wrk completed no request")
+    return rec
+
+
+def _wait_until(predicate, timeout):
+    stop_at = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= stop_at:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _failures_text(failures):
+    return ", ".join(f"{reason} x{n}" for reason, n in sorted(failures.items()))
+
+
+def run_idle(target, backends, s):
+    """RSS of the proxy's processes, fresh, then holding s.idle_conns idle connections (once
+    just opened, once more after one request/response on each)."""
+    rec = Record()
+    if target.name == "direct":
+        rec.not_applicable = True
+        return rec
+    status = target.stop()
+    if status not in (None, "exit status 0", "killed by signal 15"):
+        rec.errors.append(f"{target.name} stopped for a fresh start with {status}")
+    err = target.ensure_started()  # a fresh process: no pools or arenas grown earlier
+    if err:
+        rec.errors.append(err)
+        return rec
+    time.sleep(1.0)
+    rss0 = target.rss_kib()
+    backend_port = backends.ports["http"]
+    base = procfs.established_at(backend_port)
+    with clients.IdleConnections(target.ports["http"]) as conns:
+        held = conns.open(s.idle_conns)
+        reached = _wait_until(lambda: procfs.established_at(backend_port) - base >= held,
+                              UPSTREAM_WAIT)
+        upstream = procfs.established_at(backend_port) - base
+        if not reached:
+            rec.errors.append(f"only {upstream} of {held} held connections reached the backend")
+        time.sleep(1.0)
+        rss1 = target.rss_kib()
+        answered = conns.request_each()
+        time.sleep(0.5)
+        rss2 = target.rss_kib()
+        if conns.failures:
+            rec.errors.append("idle connections: " + _failures_text(conns.failures))
+    rec.raw.update(rss_before_kib=rss0, rss_opened_kib=rss1, rss_after_request_kib=rss2,
+                   wanted=s.idle_conns, held=held, upstream=upstream, answered=answered)
+    if held and None not in (rss0, rss1, rss2):
+        rec.metrics["baseline_mib"] = rss0 / 1024
+        rec.metrics["held_mib"] = rss2 / 1024
+        rec.metrics["kib_per_conn"] = (rss1 - rss0) / held
+        rec.metrics["kib_per_conn_after_req"] = (rss2 - rss0) / held
+    return rec
+
+
+def run_evenness(target, s):
+    """How the connections the proxy accepted are spread over its worker processes."""
+    rec = Record()
+    if not target.has_worker_processes:
+        rec.not_applicable = True
+        return rec
+    port = target.ports["http"]
+    listeners = {inode for lp, _, st, inode in procfs.tcp_sockets()
+                 if lp == port and st == procfs.TCP_LISTEN}
+    # Workers are the children holding a listening socket of the port (not, say, a checker).
+    workers = [p for p in target.worker_pids() if procfs.socket_inodes(p) & listeners]
+    workers = workers or target.worker_pids()
+    if not workers:
+        rec.errors.append("no worker process found")
+        return rec
+    with clients.IdleConnections(port) as conns:
+        held = conns.open(s.even_conns)
+        counts = {}
+
+        def all_accepted():
+            counts.update(procfs.accepted_per_process(workers, port))
+            return sum(counts.values()) >= held
+
+        if not _wait_until(all_accepted, UPSTREAM_WAIT):
+            rec.errors.append(f"workers accepted {sum(counts.values())} of {held} connections")
+        if conns.failures:
+            rec.errors.append("connections: " + _failures_text(conns.failures))
+    per_worker = [counts.get(p, 0) for p in workers]
+    rec.raw.update(held=held, per_worker=per_worker, worker_pids=workers)
+    total = sum(per_worker)
+    if total:
+        mean = total / len(per_worker)
+        rec.metrics["busiest_pct"] = (max(per_worker) / mean - 1) * 100
+    return rec
