@@ -22,6 +22,9 @@ util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog) {
       ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
     return util::lastError("setsockopt IPV6_V6ONLY on " + where);
   }
+  // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt here instead of
+  // one per connection.
+  setNoDelay(fd.get());
   if (::bind(fd.get(), addr.get(), addr.len()) < 0) {
     return util::lastError("bind " + where);
   }

@@ -6,7 +6,8 @@
 
 namespace weir::net {
 
-// A listening TCP socket with SO_REUSEPORT (and IPV6_V6ONLY for IPv6), non-blocking, CLOEXEC.
+// A listening TCP socket with SO_REUSEPORT (and IPV6_V6ONLY for IPv6), non-blocking, CLOEXEC,
+// TCP_NODELAY (which the sockets it accepts inherit).
 // Several of these on one address form a reuseport group. Fails with the errno of the step.
 util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog);
 

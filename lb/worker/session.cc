@@ -91,8 +91,7 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer, uint32_t li
     finish(CloseReason::ResourceLimit);
     return;
   }
-  net::setNoDelay(client_.fd.get());
-  connectNext();
+  connectNext();  // client_ has TCP_NODELAY from its listener
 }
 
 void Session::connectNext() {
@@ -287,7 +286,10 @@ Session::Pump Session::pump(Flow& flow, Side& from, Side& to, CloseReason from_e
     }
     if (from.eof) {
       releasePipe(flow);
-      if (!to.shut_wr) {
+      // If the other direction is over too (its source ended, its FIN passed on), the session
+      // closes both sockets now and close() sends this FIN: shutdown() would be a wasted call.
+      const bool other_done = to.eof && from.shut_wr;
+      if (!to.shut_wr && !other_done) {
         // Half-close: pass the FIN on only now that every byte before it was delivered.
         (void)::shutdown(to.fd.get(), SHUT_WR);
         to.shut_wr = true;
