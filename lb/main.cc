@@ -4,9 +4,12 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
+#include "master/control.h"
 #include "master/master.h"
+#include "master/proc_title.h"
 
 namespace {
 
@@ -14,9 +17,11 @@ constexpr const char* kDefaultConfig = "/etc/weir/weir.toml";
 
 void usage(FILE* out) {
   std::fprintf(out,
-               "usage: weir [-c FILE] [-t]\n"
+               "usage: weir [-c FILE] [-t] [-s reload|quit|stop|reopen]\n"
                "  -c FILE   configuration file (default %s)\n"
                "  -t        check the configuration and exit (binds nothing)\n"
+               "  -s ACTION send a signal to the running master (its pid from global.pid_file):\n"
+               "            reload (HUP), quit (QUIT, graceful), stop (TERM), reopen (USR1)\n"
                "  -v        print the version and exit\n"
                "  -h        this help\n",
                kDefaultConfig);
@@ -25,13 +30,24 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Copies the arguments before the process title overwrites them (and for a binary upgrade).
+  std::vector<std::string> args = weir::master::initProcessTitle(argc, argv);
   std::string path = kDefaultConfig;
+  std::string action;
   bool test_only = false;
   int opt;
-  while ((opt = ::getopt(argc, argv, "c:thv")) != -1) {
+  while ((opt = ::getopt(argc, argv, "c:s:thv")) != -1) {
     switch (opt) {
       case 'c':
         path = optarg;
+        break;
+      case 's':
+        action = optarg;
+        if (weir::master::controlSignal(action) == 0) {
+          std::fprintf(stderr, "weir: unknown -s action \"%s\"\n", optarg);
+          usage(stderr);
+          return 2;
+        }
         break;
       case 't':
         test_only = true;
@@ -63,8 +79,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weir: configuration file %s test is successful\n", path.c_str());
     return 0;
   }
+  if (!action.empty()) {
+    return weir::master::sendControlSignal(cfg, action);
+  }
   try {
-    return weir::master::run(cfg);
+    return weir::master::run(cfg, std::move(args));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weir: %s\n", e.what());
     return 1;

@@ -11,7 +11,7 @@ fi
 PACKAGES=(
   build-essential cmake pkg-config git
   clang llvm bpftool libbpf-dev linux-libc-dev
-  libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libgtest-dev
+  libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libgtest-dev libsystemd-dev
   iproute2 procps curl
 )
 

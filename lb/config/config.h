@@ -34,6 +34,19 @@ struct Global {
   std::string pid_file;            // empty: no pid file
   uint32_t max_connections = 10000;  // per worker
   Steering steering = Steering::LeastLoaded;
+  // How long a graceful stop (SIGQUIT) or an old generation after a reload or upgrade waits
+  // for connections to end before closing them.
+  Duration drain_timeout{30000};
+  // Credentials the workers and the health checker drop to after the master has bound the
+  // sockets and loaded BPF; the master stays as started. Empty: stay as started. The names
+  // are resolved when the config is read (an unknown name is a config error); a group left
+  // empty with a user set means the user's primary group.
+  std::string user;
+  std::string group;
+  std::optional<uint32_t> uid;  // resolved `user` (nullopt: keep)
+  std::optional<uint32_t> gid;  // resolved `group`, or the user's primary group
+  bool worker_cpu_affinity = false;  // "auto": worker i runs on the i-th allowed CPU
+  std::optional<uint64_t> worker_rlimit_nofile;  // RLIMIT_NOFILE of the workers; nullopt: keep
 };
 
 struct Backend {

@@ -1,5 +1,10 @@
 #include "config/readers.h"
 
+#include <grp.h>
+#include <pwd.h>
+
+#include <vector>
+
 namespace weir::config::detail {
 namespace {
 
@@ -37,11 +42,76 @@ void readLogTarget(const Section& section, std::string_view key, std::string_vie
   out = *value;
 }
 
+// A decimal number that fits a uid_t/gid_t, for users and groups given by id.
+std::optional<uint32_t> numericId(const std::string& text) {
+  if (text.empty() || text.size() > 10 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  uint64_t value = std::stoull(text);
+  if (value >= 0xffffffffu) {
+    return std::nullopt;  // (uid_t)-1 means "unchanged" to setuid and friends
+  }
+  return static_cast<uint32_t>(value);
+}
+
+// Looks `name` up in the user database (getpwnam_r), or takes it as a numeric uid.
+// Sets *primary_gid when the user exists in the database.
+std::optional<uint32_t> lookUpUser(const std::string& name, std::optional<uint32_t>* primary_gid) {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    *primary_gid = found->pw_gid;
+    return found->pw_uid;
+  }
+  return numericId(name);
+}
+
+std::optional<uint32_t> lookUpGroup(const std::string& name) {
+  std::vector<char> buf(16384);
+  group gr{};
+  group* found = nullptr;
+  if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    return found->gr_gid;
+  }
+  return numericId(name);
+}
+
+// [global] user and group: names (or numeric ids) resolved now, so that a typo fails the
+// config check instead of a worker at run time.
+void readCredentials(const Section& section, Global& global) {
+  std::optional<uint32_t> primary_gid;
+  if (auto user = section.string("user", "a user name or uid")) {
+    if (user->empty()) {
+      section.problem(*section.get("user"), "user", "expected a user name or uid, got \"\"");
+    } else if (auto uid = lookUpUser(*user, &primary_gid)) {
+      global.user = *user;
+      global.uid = uid;
+    } else {
+      section.problem(*section.get("user"), "user", "no such user \"" + *user + "\"");
+    }
+  }
+  if (auto name = section.string("group", "a group name or gid")) {
+    if (name->empty()) {
+      section.problem(*section.get("group"), "group", "expected a group name or gid, got \"\"");
+    } else if (auto gid = lookUpGroup(*name)) {
+      global.group = *name;
+      global.gid = gid;
+    } else {
+      section.problem(*section.get("group"), "group", "no such group \"" + *name + "\"");
+    }
+  } else if (global.uid && primary_gid) {
+    global.gid = primary_gid;
+  }
+}
+
 }  // namespace
 
 void readGlobal(const Section& section, Global& global) {
   section.checkKeys({"workers", "log_level", "error_log", "access_log", "pid_file",
-                     "max_connections", "steering"});
+                     "max_connections", "steering", "drain_timeout", "user", "group",
+                     "worker_cpu_affinity", "worker_rlimit_nofile"});
   readWorkers(section, global);
 
   const std::initializer_list<std::string_view> levels = {
@@ -60,6 +130,17 @@ void readGlobal(const Section& section, Global& global) {
   constexpr Steering kSteerings[] = {Steering::LeastLoaded, Steering::RoundRobin, Steering::Hash};
   if (auto steering = section.oneOf("steering", {"least-loaded", "round-robin", "hash"})) {
     global.steering = kSteerings[*steering];
+  }
+  if (auto drain = section.duration("drain_timeout")) {
+    global.drain_timeout = *drain;
+  }
+  readCredentials(section, global);
+  if (auto affinity = section.oneOf("worker_cpu_affinity", {"auto", "off"})) {
+    global.worker_cpu_affinity = *affinity == 0;
+  }
+  // fs.nr_open caps RLIMIT_NOFILE at 1073741816 on every kernel weir runs on.
+  if (auto nofile = section.integer("worker_rlimit_nofile", 64, 1073741816)) {
+    global.worker_rlimit_nofile = static_cast<uint64_t>(*nofile);
   }
 }
 

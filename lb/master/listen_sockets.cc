@@ -81,7 +81,9 @@ void ListenSockets::adopt(const std::string& spec) {
     }
     ListenGroup g;
     g.addr = *addr;
-    g.steer_id = static_cast<uint32_t>(std::stoul(entry.substr(0, at)));
+    const std::string id = entry.substr(0, at);
+    g.known_id = id != "-";
+    g.steer_id = g.known_id ? static_cast<uint32_t>(std::stoul(id)) : 0;
     g.inherited = true;
     std::string fds = entry.substr(eq + 1);
     size_t fpos = 0;
@@ -105,15 +107,17 @@ void ListenSockets::adopt(const std::string& spec) {
 }
 
 void ListenSockets::attach(ListenGroup& g) {
-  auto id = steering_.attachGroup(rawFds(g), g.inherited ? std::optional(g.steer_id)
-                                                         : std::nullopt);
+  g.attached = true;  // attempted: a group whose attach failed stays on the kernel's hash
+  auto id = steering_.attachGroup(rawFds(g), g.known_id ? std::optional(g.steer_id)
+                                                       : std::nullopt);
   if (!id) {
+    g.known_id = false;
     spdlog::warn("steering off for {}: {}; the kernel's reuseport hash spreads its "
                  "connections", g.addr.toString(), id.error().message());
     return;
   }
   g.steer_id = *id;
-  g.attached = true;
+  g.known_id = steering_.active();
 }
 
 void ListenSockets::open(const config::Config& cfg, unsigned n) {
@@ -124,7 +128,10 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
       for (const auto& addr : listener.binds) {
         ListenGroup* g = find(addr);
         if (g == nullptr) {
-          groups_.push_back(ListenGroup{addr, listener.backlog, {}, 0, false, false, false});
+          ListenGroup fresh;
+          fresh.addr = addr;
+          fresh.backlog = listener.backlog;
+          groups_.push_back(std::move(fresh));
           g = &groups_.back();
         } else if (g->slots.size() < n) {
           grown.emplace_back(static_cast<size_t>(g - groups_.data()), g->slots.size());
@@ -161,7 +168,7 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
   }
   for (auto [index, before] : grown) {
     ListenGroup& g = groups_[index];
-    if (g.attached) {
+    if (g.known_id) {
       std::vector<int> fresh;
       for (size_t s = before; s < g.slots.size(); ++s) {
         fresh.push_back(g.slots[s].get());
@@ -171,11 +178,14 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
       }
     }
   }
-  for (auto& g : groups_) {
-    if (!g.attached && !g.retiring) {
-      attach(g);
-      if (!g.inherited) {
-        spdlog::info("listening on {} ({} sockets)", g.addr.toString(), g.slots.size());
+  // Groups with an id from the old master first, so that fresh ids never take theirs.
+  for (bool known : {true, false}) {
+    for (auto& g : groups_) {
+      if (!g.attached && !g.retiring && g.known_id == known) {
+        attach(g);
+        if (!g.inherited) {
+          spdlog::info("listening on {} ({} sockets)", g.addr.toString(), g.slots.size());
+        }
       }
     }
   }
@@ -233,7 +243,7 @@ int64_t ListenSockets::retiringBacklog() const {
 void ListenSockets::closeRetiring() {
   for (auto& g : groups_) {
     if (g.retiring) {
-      if (g.attached) {
+      if (g.known_id) {
         steering_.releaseGroup(g.steer_id, rawFds(g));
       }
       spdlog::info("closed the {} listening sockets of {}", g.slots.size(), g.addr.toString());
@@ -242,9 +252,9 @@ void ListenSockets::closeRetiring() {
   std::erase_if(groups_, [](const ListenGroup& g) { return g.retiring; });
 }
 
-void ListenSockets::closeAll() {
+void ListenSockets::closeAll(bool forget) {
   for (auto& g : groups_) {
-    if (g.attached) {
+    if (forget && g.known_id) {
       steering_.releaseGroup(g.steer_id, rawFds(g));
     }
   }
@@ -290,7 +300,7 @@ std::string ListenSockets::inheritSpec() const {
     if (!spec.empty()) {
       spec += ';';
     }
-    spec += std::to_string(g.steer_id) + "@" + g.addr.toString() + "=";
+    spec += (g.known_id ? std::to_string(g.steer_id) : "-") + "@" + g.addr.toString() + "=";
     for (size_t s = 0; s < g.slots.size(); ++s) {
       spec += (s > 0 ? "," : "") + std::to_string(g.slots[s].get());
     }
@@ -312,10 +322,8 @@ std::vector<int> ListenSockets::fds() const {
 
 void ListenSockets::reattach() {
   for (auto& g : groups_) {
-    if (g.attached) {
+    if (g.known_id) {
       steering_.releaseGroup(g.steer_id, {});  // frees the id for attach() to take it again
-      g.attached = false;
-      g.inherited = true;  // keep the id
       attach(g);
     }
   }

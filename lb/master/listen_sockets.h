@@ -18,8 +18,9 @@ struct ListenGroup {
   int backlog = 0;
   std::vector<net::UniqueFd> slots;  // slots[i]: the socket the program selects for slot i
   uint32_t steer_id = 0;             // the group's id in the steering maps
-  bool attached = false;             // the steering program runs for this group
+  bool attached = false;             // handed to the steering (program attached, or not loaded)
   bool inherited = false;            // taken over from an old master (binary upgrade)
+  bool known_id = false;             // steer_id is the group's id in the steering maps
   bool retiring = false;             // no longer configured: SYN filter on, closed when quiet
 };
 
@@ -56,8 +57,10 @@ public:
   int64_t retiringBacklog() const;
   // Closes the retiring groups (every worker that held them has stopped accepting).
   void closeRetiring();
-  // Closes everything (the master is exiting).
-  void closeAll();
+  // Closes this master's copies of everything (it is exiting). `forget` also deletes the
+  // groups from the steering maps, which a master handing over to a new one (sharing the
+  // maps) must not do.
+  void closeAll(bool forget);
 
   // The sockets worker `index` of `n` accepts from, with their listener index in `cfg`.
   // Groups cfg does not bind are left out.
@@ -66,7 +69,8 @@ public:
   // In a freshly forked child: closes the child's copies of every socket not in `keep`.
   void closeAllExcept(const std::vector<worker::ListenSocket>& keep);
 
-  // For a binary upgrade: "ID@ADDR=FD,FD,...;..." naming every open socket, and those fds.
+  // For a binary upgrade: "ID@ADDR=FD,FD,...;..." naming every open socket ("-" for the id
+  // of a group without steering), and those fds.
   std::string inheritSpec() const;
   std::vector<int> fds() const;
   // After a failed upgrade: attaches this master's program again (the new master may have

@@ -1,92 +1,29 @@
 #include "master/master.h"
 
-#include <signal.h>
-#include <sys/poll.h>
-#include <sys/prctl.h>
+#include <poll.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <memory>
 #include <stdexcept>
-#include <vector>
 
 #include <spdlog/spdlog.h>
 
-#include "health/checker.h"
-#include "net/socket.h"
-#include "shm/backend_map.h"
-#include "shm/region.h"
-#include "shm/worker_stats.h"
-#include "steer/steering.h"
+#include "master/notify.h"
+#include "master/pid_file.h"
+#include "master/privileges.h"
+#include "master/proc_title.h"
+#include "master/supervisor.h"
 #include "util/log.h"
 #include "worker/worker.h"
 
 namespace weir::master {
 namespace {
 
-constexpr int64_t kStableMs = 2000;      // a worker that lived this long was not crash-looping
-constexpr int64_t kMaxBackoffMs = 10000;
 constexpr int64_t kFastStopGraceMs = 10000;
-
-// One listen address: the reuseport group of one listening socket per worker slot.
-struct Group {
-  uint32_t listener;
-  net::SockAddr addr;
-  std::vector<net::UniqueFd> slots;
-};
-
-struct Slot {
-  pid_t pid = 0;
-  int64_t started_ms = 0;
-  int64_t respawn_at = -1;  // >= 0: respawn due at this time
-  unsigned crash_streak = 0;
-};
-
-class Master {
-public:
-  explicit Master(const config::Config& cfg) : cfg_(cfg) {}
-  int run();
-
-private:
-  void bindAll();
-  void spawn(unsigned slot);
-  void runChild(unsigned slot);
-  void spawnChecker();
-  void runChecker();
-  void enterChild();
-  void reap();
-  void onSignal(const signalfd_siginfo& si);
-  void beginStop(int sig);
-  int64_t nextTimeoutMs() const;
-  bool anyAlive() const;
-  std::vector<Slot*> allChildren() {
-    std::vector<Slot*> all{&checker_};
-    for (auto& s : slots_) {
-      all.push_back(&s);
-    }
-    return all;
-  }
-
-  const config::Config& cfg_;
-  std::unique_ptr<steer::Steering> steering_;
-  std::unique_ptr<shm::ShmRegion> region_;
-  std::unique_ptr<shm::BackendMap> backends_;
-  std::vector<Group> groups_;
-  std::vector<Slot> slots_;
-  Slot checker_;  // the health checker, supervised like a worker
-  net::UniqueFd signal_fd_;
-  sigset_t mask_{};
-  bool stopping_ = false;
-  int stop_signal_ = 0;
-  int64_t kill_at_ = -1;
-};
+constexpr int64_t kConfirmMs = 300;  // children alive this long after start: ready
 
 void raiseFileLimit() {
   rlimit rl{};
@@ -101,288 +38,74 @@ void checkFileBudget(const config::Config& cfg) {
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
     return;
   }
+  const uint64_t limit = cfg.global.worker_rlimit_nofile.value_or(rl.rlim_cur);
   // Two sockets per connection (pipes, held only while bytes are in flight, come on top).
   const uint64_t need = uint64_t{cfg.global.max_connections} * 2;
-  if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur) {
+  if (limit != RLIM_INFINITY && need > limit) {
     spdlog::warn("max_connections = {} needs about {} file descriptors per worker but the limit "
                  "is {}: accepts will pause when it is reached",
-                 cfg.global.max_connections, need, rl.rlim_cur);
+                 cfg.global.max_connections, need, limit);
   }
 }
 
-void writePidFile(const std::string& path) {
-  if (path.empty()) {
-    return;
-  }
-  std::ofstream out(path, std::ios::trunc);
-  out << ::getpid() << '\n';
-  if (!out) {
-    throw std::runtime_error("cannot write pid file " + path + ": " + std::strerror(errno));
-  }
+}  // namespace
+
+bool Generation::alive() const {
+  return checker.pid > 0 ||
+         std::any_of(workers.begin(), workers.end(), [](const Child& c) { return c.pid > 0; });
 }
 
-void Master::bindAll() {
-  const unsigned n = cfg_.global.workers;
-  for (uint32_t li = 0; li < cfg_.listeners.size(); ++li) {
-    const auto& listener = cfg_.listeners[li];
-    for (const auto& addr : listener.binds) {
-      Group g{li, addr, {}};
-      for (unsigned s = 0; s < n; ++s) {
-        auto fd = net::listenReuseport(addr, listener.backlog);
-        if (!fd) {
-          throw std::runtime_error("listeners." + listener.name + ": " + fd.error().message());
-        }
-        g.slots.push_back(std::move(*fd));
-      }
-      std::vector<int> fds;
-      for (const auto& fd : g.slots) {
-        fds.push_back(fd.get());
-      }
-      auto attached = steering_->attachGroup(fds);
-      if (!attached) {
-        spdlog::warn("steering off for {}: {}; the kernel's reuseport hash spreads its "
-                     "connections", addr.toString(), attached.error().message());
-      }
-      spdlog::info("listening on {} (listener {}, {} sockets)", addr.toString(), listener.name, n);
-      groups_.push_back(std::move(g));
-    }
+Supervisor::Supervisor(std::shared_ptr<const config::Config> cfg, std::vector<std::string> args)
+    : cfg_(std::move(cfg)), args_(std::move(args)), pid_(::getpid()) {}
+
+Supervisor::~Supervisor() = default;
+
+Generation* Supervisor::serving() const {
+  if (gens_.empty() || gens_.back()->draining) {
+    return nullptr;
   }
+  return gens_.back().get();
 }
 
-// What every child does first: die with the master rather than run on unsupervised, and let
-// go of the master's signal handling. TERM/INT/QUIT/USR1 stay blocked for the child's own
-// signalfd; the master's other signals are not the child's business.
-void Master::enterChild() {
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  signal_fd_.reset();
-  ::signal(SIGHUP, SIG_IGN);
-  ::signal(SIGUSR2, SIG_IGN);
-  sigset_t unblock;
-  sigemptyset(&unblock);
-  for (int sig : {SIGCHLD, SIGHUP, SIGUSR2}) {
-    sigaddset(&unblock, sig);
-  }
-  ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
-}
-
-void Master::runChecker() {
-  enterChild();
-  ::prctl(PR_SET_NAME, "weir health");  // /proc/PID/comm, what ps and top show
-  for (auto& g : groups_) {
-    for (auto& fd : g.slots) {
-      fd.reset();  // the checker accepts nothing
-    }
-  }
-  int rc = 1;
-  try {
-    util::setupLogging(cfg_.global.error_log, cfg_.global.access_log, cfg_.global.log_level,
-                       "health");
-    rc = health::runChecker(cfg_, *region_);
-  } catch (const std::exception& e) {
-    spdlog::critical("health checker: {}", e.what());
-  }
-  spdlog::default_logger()->flush();
-  ::_exit(rc);
-}
-
-void Master::spawnChecker() {
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    spdlog::error("fork health checker: {}; retrying in 1 s", std::strerror(errno));
-    checker_.respawn_at = worker::monotonicMs() + 1000;
-    return;
-  }
-  if (pid == 0) {
-    runChecker();
-  }
-  checker_.pid = pid;
-  checker_.started_ms = worker::monotonicMs();
-  checker_.respawn_at = -1;
-}
-
-void Master::runChild(unsigned slot) {
-  enterChild();
-  const std::string comm = "weir worker " + std::to_string(slot);
-  ::prctl(PR_SET_NAME, comm.c_str());
-  std::vector<worker::ListenSocket> mine;
-  for (auto& g : groups_) {
-    for (unsigned s = 0; s < g.slots.size(); ++s) {
-      if (s == slot) {
-        mine.push_back({g.slots[s].get(), g.listener});
-      } else {
-        g.slots[s].reset();  // only the master and the slot's worker hold a slot's socket
-      }
-    }
-  }
-  int rc = 1;
-  try {
-    util::setupLogging(cfg_.global.error_log, cfg_.global.access_log, cfg_.global.log_level,
-                       "worker " + std::to_string(slot));
-    const bool counted = steering_->active() && cfg_.global.steering != config::Steering::Hash;
-    worker::Worker w(cfg_, slot, std::move(mine), steering_->state(), counted, *backends_,
-                     region_->worker(slot));
-    rc = w.run();
-  } catch (const std::exception& e) {
-    spdlog::critical("worker {}: {}", slot, e.what());
-  }
-  spdlog::default_logger()->flush();
-  ::_exit(rc);
-}
-
-void Master::spawn(unsigned slot) {
-  Slot& s = slots_[slot];
-  // A fresh worker owns no connections yet; the dead one's are gone with it.
-  std::atomic_ref<__s64>(steering_->state()->slots[slot].active).store(0);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    spdlog::error("fork worker {}: {}; retrying in 1 s", slot, std::strerror(errno));
-    s.respawn_at = worker::monotonicMs() + 1000;
-    return;
-  }
-  if (pid == 0) {
-    runChild(slot);
-  }
-  s.pid = pid;
-  s.started_ms = worker::monotonicMs();
-  s.respawn_at = -1;
-  shm::workerStarted(region_->worker(slot), pid);
-}
-
-void Master::reap() {
-  for (;;) {
-    int status = 0;
-    pid_t pid = ::waitpid(-1, &status, WNOHANG);
-    if (pid <= 0) {
-      return;
-    }
-    std::string how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                          : "exited with status " +
-                                                std::to_string(WEXITSTATUS(status));
-    std::string who;
-    Slot* found = nullptr;
-    if (checker_.pid == pid) {
-      found = &checker_;
-      who = "health checker";
-    } else {
-      auto it = std::find_if(slots_.begin(), slots_.end(),
-                             [&](const Slot& s) { return s.pid == pid; });
-      if (it == slots_.end()) {
-        continue;
-      }
-      const unsigned slot = static_cast<unsigned>(it - slots_.begin());
-      found = &*it;
-      who = "worker " + std::to_string(slot);
-      std::atomic_ref<__s64>(steering_->state()->slots[slot].active).store(0);
-      shm::workerExited(region_->worker(slot));
-    }
-    Slot& s = *found;
-    s.pid = 0;
-    if (stopping_) {
-      spdlog::info("{} (pid {}) {}", who, pid, how);
-      continue;
-    }
-    const int64_t now = worker::monotonicMs();
-    s.crash_streak = now - s.started_ms < kStableMs ? s.crash_streak + 1 : 0;
-    int64_t delay = 0;
-    if (s.crash_streak > 0) {
-      delay = std::min<int64_t>(kMaxBackoffMs, int64_t{100} << std::min(s.crash_streak - 1, 10u));
-    }
-    spdlog::error("{} (pid {}) {}; respawning in {} ms", who, pid, how, delay);
-    s.respawn_at = now + delay;
-  }
-}
-
-void Master::beginStop(int sig) {
-  if (stopping_ && sig == stop_signal_) {
-    return;
-  }
-  stopping_ = true;
-  stop_signal_ = sig;
-  const bool graceful = sig == SIGQUIT;
-  spdlog::info("{} stop requested by signal {}", graceful ? "graceful" : "fast", sig);
-  kill_at_ = graceful ? -1 : worker::monotonicMs() + kFastStopGraceMs;
-  for (auto& s : slots_) {
-    s.respawn_at = -1;
-    if (s.pid > 0) {
-      ::kill(s.pid, graceful ? SIGQUIT : SIGTERM);
-    }
-  }
-  checker_.respawn_at = -1;
-  if (checker_.pid > 0) {
-    ::kill(checker_.pid, SIGTERM);  // nothing to drain: it holds no connections
-  }
-}
-
-void Master::onSignal(const signalfd_siginfo& si) {
-  switch (si.ssi_signo) {
-    case SIGCHLD:
-      reap();
-      break;
-    case SIGTERM:
-    case SIGINT:
-    case SIGQUIT:
-      beginStop(static_cast<int>(si.ssi_signo));
-      break;
-    case SIGUSR1:
-      spdlog::info("reopening log files");
-      util::setupLogging(cfg_.global.error_log, cfg_.global.access_log, cfg_.global.log_level,
-                         "master");
-      for (Slot* s : allChildren()) {
-        if (s->pid > 0) {
-          ::kill(s->pid, SIGUSR1);
-        }
-      }
-      break;
-    default:
-      spdlog::warn("signal {} is not handled yet in this version; ignored", si.ssi_signo);
-      break;
-  }
-}
-
-bool Master::anyAlive() const {
-  return checker_.pid > 0 ||
-         std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.pid > 0; });
-}
-
-int64_t Master::nextTimeoutMs() const {
-  int64_t next = checker_.respawn_at;
-  for (const auto& s : slots_) {
-    if (s.respawn_at >= 0 && (next < 0 || s.respawn_at < next)) {
-      next = s.respawn_at;
-    }
-  }
-  if (kill_at_ >= 0 && (next < 0 || kill_at_ < next)) {
-    next = kill_at_;
-  }
-  if (next < 0) {
-    return -1;
-  }
-  return std::max<int64_t>(0, next - worker::monotonicMs());
-}
-
-int Master::run() {
+void Supervisor::start() {
   raiseFileLimit();
-  checkFileBudget(cfg_);
+  checkFileBudget(*cfg_);
+  setProcessTitle("weir: master");
+  Inheritance in = takeInheritance();
+  report_fd_ = in.report_fd;
+  next_generation_ = in.next_generation;
   std::string why;
-  steering_ = steer::Steering::create(cfg_.global.steering, cfg_.global.workers, &why);
-  if (!why.empty()) {
+  steering_ = steer::Steering::create(cfg_->global.steering, cfg_->global.workers, &why,
+                                      in.maps.valid() ? &in.maps : nullptr);
+  for (int fd : {in.maps.socks, in.maps.groups, in.maps.state}) {
+    if (fd >= 0) {
+      net::UniqueFd closing(fd);  // libbpf holds its own duplicates
+    }
+  }
+  if (!why.empty() && !steering_->active()) {
     spdlog::warn("BPF steering off: {}. Falling back to the kernel's SO_REUSEPORT hash.", why);
+  } else if (!why.empty()) {
+    spdlog::warn("{}", why);
   } else if (steering_->active()) {
-    spdlog::info("BPF steering on");
+    spdlog::info("BPF steering on{}", in.maps.valid() ? " (maps taken over from the old master)"
+                                                      : "");
+  }
+  sockets_ = std::make_unique<ListenSockets>(*steering_);
+  if (!in.sockets.empty()) {
+    sockets_->adopt(in.sockets);
   }
   // Before any fork: every child maps the same region (MAP_SHARED survives fork).
-  auto region = shm::ShmRegion::create(shm::ShmRegion::capacityFor(cfg_));
-  if (!region) {
-    throw std::runtime_error("shared memory: " + region.error().message());
+  std::unique_ptr<Generation> gen = makeGeneration(cfg_);
+  sockets_->open(*cfg_, gen->nworkers);
+  if (sockets_->retire(cfg_.get()) > 0) {
+    // Inherited addresses this configuration no longer binds: the old master's workers
+    // accept what is queued there until they stop.
+    handover_ = Handover{worker::monotonicMs(), 0, nullptr, nullptr, 0};
   }
-  region_ = std::make_unique<shm::ShmRegion>(std::move(*region));
-  auto backends = shm::BackendMap::create(*region_, cfg_);
-  if (!backends) {
-    throw std::runtime_error("shared memory: " + backends.error().message());
-  }
-  backends_ = std::make_unique<shm::BackendMap>(std::move(*backends));
-  bindAll();
-  writePidFile(cfg_.global.pid_file);
+  handOverFile(cfg_->global.error_log, cfg_->global);
+  handOverFile(cfg_->global.access_log, cfg_->global);
+  pid_file_ = cfg_->global.pid_file;
+  writePidFile(pid_file_, pid_);
 
   sigemptyset(&mask_);
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2}) {
@@ -394,58 +117,265 @@ int Master::run() {
     throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
   }
 
-  slots_.resize(cfg_.global.workers);
-  for (unsigned i = 0; i < slots_.size(); ++i) {
-    spawn(i);
-  }
-  spawnChecker();
-  spdlog::info("ready: {} workers, steering {}", slots_.size(),
-               steering_->active() ? "bpf" : "kernel hash");
+  gens_.push_back(std::move(gen));
+  launch(*gens_.back());
+  steering_->setWorkers(gens_.back()->nworkers);
+  (void)steering_->setMode(cfg_->global.steering);
+  confirm_at_ = worker::monotonicMs() + kConfirmMs;
+}
 
-  while (!stopping_ || anyAlive()) {
-    pollfd pfd{signal_fd_.get(), POLLIN, 0};
-    int64_t timeout = nextTimeoutMs();
-    int n = ::poll(&pfd, 1, static_cast<int>(timeout));
+void Supervisor::confirmStarted(int64_t now) {
+  if (confirmed_ || confirm_at_ < 0 || now < confirm_at_) {
+    return;
+  }
+  const Generation* gen = serving();
+  if (gen == nullptr) {
+    return;
+  }
+  // Every child must have lived kConfirmMs; a respawned one restarts the wait.
+  int64_t youngest = gen->checker.pid > 0 ? gen->checker.started_ms : now;
+  for (const Child& c : gen->workers) {
+    youngest = std::max(youngest, c.pid > 0 ? c.started_ms : now);
+  }
+  if (now - youngest < kConfirmMs) {
+    confirm_at_ = youngest + kConfirmMs;
+    return;
+  }
+  confirmed_ = true;
+  spdlog::info("ready: {} workers (generation {}), steering {}", gen->nworkers, gen->number,
+               steering_->active() ? "bpf" : "kernel hash");
+  if (report_fd_ >= 0) {
+    reportReady(report_fd_);
+    report_fd_ = -1;
+    // Under systemd the old master already told it our pid (it is the main pid until then).
+  }
+  notifyReady(status());
+  if (upgrade_requested_) {
+    beginUpgrade();
+  }
+}
+
+std::string Supervisor::status() const {
+  const Generation* gen = serving();
+  size_t draining = 0;
+  for (const auto& g : gens_) {
+    draining += g->draining && g->alive() ? 1 : 0;
+  }
+  if (gen == nullptr) {
+    return "stopping, " + std::to_string(draining) + " generation(s) draining";
+  }
+  return std::to_string(gen->nworkers) + " workers, generation " + std::to_string(gen->number) +
+         (draining > 0 ? ", " + std::to_string(draining) + " older generation(s) draining" : "");
+}
+
+void Supervisor::reopenLogs() {
+  spdlog::info("reopening log files");
+  try {
+    util::setupLogging(cfg_->global.error_log, cfg_->global.access_log, cfg_->global.log_level,
+                       "master");
+  } catch (const std::exception& e) {
+    spdlog::error("reopening log files: {}", e.what());
+  }
+  // Children reopen by name after dropping root: the files the master just created must be
+  // theirs to append to.
+  handOverFile(cfg_->global.error_log, cfg_->global);
+  handOverFile(cfg_->global.access_log, cfg_->global);
+  for (auto& gen : gens_) {
+    signalAll(*gen, SIGUSR1, SIGUSR1);
+  }
+  spdlog::info("log files reopened");
+}
+
+void Supervisor::beginGracefulStop() {
+  if (stop_ != Stop::None) {
+    return;
+  }
+  if (upgrade_) {
+    upgradeFailed("a graceful stop was requested");
+  }
+  stop_ = Stop::Graceful;
+  notifyStopping();
+  spdlog::info("graceful stop: no new connections; waiting up to {} for open ones to end",
+               config::formatDuration(cfg_->global.drain_timeout));
+  // New handshakes are dropped; what is queued is still accepted. The serving generation is
+  // told to stop once the queues are empty (finishHandover).
+  sockets_->retire(nullptr);
+  if (!handover_) {
+    handover_ = Handover{worker::monotonicMs(), 0, nullptr, nullptr, 0};
+  }
+}
+
+void Supervisor::beginFastStop() {
+  if (stop_ == Stop::Fast) {
+    return;
+  }
+  if (upgrade_) {
+    upgradeFailed("a fast stop was requested");
+  }
+  stop_ = Stop::Fast;
+  notifyStopping();
+  spdlog::info("fast stop: closing every connection");
+  handover_.reset();
+  for (auto& gen : gens_) {
+    gen->draining = true;
+    for (auto& w : gen->workers) {
+      w.respawn_at = -1;
+    }
+    gen->checker.respawn_at = -1;
+    signalAll(*gen, SIGTERM, SIGTERM);
+  }
+  stop_kill_at_ = worker::monotonicMs() + kFastStopGraceMs;
+}
+
+void Supervisor::onSignal(const signalfd_siginfo& si) {
+  switch (si.ssi_signo) {
+    case SIGCHLD:
+      reap();
+      break;
+    case SIGHUP:
+      reload();
+      break;
+    case SIGQUIT:
+      spdlog::info("SIGQUIT received");
+      beginGracefulStop();
+      break;
+    case SIGTERM:
+    case SIGINT:
+      spdlog::info("{} received", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      beginFastStop();
+      break;
+    case SIGUSR1:
+      reopenLogs();
+      break;
+    case SIGUSR2:
+      beginUpgrade();
+      break;
+    default:
+      break;
+  }
+}
+
+void Supervisor::tick(int64_t now) {
+  if (Generation* gen = serving(); gen != nullptr && stop_ == Stop::None) {
+    for (unsigned i = 0; i < gen->workers.size(); ++i) {
+      if (gen->workers[i].respawn_at >= 0 && gen->workers[i].respawn_at <= now) {
+        spawnWorker(*gen, i);
+      }
+    }
+    if (gen->checker.respawn_at >= 0 && gen->checker.respawn_at <= now) {
+      spawnChecker(*gen);
+    }
+  }
+  for (auto& gen : gens_) {
+    if (gen->term_at >= 0 && now >= gen->term_at) {
+      spdlog::warn("generation {}: drain_timeout over; closing its remaining connections",
+                   gen->number);
+      signalAll(*gen, SIGTERM, SIGTERM);
+      gen->term_at = -1;
+      gen->kill_at = now + kFastStopGraceMs;
+    }
+    if (gen->kill_at >= 0 && now >= gen->kill_at) {
+      spdlog::warn("generation {}: children did not stop in time; killing them", gen->number);
+      signalAll(*gen, SIGKILL, SIGKILL);
+      gen->kill_at = -1;
+    }
+  }
+  if (stop_kill_at_ >= 0 && now >= stop_kill_at_) {
+    for (auto& gen : gens_) {
+      if (gen->alive()) {
+        spdlog::warn("generation {}: children did not stop in time; killing them", gen->number);
+        signalAll(*gen, SIGKILL, SIGKILL);
+      }
+    }
+    stop_kill_at_ = -1;
+  }
+  // Forget generations that have finished draining (the handover may still name one).
+  std::erase_if(gens_, [&](const std::unique_ptr<Generation>& g) {
+    const bool done = g->draining && !g->alive() && !(handover_ && handover_->old == g.get());
+    if (done && stop_ == Stop::None) {
+      spdlog::info("generation {} has finished draining", g->number);
+    }
+    return done;
+  });
+  pollHandover(now);
+  pollUpgrade(now);
+  confirmStarted(now);
+}
+
+int64_t Supervisor::nextTimeoutMs(int64_t now) const {
+  int64_t next = -1;
+  auto consider = [&next](int64_t at) {
+    if (at >= 0 && (next < 0 || at < next)) {
+      next = at;
+    }
+  };
+  for (const auto& gen : gens_) {
+    for (const auto& w : gen->workers) {
+      consider(w.respawn_at);
+    }
+    consider(gen->checker.respawn_at);
+    consider(gen->term_at);
+    consider(gen->kill_at);
+  }
+  consider(stop_kill_at_);
+  if (handover_) {
+    consider(handover_->next_poll_ms);
+  }
+  if (upgrade_) {
+    consider(upgrade_->deadline_ms);
+  }
+  if (!confirmed_) {
+    consider(confirm_at_);
+  }
+  if (next < 0) {
+    return -1;
+  }
+  return std::max<int64_t>(0, next - now);
+}
+
+bool Supervisor::finished() const {
+  if (stop_ == Stop::None || handover_ || upgrade_) {
+    return false;
+  }
+  return std::none_of(gens_.begin(), gens_.end(),
+                      [](const std::unique_ptr<Generation>& g) { return g->alive(); });
+}
+
+int Supervisor::run() {
+  start();
+  while (!finished()) {
+    pollfd pfds[2] = {{signal_fd_.get(), POLLIN, 0}, {-1, POLLIN, 0}};
+    if (upgrade_) {
+      pfds[1].fd = upgrade_->child.report.get();
+    }
+    const int64_t timeout = nextTimeoutMs(worker::monotonicMs());
+    int n = ::poll(pfds, 2, static_cast<int>(std::min<int64_t>(timeout, 60000)));
     if (n < 0 && errno != EINTR) {
       spdlog::critical("poll: {}", std::strerror(errno));
       break;
     }
     signalfd_siginfo si{};
-    while (::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si)) {
+    for (int i = 0; i < 64 && ::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si); ++i) {
       onSignal(si);
     }
-    const int64_t now = worker::monotonicMs();
-    for (unsigned i = 0; i < slots_.size(); ++i) {
-      if (!stopping_ && slots_[i].respawn_at >= 0 && slots_[i].respawn_at <= now) {
-        spawn(i);
-      }
-    }
-    if (!stopping_ && checker_.respawn_at >= 0 && checker_.respawn_at <= now) {
-      spawnChecker();
-    }
-    if (kill_at_ >= 0 && now >= kill_at_) {
-      for (Slot* s : allChildren()) {
-        if (s->pid > 0) {
-          spdlog::warn("child pid {} did not stop in time; killing it", s->pid);
-          ::kill(s->pid, SIGKILL);
-        }
-      }
-      kill_at_ = -1;
-    }
+    tick(worker::monotonicMs());
   }
-  if (!cfg_.global.pid_file.empty()) {
-    ::unlink(cfg_.global.pid_file.c_str());
+  sockets_->closeAll(stop_ != Stop::HandOff);
+  // Either name may hold our pid (PATH.oldbin once a new master took over).
+  removePidFile(pid_file_, pid_);
+  removePidFile(oldBinPath(pid_file_), pid_);
+  if (stop_ == Stop::HandOff) {
+    spdlog::info("stopped; new master pid {} serves", successor_);
+  } else {
+    spdlog::info("stopped");
   }
-  spdlog::info("stopped");
   return 0;
 }
 
-}  // namespace
-
-int run(const config::Config& cfg) {
+int run(const config::Config& cfg, std::vector<std::string> args) {
   util::setupLogging(cfg.global.error_log, cfg.global.access_log, cfg.global.log_level, "master");
-  Master m(cfg);
-  return m.run();
+  Supervisor s(std::make_shared<const config::Config>(cfg), std::move(args));
+  return s.run();
 }
 
 }  // namespace weir::master

@@ -90,6 +90,9 @@ void dropPrivileges(const config::Global& global, std::initializer_list<int> kee
     if (::setresgid(gid, gid, gid) != 0) {
       fail("setgid(" + std::to_string(gid) + ")");
     }
+  } else if (::setgroups(0, nullptr) != 0) {
+    // A uid with no group known: at least shed root's supplementary groups.
+    fail("setgroups(0)");
   }
   if (global.uid) {
     const uid_t uid = *global.uid;

@@ -82,7 +82,7 @@ private:
   [[noreturn]] void runChecker(Generation& gen);
   void enterChild(const Generation& gen, const std::string& title, bool pin, unsigned cpu);
   void reap();
-  void onWorkerExit(Generation& gen, unsigned slot, pid_t pid);
+  void onWorkerExit(Generation& gen, unsigned slot);
   void drain(Generation& gen, int64_t now);
   void signalAll(Generation& gen, int worker_sig, int checker_sig);
   Generation* serving() const;
@@ -92,7 +92,8 @@ private:
   void startGeneration(std::shared_ptr<const config::Config> next);
   void applyGlobal(const config::Config& next);
   void pollHandover(int64_t now);
-  void finishHandover(int64_t now);
+  void finishHandover(int64_t now, bool fresh_up);
+  bool generationUp(const Generation& gen, int64_t now) const;
 
   // binary upgrade (upgrade_flow.cc)
   void beginUpgrade();
@@ -114,12 +115,15 @@ private:
   Stop stop_ = Stop::None;
   int64_t stop_kill_at_ = -1;  // fast stop: SIGKILL what is left then
 
-  // A reload or graceful stop retiring listen addresses: `old` (a reload's previous
-  // generation) keeps accepting until their queues are empty.
+  // Between a reload and the old generation's drain: `old` keeps accepting until `fresh`
+  // (the new generation) has stayed up for a moment and nothing is queued any more on the
+  // listen addresses being retired. Also used by a graceful stop (old and fresh null) to
+  // empty the queues before the workers stop accepting.
   struct Handover {
     int64_t started_ms = 0;
     unsigned quiet_polls = 0;
     Generation* old = nullptr;
+    Generation* fresh = nullptr;
     int64_t next_poll_ms = 0;
   };
   std::optional<Handover> handover_;
@@ -133,6 +137,7 @@ private:
   };
   std::optional<Upgrade> upgrade_;
   pid_t successor_ = 0;  // the new master we handed over to
+  bool upgrade_requested_ = false;  // SIGUSR2 while starting or retiring addresses
 
   // Start-up confirmation: READY once every child has run kConfirmMs without dying.
   bool confirmed_ = false;

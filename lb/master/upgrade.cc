@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -66,6 +67,10 @@ Inheritance takeInheritance() {
                                    &in.maps.state) != 3) {
     in.maps = {};
   }
+  const std::string generation = takeEnv(kGenerationEnv);
+  if (!generation.empty()) {
+    in.next_generation = std::max<uint64_t>(1, std::strtoull(generation.c_str(), nullptr, 10));
+  }
   const std::string report = takeEnv(kUpgradeFdEnv);
   if (!report.empty()) {
     in.report_fd = std::atoi(report.c_str());
@@ -80,7 +85,8 @@ Inheritance takeInheritance() {
 }
 
 UpgradeChild startUpgrade(const std::vector<std::string>& args, const std::string& socket_spec,
-                          const std::vector<int>& fds, const steer::MapFds& maps) {
+                          const std::vector<int>& fds, const steer::MapFds& maps,
+                          uint64_t next_generation) {
   if (args.empty()) {
     throw std::runtime_error("no command line to exec");
   }
@@ -98,7 +104,8 @@ UpgradeChild startUpgrade(const std::vector<std::string>& args, const std::strin
     std::string entry = *e;
     if (entry.rfind(std::string(kInheritEnv) + "=", 0) == 0 ||
         entry.rfind(std::string(kInheritBpfEnv) + "=", 0) == 0 ||
-        entry.rfind(std::string(kUpgradeFdEnv) + "=", 0) == 0) {
+        entry.rfind(std::string(kUpgradeFdEnv) + "=", 0) == 0 ||
+        entry.rfind(std::string(kGenerationEnv) + "=", 0) == 0) {
       continue;
     }
     env_storage.push_back(std::move(entry));
@@ -111,6 +118,7 @@ UpgradeChild startUpgrade(const std::vector<std::string>& args, const std::strin
     inherit.insert(inherit.end(), {maps.socks, maps.groups, maps.state});
   }
   env_storage.push_back(std::string(kUpgradeFdEnv) + "=" + std::to_string(write_end.get()));
+  env_storage.push_back(std::string(kGenerationEnv) + "=" + std::to_string(next_generation));
   std::vector<char*> envp;
   for (auto& e : env_storage) {
     envp.push_back(e.data());

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ namespace weir::master {
 //                                              with the group's id in the steering maps
 //   WEIR_INHERIT_BPF  "SOCKS,GROUPS,STATE"     the steering maps (absent without BPF)
 //   WEIR_UPGRADE_FD   "FD"                     the write end of a pipe back to the old master
+//   WEIR_GENERATION   "N"                      the next generation number (logs and titles
+//                                              keep counting across upgrades)
 // The new master reports on that pipe: "READY PID\n" once its workers run (then the old
 // master drains and exits), or "EXEC ERRNO\n" from the forked child if execve failed. EOF
 // without READY means the new master died first; the old master then carries on.
@@ -27,6 +30,7 @@ namespace weir::master {
 inline constexpr const char* kInheritEnv = "WEIR_INHERIT";
 inline constexpr const char* kInheritBpfEnv = "WEIR_INHERIT_BPF";
 inline constexpr const char* kUpgradeFdEnv = "WEIR_UPGRADE_FD";
+inline constexpr const char* kGenerationEnv = "WEIR_GENERATION";
 
 // What a new master found in its environment (the variables are removed, so that nothing
 // it starts sees them).
@@ -34,6 +38,7 @@ struct Inheritance {
   std::string sockets;
   steer::MapFds maps;
   int report_fd = -1;  // -1: not started by an upgrade
+  uint64_t next_generation = 1;
 };
 Inheritance takeInheritance();
 
@@ -46,7 +51,8 @@ struct UpgradeChild {
 // Forks and execs `args` (args[0]: the binary, looked up in PATH if it has no '/') with
 // `fds` and the map fds inherited. Throws std::runtime_error if the pipe or fork fails.
 UpgradeChild startUpgrade(const std::vector<std::string>& args, const std::string& socket_spec,
-                          const std::vector<int>& fds, const steer::MapFds& maps);
+                          const std::vector<int>& fds, const steer::MapFds& maps,
+                          uint64_t next_generation);
 
 // The new master: writes "READY <pid>\n" to fd and closes it.
 void reportReady(int fd);

@@ -1,8 +1,10 @@
 #include "steer/steering.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdarg>
 #include <cstddef>
@@ -56,17 +58,57 @@ __u32 modeOf(config::Steering mode) {
   return WEIR_STEER_HASH;
 }
 
+// Points the skeleton's maps at a running master's (binary upgrade). Returns 0 or -errno.
+int reuseMaps(struct steer_bpf* skel, const MapFds& fds) {
+  int err = bpf_map__reuse_fd(skel->maps.socks, fds.socks);
+  if (err == 0) {
+    err = bpf_map__reuse_fd(skel->maps.groups, fds.groups);
+  }
+  if (err == 0) {
+    err = bpf_map__reuse_fd(skel->maps.bss, fds.state);
+  }
+  return err;
+}
+
+std::string loadError(int err) {
+  return std::string("cannot load the sk_reuseport program: ") +
+         std::strerror(err < 0 ? -err : EINVAL) +
+         (g_last_libbpf_error.empty() ? "" : " (" + g_last_libbpf_error + ")") +
+         "; it needs CAP_BPF and CAP_NET_ADMIN (or root) and a kernel >= 5.14";
+}
+
 }  // namespace
 
 std::unique_ptr<Steering> Steering::create(config::Steering mode, unsigned nworkers,
-                                           std::string* why) {
+                                           std::string* why, const MapFds* inherit) {
   std::unique_ptr<Steering> s(new Steering());
   why->clear();
+  bool reused = false;
   if (mode != config::Steering::Hash) {
     libbpf_set_print(libbpfPrint);
     g_last_libbpf_error.clear();
     struct steer_bpf* skel = steer_bpf__open();
-    int err = skel ? steer_bpf__load(skel) : -errno;
+    int err = skel ? 0 : -errno;
+    if (skel != nullptr && inherit != nullptr && inherit->valid()) {
+      err = reuseMaps(skel, *inherit);
+      if (err == 0) {
+        err = steer_bpf__load(skel);
+        reused = err == 0;
+      }
+      if (err != 0) {
+        // Maps of an incompatible build: start fresh; fill() then takes each socket out of
+        // the old array first.
+        *why = "cannot reuse the old master's steering maps (" +
+               std::string(std::strerror(-err)) + "); steering starts with fresh counters";
+        steer_bpf__destroy(skel);
+        skel = steer_bpf__open();
+        err = skel ? 0 : -errno;
+        s->old_socks_ = net::UniqueFd(::fcntl(inherit->socks, F_DUPFD_CLOEXEC, 0));
+      }
+    }
+    if (skel != nullptr && err == 0 && !reused) {
+      err = steer_bpf__load(skel);
+    }
     if (skel != nullptr && err == 0 && skel->bss != nullptr) {
       s->skel_ = skel;
       s->state_ = &skel->bss->state;
@@ -74,10 +116,8 @@ std::unique_ptr<Steering> Steering::create(config::Steering mode, unsigned nwork
       if (skel != nullptr) {
         steer_bpf__destroy(skel);
       }
-      *why = std::string("cannot load the sk_reuseport program: ") +
-             std::strerror(err < 0 ? -err : EINVAL) +
-             (g_last_libbpf_error.empty() ? "" : " (" + g_last_libbpf_error + ")") +
-             "; it needs CAP_BPF and CAP_NET_ADMIN (or root) and a kernel >= 5.14";
+      *why = loadError(err);
+      reused = false;
     }
   }
   if (s->state_ == nullptr) {
@@ -88,6 +128,11 @@ std::unique_ptr<Steering> Steering::create(config::Steering mode, unsigned nwork
                                std::strerror(errno));
     }
     s->state_ = static_cast<weir_steer_state*>(s->anon_);
+  }
+  if (reused) {
+    // The old master's workers still count in these slots; its nworkers and mode stay until
+    // this master's workers run (setWorkers, setMode).
+    return s;
   }
   std::memset(static_cast<void*>(s->state_), 0, sizeof(weir_steer_state));
   s->state_->mode = s->skel_ ? modeOf(mode) : __u32{WEIR_STEER_HASH};
@@ -105,39 +150,132 @@ Steering::~Steering() {
   }
 }
 
-util::Result<util::Ok> Steering::attachGroup(const std::vector<int>& fds) {
-  if (skel_ == nullptr || fds.empty()) {
-    return util::Ok{};
+void Steering::setWorkers(unsigned n) {
+  n = std::clamp(n, 1u, unsigned{WEIR_MAX_WORKERS});
+  std::atomic_ref<__u32> nworkers(state_->nworkers);
+  const unsigned old = nworkers.load();
+  // `steered` counts connections sent to a slot and not yet accepted. After a shrink, what
+  // waits in the sockets of slots >= n is accepted by worker (slot mod n), which takes it
+  // off its own slot's count: move the counts there. Slots coming back after a grow were
+  // not steered to meanwhile, so whatever they still count was moved away then.
+  for (unsigned s = n; s < old; ++s) {
+    const __s64 left = std::atomic_ref<__s64>(state_->slots[s].steered).exchange(0);
+    std::atomic_ref<__s64>(state_->slots[s % n].steered).fetch_add(left);
   }
-  if (groups_ >= WEIR_MAX_GROUPS) {
-    return util::SysError{E2BIG, "more than " + std::to_string(WEIR_MAX_GROUPS) +
-                                     " listen addresses with BPF steering"};
+  for (unsigned s = old; s < n && old > 0; ++s) {
+    std::atomic_ref<__s64>(state_->slots[s].steered).store(0);
   }
-  const __u32 group = groups_;
+  nworkers.store(n);
+}
+
+bool Steering::setMode(config::Steering mode) {
+  if (skel_ == nullptr) {
+    return mode == config::Steering::Hash;
+  }
+  std::atomic_ref<__u32>(state_->mode).store(modeOf(mode));
+  return true;
+}
+
+MapFds Steering::mapFds() const {
+  if (skel_ == nullptr) {
+    return {};
+  }
+  return {bpf_map__fd(skel_->maps.socks), bpf_map__fd(skel_->maps.groups),
+          bpf_map__fd(skel_->maps.bss)};
+}
+
+util::Result<util::Ok> Steering::fill(uint32_t id, size_t first_slot,
+                                      const std::vector<int>& fds) {
   int socks_fd = bpf_map__fd(skel_->maps.socks);
   int groups_fd = bpf_map__fd(skel_->maps.groups);
-  for (size_t slot = 0; slot < fds.size(); ++slot) {
-    __u32 key = group * WEIR_MAX_WORKERS + static_cast<__u32>(slot);
-    __u64 value = static_cast<__u64>(fds[slot]);
-    if (bpf_map_update_elem(socks_fd, &key, &value, BPF_ANY) != 0) {
-      return util::lastError("fill reuseport socket array slot " + std::to_string(slot));
+  for (size_t i = 0; i < fds.size(); ++i) {
+    const size_t slot = first_slot + i;
+    if (slot >= WEIR_MAX_WORKERS) {
+      return util::SysError{E2BIG, "more than " + std::to_string(WEIR_MAX_WORKERS) +
+                                       " sockets in one reuseport group"};
     }
+    __u32 key = id * WEIR_MAX_WORKERS + static_cast<__u32>(slot);
     __u64 cookie = 0;
     socklen_t len = sizeof(cookie);
-    if (::getsockopt(fds[slot], SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0) {
+    if (::getsockopt(fds[i], SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0) {
       return util::lastError("getsockopt SO_COOKIE");
     }
-    if (bpf_map_update_elem(groups_fd, &cookie, &group, BPF_ANY) != 0) {
+    // A socket can sit in one socket array, at one index, only (EBUSY otherwise). Reading an
+    // entry returns the socket's cookie, so a socket already in place (inherited maps, or
+    // filled again after a failed upgrade) is left alone.
+    __u64 present = 0;
+    if (bpf_map_lookup_elem(socks_fd, &key, &present) != 0 || present != cookie) {
+      if (old_socks_) {
+        (void)bpf_map_delete_elem(old_socks_.get(), &key);
+      }
+      __u64 value = static_cast<__u64>(fds[i]);
+      if (bpf_map_update_elem(socks_fd, &key, &value, BPF_ANY) != 0) {
+        return util::lastError("fill reuseport socket array slot " + std::to_string(slot));
+      }
+    }
+    if (bpf_map_update_elem(groups_fd, &cookie, &id, BPF_ANY) != 0) {
       return util::lastError("map socket cookie to group");
     }
   }
-  // Attach last: from here on the program decides, and every slot is already in the map.
+  return util::Ok{};
+}
+
+util::Result<uint32_t> Steering::attachGroup(const std::vector<int>& fds,
+                                             std::optional<uint32_t> id) {
+  if (fds.empty()) {
+    return uint32_t{0};
+  }
+  if (skel_ == nullptr) {
+    // A group inherited from a master that steered keeps that program attached (with maps
+    // nobody updates any more): hand the group back to the kernel's hash. ENOENT: none.
+    (void)::setsockopt(fds[0], SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, nullptr, 0);
+    return uint32_t{0};
+  }
+  if (!id) {
+    auto free = std::find(used_ids_.begin(), used_ids_.end(), false);
+    if (free == used_ids_.end()) {
+      return util::SysError{E2BIG, "more than " + std::to_string(WEIR_MAX_GROUPS) +
+                                       " listen addresses with BPF steering"};
+    }
+    id = static_cast<uint32_t>(free - used_ids_.begin());
+  }
+  if (*id >= WEIR_MAX_GROUPS || used_ids_[*id]) {
+    return util::SysError{EINVAL, "steering group id " + std::to_string(*id) + " in use"};
+  }
+  if (auto filled = fill(*id, 0, fds); !filled) {
+    return filled.error();
+  }
+  // Attach last: from here on the program decides, and every slot is already in the map. On
+  // a group that already has a program (an inherited one), this replaces it atomically.
   int prog_fd = bpf_program__fd(skel_->progs.weir_steer);
   if (::setsockopt(fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &prog_fd, sizeof(prog_fd)) != 0) {
     return util::lastError("attach sk_reuseport program");
   }
-  ++groups_;
-  return util::Ok{};
+  used_ids_[*id] = true;
+  return *id;
+}
+
+util::Result<util::Ok> Steering::addSlots(uint32_t id, size_t first_slot,
+                                          const std::vector<int>& fds) {
+  if (skel_ == nullptr || fds.empty()) {
+    return util::Ok{};
+  }
+  return fill(id, first_slot, fds);
+}
+
+void Steering::releaseGroup(uint32_t id, const std::vector<int>& fds) {
+  if (skel_ == nullptr || id >= WEIR_MAX_GROUPS) {
+    return;
+  }
+  int groups_fd = bpf_map__fd(skel_->maps.groups);
+  for (int fd : fds) {
+    __u64 cookie = 0;
+    socklen_t len = sizeof(cookie);
+    if (::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) == 0) {
+      (void)bpf_map_delete_elem(groups_fd, &cookie);
+    }
+  }
+  used_ids_[id] = false;
 }
 
 }  // namespace weir::steer

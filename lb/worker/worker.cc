@@ -224,6 +224,11 @@ void Worker::onSignal() {
         stopping_ = true;
         for (const auto& ls : sockets_) {
           ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, ls.fd, nullptr);
+          // This process's copy only: the master keeps the socket (and its accept queue) for
+          // the next generation, or closes it once nothing is queued on an address a reload
+          // removed; a copy held here until the last connection ends would keep that
+          // address half-alive. The fd is never used again (no accepts, no reconcile).
+          net::UniqueFd(ls.fd).reset();
         }
       }
     } else {
@@ -333,7 +338,9 @@ int Worker::run() {
     runDeferred();
     if (now_ms_ >= next_reconcile_ms_) {
       next_reconcile_ms_ = now_ms_ + kReconcileMs;
-      if (count_steered_) {
+      // A draining worker shares its slot's counter with the next generation's worker,
+      // which reconciles it; two reconcilers would correct the same drift twice.
+      if (count_steered_ && !stopping_) {
         reconcileSteered();
       }
     }

@@ -1,0 +1,159 @@
+// Process hygiene: workers and the health checker drop to global.user/group and keep no
+// capabilities, workers are pinned and get their fd limit, titles name every role.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/net_io.h"
+#include "support/proc_fs.h"
+#include "support/test_server.h"
+#include "weir_process.h"
+
+namespace weir::test {
+namespace {
+
+// "Key:\tvalue" lines of /proc/PID/status.
+std::map<std::string, std::string> procStatus(pid_t pid) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(readTextFile("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) {
+      continue;
+    }
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    value.erase(value.find_last_not_of(" \t") + 1);
+    out[line.substr(0, colon)] = value;
+  }
+  return out;
+}
+
+// The soft "Max open files" limit from /proc/PID/limits.
+std::string maxOpenFiles(pid_t pid) {
+  std::istringstream in(readTextFile("/proc/" + std::to_string(pid) + "/limits"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Max open files", 0) == 0) {
+      std::istringstream fields(line.substr(14));
+      std::string soft;
+      fields >> soft;
+      return soft;
+    }
+  }
+  return "";
+}
+
+// The index-th CPU this process may run on (what "auto" pins worker `index` to).
+int allowedCpu(unsigned index) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  sched_getaffinity(0, sizeof(set), &set);
+  int want = static_cast<int>(index % static_cast<unsigned>(CPU_COUNT(&set)));
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set) && want-- == 0) {
+      return cpu;
+    }
+  }
+  return -1;
+}
+
+TEST(Privileges, ChildrenRunAsTheConfiguredUserWithoutCapabilities) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "dropping to another user needs root";
+  }
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  // A log directory the workers can reach after dropping root (TempDir makes 0700 ones).
+  TempDir logs("weir-logs");
+  ASSERT_EQ(chmod(logs.path().c_str(), 0755), 0);
+  WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);
+  cfg.access_log = logs.file("access.log");
+  cfg.global_lines = {"user = \"nobody\"", "group = \"nogroup\"",
+                      "worker_cpu_affinity = \"auto\"", "worker_rlimit_nofile = 12345"};
+  WeirProcess weir(cfg);
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const std::vector<pid_t> workers = weir.waitForWorkers(2);
+  ASSERT_EQ(workers.size(), 2u);
+
+  // The master stays root: it owns the sockets and reloads.
+  EXPECT_EQ(procStatus(weir.pid())["Uid"].substr(0, 2), "0\t");
+  EXPECT_EQ(processCmdline(weir.pid()).substr(0, 12), "weir: master");
+
+  std::vector<pid_t> children = childPids(weir.pid());
+  ASSERT_EQ(children.size(), 3u) << "two workers and the health checker";
+  size_t checkers = 0;
+  for (pid_t child : children) {
+    auto st = procStatus(child);
+    const std::string title = processCmdline(child);
+    EXPECT_EQ(st["Uid"], "65534\t65534\t65534\t65534") << title;
+    EXPECT_EQ(st["Gid"], "65534\t65534\t65534\t65534") << title;
+    EXPECT_EQ(st["Groups"], "65534") << title;
+    EXPECT_EQ(st["CapEff"], "0000000000000000") << title;
+    EXPECT_EQ(st["CapPrm"], "0000000000000000") << title;
+    EXPECT_EQ(st["NoNewPrivs"], "1") << title;
+    if (title.find("health checker") != std::string::npos) {
+      ++checkers;
+      EXPECT_EQ(title.rfind("weir: health checker", 0), 0u) << title;
+      continue;
+    }
+    // "weir: worker I (gen 1)", pinned to the I-th allowed CPU, with its own fd limit.
+    unsigned index = 99;
+    ASSERT_EQ(std::sscanf(title.c_str(), "weir: worker %u (gen 1)", &index), 1) << title;
+    EXPECT_EQ(st["Cpus_allowed_list"], std::to_string(allowedCpu(index))) << title;
+    EXPECT_EQ(maxOpenFiles(child), "12345") << title;
+  }
+  EXPECT_EQ(checkers, 1u);
+
+  // Unprivileged workers still proxy, and reopen their logs after a rotation: the master
+  // creates the new file and hands it to them.
+  for (int i = 0; i < 4; ++i) {
+    Fd fd = connectTcp(weir.addr(), seconds(5));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(echoRoundTrip(fd.get(), "as nobody\n", deadlineIn(seconds(5))), IoStatus::Ok);
+  }
+  std::filesystem::rename(cfg.access_log, cfg.access_log + ".1");
+  ASSERT_TRUE(weir.signal(SIGUSR1));
+  ASSERT_TRUE(weir.waitForLogLines("log files reopened", 3, seconds(5))) << weir.logTail();
+  EXPECT_EQ(weir.countLogLines("[error]"), 0u) << weir.logTail();
+  for (int i = 0; i < 4; ++i) {
+    Fd fd = connectTcp(weir.addr(), seconds(5));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(echoRoundTrip(fd.get(), "rotated\n", deadlineIn(seconds(5))), IoStatus::Ok);
+  }
+  EXPECT_TRUE(waitFor([&] { return !readTextFile(cfg.access_log).empty(); }, seconds(5)))
+      << "no access line in the reopened file";
+  struct stat info {};
+  ASSERT_EQ(stat(cfg.access_log.c_str(), &info), 0);
+  EXPECT_EQ(info.st_uid, 65534u) << "the new access log should belong to the workers' user";
+
+  // A reload keeps dropping: the new generation runs as nobody too.
+  weir.writeConfig(weir.config());
+  ASSERT_TRUE(weir.signal(SIGHUP));
+  ASSERT_TRUE(weir.waitForLogLines("master: reloaded", 1, seconds(10)));
+  std::vector<pid_t> gen2;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        gen2 = weir.workerPids();
+        std::erase_if(gen2, [](pid_t p) {
+          return processCmdline(p).find("(gen 2)") == std::string::npos;
+        });
+        return gen2.size() == 2;
+      },
+      seconds(10)));
+  for (pid_t w : gen2) {
+    EXPECT_EQ(procStatus(w)["Uid"], "65534\t65534\t65534\t65534");
+  }
+}
+
+}  // namespace
+}  // namespace weir::test

@@ -1,0 +1,256 @@
+// SIGUSR2 binary upgrade: the master execs the binary at its own path again, the new master
+// takes over the listening sockets and the steering maps, the old one drains and exits. A
+// new binary that fails leaves the old master serving.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "support/load_client.h"
+#include "support/net_io.h"
+#include "support/proc_fs.h"
+#include "support/test_server.h"
+#include "weir_process.h"
+
+namespace weir::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// While alive, orphans of our descendants (the new master, once the old one exits) become our
+// children, so that the test can wait for them and read their exit status.
+class SubreaperScope {
+public:
+  SubreaperScope() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
+  ~SubreaperScope() { prctl(PR_SET_CHILD_SUBREAPER, 0); }
+};
+
+// Puts a copy of `from` at `to` atomically (as a package manager replaces a binary).
+void installBinary(const std::string& from, const std::string& to) {
+  const std::string tmp = to + ".new";
+  fs::copy_file(from, tmp, fs::copy_options::overwrite_existing);
+  fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::rename(tmp, to);
+}
+
+std::optional<pid_t> readPid(const std::string& path) {
+  const std::string text = readTextFile(path);
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  return static_cast<pid_t>(std::stol(text));
+}
+
+// Waits for a process that became our child through the subreaper; SIGTERM/SIGKILL it if it
+// does not exit by itself within `timeout` when `stop` is set. Returns the wait status.
+std::optional<int> reapAdopted(pid_t pid, bool stop, Clock::duration timeout) {
+  if (stop) {
+    kill(pid, SIGTERM);
+  }
+  int status = 0;
+  std::optional<int> result;
+  waitFor(
+      [&] {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+          result = status;
+        }
+        return result.has_value();
+      },
+      timeout);
+  if (!result) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  return result;
+}
+
+// Runs the whole service from a copy of weir, with a pid file, in front of two echo backends.
+struct UpgradeRig {
+  TestServer echo0 = startTestServer(kTestsrvBin, "echo");
+  TestServer echo1 = startTestServer(kTestsrvBin, "echo");
+  TempDir bin{"weir-bin"};
+  std::string binary = bin.file("weir");
+  std::string pid_file = bin.file("weir.pid");
+
+  WeirConfig config() const {
+    WeirConfig c = WeirConfig::simple({echo0.endpoint(), echo1.endpoint()}, 2);
+    c.pid_file = pid_file;
+    c.global_lines.push_back("drain_timeout = \"20s\"");
+    return c;
+  }
+};
+
+// Sends SIGUSR2 to `old_master` and waits until a new master has written the pid file and
+// the old one has exited; returns the new master's pid (0 on failure, with `why`).
+pid_t upgrade(pid_t old_master, const std::string& pid_file,
+              const std::function<std::optional<int>()>& wait_old_exit, std::string* why) {
+  if (kill(old_master, SIGUSR2) != 0) {
+    *why = "old master not running";
+    return 0;
+  }
+  pid_t fresh = 0;
+  if (!waitFor(
+          [&] {
+            auto p = readPid(pid_file);
+            fresh = p && *p != old_master ? *p : 0;
+            return fresh != 0;
+          },
+          seconds(15))) {
+    *why = "no new pid in " + pid_file;
+    return 0;
+  }
+  auto st = wait_old_exit();
+  if (!st) {
+    *why = "the old master did not exit";
+    return 0;
+  }
+  if (!WIFEXITED(*st) || WEXITSTATUS(*st) != 0) {
+    *why = "the old master ended " + describeStatus(*st);
+    return 0;
+  }
+  return fresh;
+}
+
+// With BPF steering the new master takes over the old one's maps; with "hash" there are none.
+class UpgradeUnderLoad : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(UpgradeUnderLoad, TwoUpgradesFailNoConnection) {
+  SubreaperScope subreaper;
+  UpgradeRig s;
+  installBinary(kWeirBin, s.binary);
+  WeirConfig cfg = s.config();
+  cfg.steering = GetParam();
+  WeirProcess weir(cfg);
+  weir.setBinary(s.binary);
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const pid_t first = weir.pid();
+
+  LoadClient::Options opts;
+  opts.target = weir.addr();
+  opts.concurrency = 32;
+  opts.max_rate = 2500;
+  LoadClient load(opts);
+  load.start();
+  const Deadline began = Clock::now();
+  std::this_thread::sleep_for(seconds(1));
+
+  // First upgrade: the master the test started hands over to a new one.
+  installBinary(kWeirBin, s.binary);
+  std::string why;
+  const pid_t second = upgrade(first, s.pid_file, [&] { return weir.waitExit(seconds(25)); },
+                               &why);
+  ASSERT_NE(second, 0) << why;
+  EXPECT_FALSE(fs::exists(s.pid_file + ".oldbin")) << "the old master left its .oldbin file";
+  std::this_thread::sleep_for(seconds(1));
+
+  // Second upgrade: a master started by an upgrade upgrades again (maps passed on twice),
+  // and the new master reads a config with one more worker (it grows the socket groups).
+  WeirConfig three = weir.config();
+  three.workers = "3";
+  weir.writeConfig(three);
+  installBinary(kWeirBin, s.binary);
+  const pid_t third = upgrade(
+      second, s.pid_file, [&] { return reapAdopted(second, false, seconds(25)); }, &why);
+  ASSERT_NE(third, 0) << why;
+  std::this_thread::sleep_for(seconds(1));
+
+  const LoadStats stats = load.stop();
+  const double secs = std::chrono::duration<double>(Clock::now() - began).count();
+  std::printf("upgrade under load (steering %s): %.1f s, 2 upgrades, %.0f connections/s; %s\n",
+              GetParam(), secs, stats.completed / secs, stats.summary().c_str());
+  EXPECT_EQ(stats.failures(), 0u) << stats.summary();
+  EXPECT_GE(stats.completed, 3000u);
+  if (std::string(GetParam()) != "hash" && !weir.logLine("steering off")) {
+    EXPECT_EQ(weir.countLogLines("maps taken over from the old master"), 2u)
+        << "each new master should steer with the old master's maps";
+  }
+
+  // The third master serves with its own workers and stops cleanly.
+  std::vector<pid_t> workers;
+  EXPECT_TRUE(waitFor(
+      [&] {
+        workers = childPids(third);
+        return workers.size() == 4;  // three workers and the health checker
+      },
+      seconds(5)))
+      << "children of the new master: " << workers.size();
+  Fd fd = connectTcp(weir.addr(), seconds(5));
+  ASSERT_TRUE(fd.valid());
+  EXPECT_EQ(echoRoundTrip(fd.get(), "after two upgrades\n", deadlineIn(seconds(5))),
+            IoStatus::Ok);
+  fd.reset();
+  auto st = reapAdopted(third, true, seconds(10));
+  ASSERT_TRUE(st.has_value()) << "the new master ignored SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << describeStatus(*st);
+  for (pid_t w : workers) {
+    EXPECT_TRUE(waitFor([&] { return !processAlive(w); }, seconds(5))) << "worker " << w;
+    reapAdopted(w, false, milliseconds(100));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Steering, UpgradeUnderLoad,
+                         ::testing::Values("least-loaded", "hash"), [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+TEST(Upgrade, BrokenOrMissingBinaryLeavesTheOldMasterServing) {
+  UpgradeRig s;
+  installBinary(kWeirBin, s.binary);
+  WeirProcess weir(s.config());
+  weir.setBinary(s.binary);
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const std::vector<pid_t> workers = weir.waitForWorkers(2);
+  ASSERT_EQ(workers.size(), 2u);
+  Fd held = connectTcp(weir.addr(), seconds(5));
+  ASSERT_TRUE(held.valid());
+  ASSERT_EQ(echoRoundTrip(held.get(), "before\n", deadlineIn(seconds(5))), IoStatus::Ok);
+
+  // A "new binary" that dies at once.
+  {
+    TempDir scratch("weir-broken");
+    const std::string script = scratch.write("weir", "#!/bin/sh\necho 'weir: broken build' >&2\n"
+                                                     "exit 3\n");
+    installBinary(script, s.binary);
+  }
+  ASSERT_TRUE(weir.signal(SIGUSR2));
+  ASSERT_TRUE(weir.waitForLogLines("binary upgrade failed", 1, seconds(10))) << weir.logTail();
+  EXPECT_NE(weir.logLine("binary upgrade failed")->find("exited with status 3"),
+            std::string::npos)
+      << *weir.logLine("binary upgrade failed");
+  // A binary that is not there at all.
+  fs::remove(s.binary);
+  ASSERT_TRUE(weir.signal(SIGUSR2));
+  ASSERT_TRUE(weir.waitForLogLines("binary upgrade failed", 2, seconds(10)));
+  EXPECT_TRUE(weir.logLine("No such file or directory").has_value()) << weir.logTail();
+
+  // Nothing changed: same master and workers, pid file back, connections old and new work.
+  EXPECT_TRUE(weir.running());
+  EXPECT_EQ(readPid(s.pid_file), weir.pid());
+  EXPECT_FALSE(fs::exists(s.pid_file + ".oldbin"));
+  EXPECT_EQ(weir.workerPids(), workers);
+  EXPECT_EQ(echoRoundTrip(held.get(), "after\n", deadlineIn(seconds(5))), IoStatus::Ok);
+  LoadClient::Options opts;
+  opts.target = weir.addr();
+  opts.concurrency = 8;
+  opts.max_rate = 1000;
+  LoadClient load(opts);
+  load.start();
+  std::this_thread::sleep_for(milliseconds(500));
+  const LoadStats stats = load.stop();
+  EXPECT_EQ(stats.failures(), 0u) << stats.summary();
+  EXPECT_GT(stats.completed, 100u);
+}
+
+}  // namespace
+}  // namespace weir::test

@@ -1,0 +1,121 @@
+// [global] keys of issue 5: drain_timeout, user, group, worker_cpu_affinity,
+// worker_rlimit_nofile.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace weir::config {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+
+constexpr std::string_view kRest = R"(
+[listeners.web]
+bind = "127.0.0.1:8080"
+pool = "web"
+
+[pools.web]
+backends = [{ address = "10.0.0.1:80" }]
+)";
+
+// A config whose [global] table holds `global_lines` (line 2 onwards).
+std::string withGlobal(std::string_view global_lines) {
+  return "[global]\n" + std::string(global_lines) + "\n" + std::string(kRest);
+}
+
+std::vector<std::string> errorsOf(const std::string& text) {
+  try {
+    parse(text, "weir.toml");
+  } catch (const ConfigError& e) {
+    return e.messages();
+  }
+  ADD_FAILURE() << "no ConfigError for:\n" << text;
+  return {};
+}
+
+TEST(GlobalConfig, Defaults) {
+  Config c = parse(withGlobal(""), "weir.toml");
+  EXPECT_EQ(c.global.drain_timeout, 30s);
+  EXPECT_EQ(c.global.user, "");
+  EXPECT_EQ(c.global.group, "");
+  EXPECT_FALSE(c.global.uid.has_value());
+  EXPECT_FALSE(c.global.gid.has_value());
+  EXPECT_FALSE(c.global.worker_cpu_affinity);
+  EXPECT_FALSE(c.global.worker_rlimit_nofile.has_value());
+}
+
+TEST(GlobalConfig, AllKeysSet) {
+  Config c = parse(withGlobal("drain_timeout = \"1m30s\"\n"
+                              "user = \"nobody\"\n"
+                              "group = \"nogroup\"\n"
+                              "worker_cpu_affinity = \"auto\"\n"
+                              "worker_rlimit_nofile = 65536"),
+                   "weir.toml");
+  EXPECT_EQ(c.global.drain_timeout, 90s);
+  EXPECT_EQ(c.global.user, "nobody");
+  EXPECT_EQ(c.global.group, "nogroup");
+  ASSERT_TRUE(c.global.uid.has_value());
+  EXPECT_EQ(*c.global.uid, 65534u);  // Debian's nobody
+  ASSERT_TRUE(c.global.gid.has_value());
+  EXPECT_EQ(*c.global.gid, 65534u);  // and nogroup
+  EXPECT_TRUE(c.global.worker_cpu_affinity);
+  EXPECT_EQ(c.global.worker_rlimit_nofile, 65536u);
+}
+
+TEST(GlobalConfig, UserAloneMeansItsPrimaryGroup) {
+  Config c = parse(withGlobal("user = \"root\""), "weir.toml");
+  EXPECT_EQ(c.global.uid, 0u);
+  EXPECT_EQ(c.global.gid, 0u);
+  EXPECT_EQ(c.global.group, "");
+}
+
+TEST(GlobalConfig, NumericIds) {
+  Config c = parse(withGlobal("user = \"4242\"\ngroup = \"4343\""), "weir.toml");
+  EXPECT_EQ(c.global.uid, 4242u);
+  EXPECT_EQ(c.global.gid, 4343u);  // a uid with no passwd entry has no primary group
+}
+
+TEST(GlobalConfig, GroupAlone) {
+  Config c = parse(withGlobal("group = \"nogroup\""), "weir.toml");
+  EXPECT_FALSE(c.global.uid.has_value());
+  EXPECT_EQ(c.global.gid, 65534u);
+}
+
+TEST(GlobalConfig, AffinityOff) {
+  Config c = parse(withGlobal("worker_cpu_affinity = \"off\""), "weir.toml");
+  EXPECT_FALSE(c.global.worker_cpu_affinity);
+}
+
+TEST(GlobalConfig, ErrorsNameFileLineColumnAndKey) {
+  EXPECT_THAT(errorsOf(withGlobal("drain_timeout = \"soon\"")),
+              ElementsAre("weir.toml:2:17: global.drain_timeout: expected a duration such as "
+                          "\"3s\", got \"soon\""));
+  EXPECT_THAT(errorsOf(withGlobal("drain_timeout = \"0s\"")),
+              ElementsAre("weir.toml:2:17: global.drain_timeout: must be greater than 0, got "
+                          "\"0s\""));
+  EXPECT_THAT(errorsOf(withGlobal("user = \"no-such-user-weir\"")),
+              ElementsAre("weir.toml:2:8: global.user: no such user \"no-such-user-weir\""));
+  EXPECT_THAT(errorsOf(withGlobal("group = \"no-such-group-weir\"")),
+              ElementsAre("weir.toml:2:9: global.group: no such group \"no-such-group-weir\""));
+  EXPECT_THAT(errorsOf(withGlobal("user = \"\"")),
+              ElementsAre("weir.toml:2:8: global.user: expected a user name or uid, got \"\""));
+  EXPECT_THAT(errorsOf(withGlobal("user = 65534")),
+              ElementsAre("weir.toml:2:8: global.user: expected a user name or uid, got 65534"));
+  EXPECT_THAT(errorsOf(withGlobal("worker_cpu_affinity = \"on\"")),
+              ElementsAre("weir.toml:2:23: global.worker_cpu_affinity: expected \"auto\" or "
+                          "\"off\", got \"on\"; did you mean \"off\"?"));
+  EXPECT_THAT(errorsOf(withGlobal("worker_rlimit_nofile = 10")),
+              ElementsAre("weir.toml:2:24: global.worker_rlimit_nofile: must be "
+                          "64..1073741816, got 10"));
+  EXPECT_THAT(errorsOf(withGlobal("worker_rlimit_nofile = \"many\"")),
+              ElementsAre(::testing::StartsWith(
+                  "weir.toml:2:24: global.worker_rlimit_nofile: expected an integer")));
+}
+
+}  // namespace
+}  // namespace weir::config
