@@ -247,31 +247,46 @@ TEST(Health, LeastConnKeepsBackendsWithinOneAcrossWorkers) {
   EXPECT_LE(*hi - *lo, 1u);
 }
 
-TEST(Health, SendExpectCheckNoticesAWrongAnswer) {
-  TestServer right = startTestServer(kTestsrvBin, "echo");
-  TestServer wrong = startTestServer(kTestsrvBin, "echo");
+// Two pools behind their own listeners ("g" -> good, "b" -> bad), one backend each, checked
+// every 100 ms with `check` plus each pool's own `good_lines` / `bad_lines`.
+WeirConfig goodAndBadPools(const std::string& good_backend, const std::string& bad_backend,
+                           const std::string& check, const std::string& good_lines,
+                           const std::string& bad_lines) {
   WeirConfig cfg;
   cfg.workers = "2";
-  // An echo server answers "PING": right for the pool expecting PING, wrong for PONG.
-  PoolSpec good{"good", {{right.endpoint(), 1}}};
-  good.health = "kind = \"send-expect\"\ninterval = \"100ms\"\ntimeout = \"50ms\"\nfall = 2\n"
-                "send = \"PING\\r\\n\"\nexpect = \"PING\"\n";
-  PoolSpec bad{"bad", {{wrong.endpoint(), 1}}};
-  bad.health = "kind = \"send-expect\"\ninterval = \"100ms\"\ntimeout = \"50ms\"\nfall = 2\n"
-               "send = \"PING\\r\\n\"\nexpect = \"PONG\"\n";
+  const std::string common = check + "interval = \"100ms\"\ntimeout = \"50ms\"\nfall = 2\n";
+  PoolSpec good{"good", {{good_backend, 1}}};
+  good.health = common + good_lines;
+  PoolSpec bad{"bad", {{bad_backend, 1}}};
+  bad.health = common + bad_lines;
   cfg.pools = {good, bad};
   cfg.listeners = {{"g", "good", 0, 128}, {"b", "bad", 0, 128}};
-  WeirProcess weir(cfg);
-  ASSERT_TRUE(weir.start());
-  const auto down = waitForLog(weir, "pool bad: backend " + wrong.endpoint() + " is down",
+  return cfg;
+}
+
+// The bad pool's backend goes down with a reason naming `reason`; for ten more intervals the
+// good pool's backend does not.
+void expectOnlyTheBadBackendDown(const WeirProcess& weir, const std::string& bad_backend,
+                                 const std::string& reason) {
+  const auto down = waitForLog(weir, "pool bad: backend " + bad_backend + " is down",
                                seconds(5));
-  ASSERT_TRUE(down.has_value()) << "a backend answering the wrong thing stayed up";
-  EXPECT_NE(weir.logLine("is down")->find("PONG"), std::string::npos)
-      << "the reason should name what was expected: " << *weir.logLine("is down");
-  // Ten more intervals: the right answer keeps its backend up.
+  ASSERT_TRUE(down.has_value()) << "a backend giving the wrong answer stayed up";
+  EXPECT_NE(weir.logLine("is down")->find(reason), std::string::npos)
+      << "the reason should name " << reason << ": " << *weir.logLine("is down");
   const auto t = Clock::now() + seconds(1);
   ASSERT_TRUE(waitFor([&] { return Clock::now() >= t; }, seconds(2)));
   EXPECT_FALSE(weir.logLine("pool good: backend").has_value()) << *weir.logLine("pool good");
+}
+
+TEST(Health, SendExpectCheckNoticesAWrongAnswer) {
+  TestServer right = startTestServer(kTestsrvBin, "echo");
+  TestServer wrong = startTestServer(kTestsrvBin, "echo");
+  // An echo server answers "PING": right for the pool expecting PING, wrong for PONG.
+  WeirProcess weir(goodAndBadPools(right.endpoint(), wrong.endpoint(),
+                                   "kind = \"send-expect\"\nsend = \"PING\\r\\n\"\n",
+                                   "expect = \"PING\"\n", "expect = \"PONG\"\n"));
+  ASSERT_TRUE(weir.start());
+  ASSERT_NO_FATAL_FAILURE(expectOnlyTheBadBackendDown(weir, wrong.endpoint(), "PONG"));
   std::string err;
   Fd fd = connectTcp(weir.addr("g"), seconds(2), &err);
   ASSERT_TRUE(fd.valid()) << err;
@@ -281,26 +296,11 @@ TEST(Health, SendExpectCheckNoticesAWrongAnswer) {
 TEST(Health, HttpCheckNoticesAWrongStatus) {
   TestServer ok = startTestServer(kTestsrvBin, "http");
   TestServer other = startTestServer(kTestsrvBin, "http");
-  WeirConfig cfg;
-  cfg.workers = "2";
-  PoolSpec good{"good", {{ok.endpoint(), 1}}};
-  good.health = "kind = \"http\"\ninterval = \"100ms\"\ntimeout = \"50ms\"\nfall = 2\n"
-                "path = \"/health\"\nexpect_status = 200\n";
-  PoolSpec bad{"bad", {{other.endpoint(), 1}}};
-  bad.health = "kind = \"http\"\ninterval = \"100ms\"\ntimeout = \"50ms\"\nfall = 2\n"
-               "path = \"/health\"\nexpect_status = 204\n";
-  cfg.pools = {good, bad};
-  cfg.listeners = {{"g", "good", 0, 128}, {"b", "bad", 0, 128}};
-  WeirProcess weir(cfg);
+  WeirProcess weir(goodAndBadPools(ok.endpoint(), other.endpoint(),
+                                   "kind = \"http\"\npath = \"/health\"\n",
+                                   "expect_status = 200\n", "expect_status = 204\n"));
   ASSERT_TRUE(weir.start());
-  const auto down = waitForLog(weir, "pool bad: backend " + other.endpoint() + " is down",
-                               seconds(5));
-  ASSERT_TRUE(down.has_value()) << "a backend answering 200 where 204 is expected stayed up";
-  EXPECT_NE(weir.logLine("is down")->find("200"), std::string::npos)
-      << "the reason should name the status: " << *weir.logLine("is down");
-  const auto t = Clock::now() + seconds(1);
-  ASSERT_TRUE(waitFor([&] { return Clock::now() >= t; }, seconds(2)));
-  EXPECT_FALSE(weir.logLine("pool good: backend").has_value()) << *weir.logLine("pool good");
+  ASSERT_NO_FATAL_FAILURE(expectOnlyTheBadBackendDown(weir, other.endpoint(), "200"));
   // The pool whose only backend is down closes clients at once instead of trying it.
   std::string err;
   Fd fd = connectTcp(weir.addr("b"), seconds(2), &err);
