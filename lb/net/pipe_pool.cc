@@ -3,13 +3,47 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-namespace weir::net {
+#include <algorithm>
+#include <fstream>
+#include <string>
 
-PipePool::PipePool(size_t max_idle, int size_bytes) : max_idle_(max_idle), size_bytes_(size_bytes) {
-  free_.reserve(max_idle);
+namespace weir::net {
+namespace {
+
+// Large requests served default pipes after a refused F_SETPIPE_SZ before asking again.
+constexpr unsigned kGrowBackoff = 1024;
+constexpr long kLargePipeBytes = 1 << 20;
+constexpr size_t kMaxLargePerWorker = 64;
+constexpr long kPageSize = 4096;  // pipe budgets count 4 KiB slots whatever the page size
+
+long readProcLong(const char* path, long fallback) {
+  std::ifstream in(path);
+  long v = 0;
+  return (in >> v) ? v : fallback;
 }
 
-Pipe PipePool::take() {
+// CapEff of this process has CAP_SYS_ADMIN (21) or CAP_SYS_RESOURCE (24).
+bool exemptFromPipeBudget() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapEff:", 0) == 0) {
+      const unsigned long long caps = std::stoull(line.substr(7), nullptr, 16);
+      return (caps & ((1ULL << 21) | (1ULL << 24))) != 0;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+PipePool::PipePool(size_t max_idle, int large_bytes, size_t max_large)
+    : max_idle_(max_idle), large_bytes_(large_bytes), max_large_(max_large) {
+  free_.reserve(max_idle);
+  free_large_.reserve(max_large);
+}
+
+Pipe PipePool::takeDefault() {
   if (!free_.empty()) {
     Pipe p = std::move(free_.back());
     free_.pop_back();
@@ -19,20 +53,80 @@ Pipe PipePool::take() {
   if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
     return {};
   }
-  Pipe p{UniqueFd(fds[0]), UniqueFd(fds[1])};
-  if (size_bytes_ > 0) {
-    // Best effort: a smaller pipe still works, only with more syscalls per byte.
-    (void)::fcntl(fds[1], F_SETPIPE_SZ, size_bytes_);
-  }
   ++created_;
-  return p;
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+Pipe PipePool::take(bool want_large) {
+  if (want_large && large_bytes_ > 0) {
+    if (!free_large_.empty()) {
+      Pipe p = std::move(free_large_.back());
+      free_large_.pop_back();
+      return p;
+    }
+    if (live_large_ < max_large_ && grow_backoff_ == 0) {
+      Pipe p = takeDefault();
+      if (!p.read_end) {
+        return p;
+      }
+      if (::fcntl(p.write_end.get(), F_SETPIPE_SZ, large_bytes_) >= large_bytes_) {
+        p.large = true;
+        ++live_large_;
+      } else {
+        grow_backoff_ = kGrowBackoff;  // keeps the default-size pipe it has
+      }
+      return p;
+    }
+    if (grow_backoff_ > 0) {
+      --grow_backoff_;
+    }
+  }
+  return takeDefault();
 }
 
 void PipePool::give(Pipe&& pipe) {
-  if (free_.size() < max_idle_) {
+  if (pipe.large) {
+    if (free_large_.size() < max_large_) {
+      free_large_.push_back(std::move(pipe));
+      return;
+    }
+  } else if (free_.size() < max_idle_) {
     free_.push_back(std::move(pipe));
+    return;
   }
-  // else: the Pipe's UniqueFds close it.
+  drop(std::move(pipe));
+}
+
+void PipePool::discard(Pipe&& pipe) { drop(std::move(pipe)); }
+
+void PipePool::drop(Pipe&& pipe) {
+  if (!pipe.read_end) {
+    return;
+  }
+  if (pipe.large) {
+    --live_large_;
+    grow_backoff_ = 0;  // budget freed: growing may succeed again
+  }
+  Pipe closing = std::move(pipe);  // its UniqueFds close here
+}
+
+LargePipes largePipesFor(unsigned nworkers) {
+  LargePipes out;
+  out.bytes = static_cast<int>(
+      std::min(kLargePipeBytes, readProcLong("/proc/sys/fs/pipe-max-size", kLargePipeBytes)));
+  if (exemptFromPipeBudget()) {
+    out.max = kMaxLargePerWorker;
+    return out;
+  }
+  const long soft_pages = readProcLong("/proc/sys/fs/pipe-user-pages-soft", 16384);
+  if (soft_pages == 0) {  // 0: no soft limit
+    out.max = kMaxLargePerWorker;
+    return out;
+  }
+  const long pages_each = std::max(1L, out.bytes / kPageSize);
+  const long share = soft_pages / 4 / std::max(1U, nworkers) / pages_each;
+  out.max = static_cast<size_t>(std::clamp(share, 0L, static_cast<long>(kMaxLargePerWorker)));
+  return out;
 }
 
 }  // namespace weir::net

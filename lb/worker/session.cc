@@ -21,6 +21,8 @@ namespace {
 constexpr size_t kBudget = 512 * 1024;
 // Bytes requested per splice() call; the pipe's free space bounds the real amount.
 constexpr size_t kSpliceChunk = 1 << 20;
+// A single read at least this large marks a flow as bulk (a default pipe holds 64 KiB).
+constexpr size_t kBulkRead = 32 * 1024;
 constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
 bool isResourceErrno(int err) {
@@ -251,8 +253,9 @@ void Session::releasePipe(Flow& flow) {
     if (flow.in_pipe == 0) {
       worker_->pipes().give(std::move(flow.pipe));
     } else {
-      flow.pipe = net::Pipe{};  // bytes nobody will read: close rather than reuse
+      worker_->pipes().discard(std::move(flow.pipe));  // bytes nobody will read: no reuse
     }
+    flow.pipe = net::Pipe{};
   }
   flow.in_pipe = 0;
 }
@@ -304,7 +307,7 @@ Session::Pump Session::pump(Flow& flow, Side& from, Side& to, CloseReason from_e
       return Pump::Yield;
     }
     if (!flow.pipe.read_end) {
-      flow.pipe = worker_->pipes().take();
+      flow.pipe = worker_->pipes().take(flow.bulk);
       if (!flow.pipe.read_end) {
         last_error_ = errno;
         finish(CloseReason::ResourceLimit);
@@ -315,6 +318,7 @@ Session::Pump Session::pump(Flow& flow, Side& from, Side& to, CloseReason from_e
                          kSpliceChunk, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
       flow.in_pipe = static_cast<size_t>(n);
+      flow.bulk = flow.bulk || flow.in_pipe >= kBulkRead;
       budget -= std::min(budget, static_cast<size_t>(n));
     } else if (n == 0) {
       from.eof = true;

@@ -79,6 +79,7 @@ private:
     net::Pipe pipe;
     size_t in_pipe = 0;
     uint64_t bytes = 0;
+    bool bulk = false;  // a read filled most of a default pipe: ask for large pipes from now on
   };
   enum class Pump { Blocked, Yield, Done, Failed };
 

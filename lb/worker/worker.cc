@@ -46,7 +46,7 @@ Worker::Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocke
       count_steered_(count_steered),
       backends_(backends),
       stats_(stats),
-      pipes_(kIdlePipes, 0) {}
+      pipes_(kIdlePipes) {}
 
 Worker::~Worker() = default;
 
@@ -61,6 +61,10 @@ TimerList* Worker::timerList(int64_t duration_ms) {
 }
 
 void Worker::setup() {
+  // Sized here, after the privilege drop: the pipe budget is the final owner's.
+  const net::LargePipes large = net::largePipesFor(cfg_.global.workers);
+  pipes_ = net::PipePool(kIdlePipes, large.bytes, large.max);
+  spdlog::debug("worker {}: up to {} large pipes of {} bytes", slot_, large.max, large.bytes);
   epoll_ = net::UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) {
     throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
