@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
+#include <cstdlib>
 #include <string>
 
 namespace weir::net {
@@ -16,23 +16,34 @@ constexpr long kLargePipeBytes = 1 << 20;
 constexpr size_t kMaxLargePerWorker = 64;
 constexpr long kPageSize = 4096;  // pipe budgets count 4 KiB slots whatever the page size
 
+// The start of a small /proc file ("" if unreadable). Plain read(): iostreams would pull
+// libstdc++'s locale machinery into every worker's resident set for two tiny files.
+std::string readSmallFile(const char* path) {
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return {};
+  }
+  char buf[4096];
+  const ssize_t n = ::read(fd.get(), buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
 long readProcLong(const char* path, long fallback) {
-  std::ifstream in(path);
-  long v = 0;
-  return (in >> v) ? v : fallback;
+  const std::string text = readSmallFile(path);
+  char* end = nullptr;
+  const long v = std::strtol(text.c_str(), &end, 10);
+  return end != text.c_str() ? v : fallback;
 }
 
 // CapEff of this process has CAP_SYS_ADMIN (21) or CAP_SYS_RESOURCE (24).
 bool exemptFromPipeBudget() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("CapEff:", 0) == 0) {
-      const unsigned long long caps = std::stoull(line.substr(7), nullptr, 16);
-      return (caps & ((1ULL << 21) | (1ULL << 24))) != 0;
-    }
+  const std::string status = readSmallFile("/proc/self/status");
+  const size_t at = status.find("CapEff:");
+  if (at == std::string::npos) {
+    return false;
   }
-  return false;
+  const unsigned long long caps = std::strtoull(status.c_str() + at + 7, nullptr, 16);
+  return (caps & ((1ULL << 21) | (1ULL << 24))) != 0;
 }
 
 }  // namespace

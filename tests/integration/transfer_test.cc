@@ -1,8 +1,16 @@
 // Byte-exact bulk transfer through weir, in both directions.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 
 #include "support/fnv.h"
 #include "support/net_io.h"
@@ -83,6 +91,89 @@ TEST(Transfer, DownloadsSixtyFourMebibytesFromSource) {
   const double rate = mibPerSecond(kBytes, took);
   std::printf("source download 64 MiB: %.1f MiB/s\n", rate);
   RecordProperty("download_mib_per_s", static_cast<int>(rate));
+}
+
+// Capacities (F_GETPIPE_SZ) of the pipes process `pid` holds, opened through /proc. Sets
+// *why and returns nothing when /proc does not let this process open them.
+std::vector<int> pipeCapacities(pid_t pid, std::string* why) {
+  std::vector<int> sizes;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    *why = dir + ": " + std::strerror(errno);
+    return sizes;
+  }
+  while (dirent* e = ::readdir(d)) {
+    const std::string path = dir + "/" + e->d_name;
+    char target[64] = {};
+    if (::readlink(path.c_str(), target, sizeof(target) - 1) <= 0 ||
+        std::strncmp(target, "pipe:", 5) != 0) {
+      continue;
+    }
+    // An extra read end that never reads: harmless to the pipe's owner.
+    Fd p(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!p) {
+      *why = path + ": " + std::strerror(errno);
+      sizes.clear();
+      break;
+    }
+    sizes.push_back(::fcntl(p.get(), F_GETPIPE_SZ));
+  }
+  ::closedir(d);
+  return sizes;
+}
+
+int readProcInt(const char* path) {
+  std::ifstream in(path);
+  int v = 0;
+  in >> v;
+  return v;
+}
+
+// A request/response flow keeps the kernel's default 64 KiB pipes; a bulk flow gets a large
+// one (min(1 MiB, pipe-max-size)), which the worker keeps pooled afterwards.
+TEST(Transfer, OnlyBulkFlowsGetLargePipes) {
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  WeirProcess weir(WeirConfig::simple({echo.endpoint()}, 1));
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const std::vector<pid_t> workers = weir.workerPids();
+  ASSERT_EQ(workers.size(), 1U);
+  const int large = std::min(1 << 20, readProcInt("/proc/sys/fs/pipe-max-size"));
+  ASSERT_GT(large, 64 * 1024) << "pipe-max-size leaves no room for large pipes here";
+
+  auto largest = [&](std::string* why) {
+    int most = 0;
+    for (int size : pipeCapacities(workers[0], why)) {
+      most = std::max(most, size);
+    }
+    return most;
+  };
+  auto echoThrough = [&](uint64_t bytes, uint64_t seed) {
+    std::string err;
+    Fd fd = connectTcp(weir.addr(), seconds(5), &err);
+    ASSERT_TRUE(fd) << err;
+    PrngStream source(seed);
+    Fnv1a64 got;
+    const PumpResult r = pump(
+        fd.get(), source, bytes, [&](const char* d, size_t n) { got.update(d, n); },
+        deadlineIn(kTransferDeadline));
+    ASSERT_EQ(r.status, IoStatus::Ok) << r.detail;
+    ASSERT_EQ(r.received, bytes);
+    EXPECT_EQ(Fnv1a64::toHex(got.value()), Fnv1a64::toHex(prngStreamHash(seed, bytes)));
+  };
+
+  for (uint64_t i = 0; i < 20; ++i) {
+    echoThrough(200, i);  // 200 bytes each way: requests and responses
+  }
+  std::string why;
+  const int after_small = largest(&why);
+  if (!why.empty()) {
+    GTEST_SKIP() << "cannot inspect the worker's pipes: " << why;
+  }
+  EXPECT_LE(after_small, 64 * 1024) << "a 200-byte flow was given a large pipe";
+
+  echoThrough(16ULL << 20, 99);  // 16 MiB each way
+  EXPECT_GE(largest(&why), large) << "no large pipe after a 16 MiB flow" << why;
 }
 
 }  // namespace
