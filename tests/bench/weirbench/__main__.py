@@ -33,6 +33,9 @@ def parse_args(argv):
                    help="weir binary to benchmark (run.sh builds one if this is not given)")
     p.add_argument("--weir-source", metavar="DIR",
                    help="source tree the weir binary was built from (for the report)")
+    p.add_argument("--baseline", metavar="BINARY",
+                   help="a second weir binary, measured as target weir-baseline in the same "
+                        "rounds (A/B of a change, interleaved like every other target)")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 1 round, 2 s runs, 500 held connections")
     p.add_argument("--rounds", type=int, help="rounds (default 3; --quick: 1)")
@@ -47,8 +50,19 @@ def parse_args(argv):
     if not args.weir:
         p.error("--weir BINARY is required (run.sh builds weir and passes it)")
     args.targets = [t for t in args.targets.split(",") if t]
+    if args.baseline and "weir-baseline" not in args.targets:
+        args.targets.append("weir-baseline")
     args.workloads = [w for w in args.workloads.split(",") if w]
-    for name, chosen, allowed in (("target", args.targets, ALL_TARGETS),
+    # Targets start in their own directories: a relative path would name nothing there.
+    for opt in ("weir", "baseline"):
+        path = getattr(args, opt)
+        if path:
+            if not os.access(path, os.X_OK):
+                p.error(f"--{opt} {path}: not an executable file")
+            setattr(args, opt, os.path.abspath(path))
+    if "weir-baseline" in args.targets and not args.baseline:
+        p.error("target weir-baseline needs --baseline BINARY")
+    for name, chosen, allowed in (("target", args.targets, ALL_TARGETS + ["weir-baseline"]),
                                   ("workload", args.workloads, list(report.WORKLOADS))):
         bad = [x for x in chosen if x not in allowed]
         if bad or not chosen:
@@ -128,13 +142,15 @@ def _loadavg():
         return float(f.read().split()[0])
 
 
-def make_targets(names, out, pid_file, backends, workers, weir):
+def make_targets(names, out, pid_file, backends, workers, weir, baseline=None):
     makers = {
         "direct": lambda: Direct(out, pid_file, backends, workers),
         "haproxy-spliceauto": lambda: HAProxy(out, pid_file, backends, workers, "auto"),
         "haproxy-splice": lambda: HAProxy(out, pid_file, backends, workers, "both"),
         "nginx": lambda: Nginx(out, pid_file, backends, workers),
         "weir": lambda: Weir(out, pid_file, backends, workers, weir),
+        "weir-baseline": lambda: Weir(out, pid_file, backends, workers, baseline,
+                                      name="weir-baseline"),
     }
     return [makers[n]() for n in names]
 
@@ -216,6 +232,7 @@ def run(args):
             "weir_version": subprocess.run([args.weir, "-v"], capture_output=True, text=True,
                                            timeout=10).stdout.strip().replace("weir ", ""),
             "weir_commit": weir_source(args.weir_source),
+            "baseline_binary": os.path.abspath(args.baseline) if args.baseline else None,
             "versions": tool_versions(),
             "loadavg_start": _loadavg(),
         },
@@ -226,7 +243,8 @@ def run(args):
         "log_lines": {t: [] for t in args.targets},
     }
     backends = Backends(out, pid_file, max(1, os.cpu_count() or 1))
-    targets = make_targets(args.targets, out, pid_file, backends, s.workers, args.weir)
+    targets = make_targets(args.targets, out, pid_file, backends, s.workers, args.weir,
+                           args.baseline)
     try:
         backends.start()
         for t in targets:
@@ -274,6 +292,12 @@ def _terminated(*_):
 
 
 def main():
+    # `--render RESULTS.json`: print the tables of an earlier run again (after the report's
+    # code changed, say) without measuring anything.
+    if len(sys.argv) == 3 and sys.argv[1] == "--render":
+        with open(sys.argv[2]) as f:
+            print(report.markdown(json.load(f)))
+        return
     # SIGTERM takes the same orderly way out as Ctrl-C: every started process is stopped.
     signal.signal(signal.SIGTERM, _terminated)
     args = parse_args(sys.argv[1:])

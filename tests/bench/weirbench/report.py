@@ -25,7 +25,7 @@ WORKLOADS = {
                  [("busiest_pct", "busiest worker % above mean ↓", "{:.1f}")]),
 }
 
-RATIO_TO = ["direct", "haproxy-spliceauto", "haproxy-splice", "nginx"]
+RATIO_TO = ["weir-baseline", "direct", "haproxy-spliceauto", "haproxy-splice", "nginx"]
 
 
 def _cell(values, fmt, rounds):
@@ -95,6 +95,20 @@ def workload_table(records, workload, targets, rounds, note=""):
     return lines
 
 
+def paired_ratios(records, workload, target, metric):
+    """weir / target for each round in which both measured `metric`. Within a round the
+    targets run back to back, so a change of the machine's speed between rounds (on a shared
+    VM this swings figures by 2x for minutes at a time) divides out; the ratio of two medians
+    taken over different rounds does not."""
+    per_round = {}
+    for r in records:
+        if r["workload"] == workload and r["target"] in ("weir", target) \
+                and metric in r["metrics"]:
+            per_round.setdefault(r["round"], {})[r["target"]] = r["metrics"][metric]
+    return [v["weir"] / v[target] for _, v in sorted(per_round.items())
+            if "weir" in v and v.get(target)]
+
+
 def ratio_table(records, workload, targets):
     if "weir" not in targets:
         return []
@@ -104,13 +118,14 @@ def ratio_table(records, workload, targets):
               and any(m in med[t] for m, _, _ in WORKLOADS[workload][1])]
     if not others:
         return []
-    lines = ["| ratio of medians | " + " | ".join(f"weir/{t}" for t in others) + " |",
+    lines = ["| weir / target, median of per-round ratios (min–max) | "
+             + " | ".join(f"weir/{t}" for t in others) + " |",
              "|" + "---|" * (len(others) + 1)]
     for metric, label, _ in WORKLOADS[workload][1]:
         row = [label]
         for t in others:
-            a, b = med["weir"].get(metric), med[t].get(metric)
-            row.append(f"{a / b:.2f}" if a is not None and b else "n/a")
+            ratios = paired_ratios(records, workload, t, metric)
+            row.append(_cell(ratios, "{:.2f}", len(ratios)) if ratios else "n/a")
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     return lines
@@ -143,6 +158,8 @@ def markdown(results):
         f"{meta['date']} · {meta['cpus']} CPUs · kernel {meta['kernel']} · "
         f"weir {meta['weir_version']} ({meta['weir_commit']})",
         "",
+    ] + ([f"weir-baseline: {meta['baseline_binary']}", ""] if meta.get("baseline_binary")
+         else []) + [
         f"{rounds} round(s), targets rotated each round; {cfg['workers']} workers/threads per "
         f"proxy; everything on 127.0.0.1. Cells: median (min–max over rounds); ↑ higher is "
         f"better, ↓ lower is better. Proxy CPU = utime+stime of all the proxy's processes.",

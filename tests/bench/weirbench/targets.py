@@ -264,8 +264,9 @@ class Nginx(Target):
 class Weir(Target):
     name = "weir"
 
-    def __init__(self, out_dir, pid_file, backends, workers, binary):
+    def __init__(self, out_dir, pid_file, backends, workers, binary, name="weir"):
         self.binary = binary
+        self.name = name  # "weir-baseline" for the --baseline binary
         super().__init__(out_dir, pid_file, backends, workers)
 
     def argv(self):
