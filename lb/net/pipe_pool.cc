@@ -105,12 +105,10 @@ void PipePool::give(Pipe&& pipe) {
     free_.push_back(std::move(pipe));
     return;
   }
-  drop(std::move(pipe));
+  discard(std::move(pipe));
 }
 
-void PipePool::discard(Pipe&& pipe) { drop(std::move(pipe)); }
-
-void PipePool::drop(Pipe&& pipe) {
+void PipePool::discard(Pipe&& pipe) {
   if (!pipe.read_end) {
     return;
   }

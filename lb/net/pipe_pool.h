@@ -38,7 +38,8 @@ public:
   Pipe take(bool want_large = false);
   // Returns an EMPTY pipe to the pool (or closes it when its free-list is full).
   void give(Pipe&& pipe);
-  // Closes a pipe that still holds bytes nobody will read (it cannot be reused).
+  // Closes a pipe: one that still holds bytes nobody will read, or one the pool has no room
+  // for. Frees its share of the large budget.
   void discard(Pipe&& pipe);
 
   size_t idle() const { return free_.size() + free_large_.size(); }
@@ -47,7 +48,6 @@ public:
 
 private:
   Pipe takeDefault();
-  void drop(Pipe&& pipe);
 
   std::vector<Pipe> free_;
   std::vector<Pipe> free_large_;
