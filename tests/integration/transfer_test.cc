@@ -132,9 +132,12 @@ int readProcInt(const char* path) {
 
 // A request/response flow keeps the kernel's default 64 KiB pipes; a bulk flow gets a large
 // one (min(1 MiB, pipe-max-size)), which the worker keeps pooled afterwards.
-TEST(Transfer, OnlyBulkFlowsGetLargePipes) {
+// `global_lines` go into the config's [global] table.
+void checkOnlyBulkFlowsGetLargePipes(std::vector<std::string> global_lines) {
   TestServer echo = startTestServer(kTestsrvBin, "echo");
-  WeirProcess weir(WeirConfig::simple({echo.endpoint()}, 1));
+  WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 1);
+  cfg.global_lines = std::move(global_lines);
+  WeirProcess weir(cfg);
   ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
   const std::vector<pid_t> workers = weir.workerPids();
   ASSERT_EQ(workers.size(), 1U);
@@ -174,6 +177,17 @@ TEST(Transfer, OnlyBulkFlowsGetLargePipes) {
 
   echoThrough(16ULL << 20, 99);  // 16 MiB each way
   EXPECT_GE(largest(&why), large) << "no large pipe after a 16 MiB flow" << why;
+}
+
+TEST(Transfer, OnlyBulkFlowsGetLargePipes) { checkOnlyBulkFlowsGetLargePipes({}); }
+
+// Without CAP_SYS_RESOURCE the worker's large pipes come out of the user's pipe budget (a
+// share of pipe-user-pages-soft); a bulk flow must still get one.
+TEST(Transfer, OnlyBulkFlowsGetLargePipesAsUnprivilegedUser) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "dropping to another user needs root";
+  }
+  checkOnlyBulkFlowsGetLargePipes({"user = \"nobody\"", "group = \"nogroup\""});
 }
 
 }  // namespace
