@@ -306,6 +306,12 @@ Session::Pump Session::pump(Flow& flow, Side& from, Side& to, CloseReason from_e
     if (budget == 0) {
       return Pump::Yield;
     }
+    if (flow.bulk && !flow.pipe.large && flow.pipe.read_end) {
+      // Turned bulk while holding a default pipe, empty here: trade it in for a large one, or
+      // the flow would keep the small one for as long as its source never runs dry.
+      worker_->pipes().give(std::move(flow.pipe));
+      flow.pipe = net::Pipe{};
+    }
     if (!flow.pipe.read_end) {
       flow.pipe = worker_->pipes().take(flow.bulk);
       if (!flow.pipe.read_end) {
