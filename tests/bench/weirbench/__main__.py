@@ -232,7 +232,7 @@ def run(args):
             "weir_version": subprocess.run([args.weir, "-v"], capture_output=True, text=True,
                                            timeout=10).stdout.strip().replace("weir ", ""),
             "weir_commit": weir_source(args.weir_source),
-            "baseline_binary": os.path.abspath(args.baseline) if args.baseline else None,
+            "baseline_binary": args.baseline,  # made absolute by parse_args
             "versions": tool_versions(),
             "loadavg_start": _loadavg(),
         },
