@@ -6,6 +6,9 @@
 
 #define WEIR_MAX_WORKERS 64 /* power of two: the program masks slot indexes with it */
 #define WEIR_MAX_GROUPS 64  /* reuseport groups (listen addresses) per appliance */
+/* Generations whose workers count their connections at once: the generations one master runs
+ * (at most 4 hold connections) plus those of a second master during a binary upgrade. */
+#define WEIR_LANES 8
 
 enum weir_steer_mode {
   WEIR_STEER_LEAST_LOADED = 0,
@@ -13,21 +16,23 @@ enum weir_steer_mode {
   WEIR_STEER_HASH = 2,
 };
 
-/* Load of one worker slot. The program adds to `steered` when it sends a connection to the
- * slot (at SYN time, long before accept); the worker moves it to `active` on accept and
- * subtracts from `active` on close. Load = steered + active. */
-struct weir_slot_load {
-  __s64 steered;
-  __s64 active;
-};
-
-/* The program's global state (its .bss), memory-mapped by the master before it forks, so
- * the program, the master and every worker share one copy. */
+/* The program's global state (its .bss), memory-mapped by the master before it forks, so the
+ * program, the master and every worker share one copy.
+ *
+ * Load of slot s = steered[s] + the sum over lanes l of active[l][s]. The program adds to
+ * steered[s] when it sends a SYN to slot s (long before accept); the worker of slot s takes it
+ * off on accept. active[l][s] is written by one process only: the worker of slot s in the
+ * generation that holds lane l (+1 on accept, -1 on close). When that worker dies the master
+ * zeroes its counter, and when the generation ends the master zeroes the lane and frees it, so
+ * a free lane always counts zero and the program may sum every lane. */
 struct weir_steer_state {
-  __u32 nworkers;   /* slots in use, 1..WEIR_MAX_WORKERS; 0 = steering off */
-  __u32 mode;       /* enum weir_steer_mode */
-  __u64 rotor;      /* rotation counter: round-robin order and least-loaded tie breaks */
-  __u64 misses;     /* selections that fell back to the kernel hash (unknown group, no socket) */
+  __u32 nworkers;      /* slots in use, 1..WEIR_MAX_WORKERS; 0 = steering off */
+  __u32 mode;          /* enum weir_steer_mode */
+  __u64 rotor;         /* rotation counter: round-robin order and least-loaded tie breaks */
+  __u64 misses;        /* selections that fell back to the kernel hash (unknown group, no socket) */
   __u64 steered_total; /* SYNs steered */
-  struct weir_slot_load slots[WEIR_MAX_WORKERS];
+  __u64 live;          /* bit s: slot s has a running worker; only live slots are chosen */
+  __u64 lane_owner[WEIR_LANES]; /* (master pid << 32) | generation; 0 = free */
+  __s64 steered[WEIR_MAX_WORKERS];
+  __s64 active[WEIR_LANES][WEIR_MAX_WORKERS];
 };

@@ -204,8 +204,9 @@ void Checker::reviveHeldDown(int64_t now) {
 void Checker::record(Target& t, const Outcome& outcome, int64_t now) {
   if (spdlog::should_log(spdlog::level::debug)) {
     const shm::BackendSlot& s = t.slots->slot(t.backend);
-    spdlog::debug("check of {} in pool {}: {}", t.spec.address.toString(),
-                  static_cast<const char*>(s.pool), outcome.ok ? "passed" : outcome.error);
+    const std::string_view pool(s.pool, strnlen(s.pool, shm::kPoolKeyLen));  // may be scribbled
+    spdlog::debug("check of {} in pool {}: {}", t.spec.address.toString(), pool,
+                  outcome.ok ? "passed" : outcome.error);
   }
   (void)t.slots->recordProbe(t.backend, outcome.ok, outcome.error, now);
 }

@@ -42,13 +42,26 @@ void scheduleRespawn(Child& c, int64_t now) {
   c.respawn_at = now + delay;
 }
 
+void carryHealth(const shm::ShmRegion& from, shm::ShmRegion& to, const std::string& source) {
+  const shm::CarryReport report = shm::carryOver(from, to, worker::monotonicMs());
+  if (!report.header_problem.empty()) {
+    spdlog::error("shared memory of {}: {}; health state starts fresh for every backend",
+                  source, report.header_problem);
+    return;
+  }
+  for (const std::string& why : report.rejected) {
+    spdlog::error("shared memory of {}: {}; that backend starts fresh", source, why);
+  }
+  spdlog::info("health state of {} backends carried over from {}", report.carried, source);
+}
+
 }  // namespace
 
 std::unique_ptr<Generation> Supervisor::makeGeneration(std::shared_ptr<const config::Config> cfg) {
   auto gen = std::make_unique<Generation>();
   gen->cfg = std::move(cfg);
   gen->nworkers = gen->cfg->global.workers;
-  auto region = shm::ShmRegion::create(shm::ShmRegion::capacityFor(*gen->cfg));
+  auto region = shm::ShmRegion::create(shm::ShmRegion::capacityFor(*gen->cfg), gen->nworkers);
   if (!region) {
     throw std::runtime_error("shared memory: " + region.error().message());
   }
@@ -59,8 +72,7 @@ std::unique_ptr<Generation> Supervisor::makeGeneration(std::shared_ptr<const con
   }
   gen->backends = std::make_unique<shm::BackendMap>(std::move(*backends));
   if (const Generation* current = serving(); current != nullptr) {
-    const uint32_t carried = shm::carryOver(*current->region, *gen->region);
-    spdlog::info("health state of {} backends carried over", carried);
+    carryHealth(*current->region, *gen->region, "generation " + std::to_string(current->number));
   }
   gen->workers.resize(gen->nworkers);
   return gen;
@@ -68,6 +80,11 @@ std::unique_ptr<Generation> Supervisor::makeGeneration(std::shared_ptr<const con
 
 void Supervisor::launch(Generation& gen) {
   gen.number = next_generation_++;
+  gen.lane = steering_->claimLane(gen.number);
+  if (!gen.lane) {
+    spdlog::warn("generation {}: every steering lane is taken; its connections are not counted "
+                 "in the steering load", gen.number);
+  }
   for (unsigned i = 0; i < gen.workers.size(); ++i) {
     spawnWorker(gen, i);
   }
@@ -116,10 +133,12 @@ void Supervisor::runWorker(Generation& gen, unsigned slot) {
                "weir: worker " + std::to_string(slot) + " (gen " + std::to_string(gen.number) +
                    ")",
                gen.cfg->global.worker_cpu_affinity, slot);
+    gen.backends->setWorker(slot);
     const bool counted =
         steering_->active() && gen.cfg->global.steering != config::Steering::Hash;
-    worker::Worker w(*gen.cfg, slot, std::move(mine), steering_->state(), counted,
-                     *gen.backends, gen.region->worker(slot));
+    worker::Worker w(*gen.cfg, slot, std::move(mine),
+                     steer::SlotLoad(steering_->state(), slot, gen.lane, counted), *gen.backends,
+                     gen.region->worker(slot));
     rc = w.run();
   } catch (const std::exception& e) {
     spdlog::critical("worker {}: {}", slot, e.what());
@@ -156,6 +175,19 @@ void Supervisor::spawnWorker(Generation& gen, unsigned slot) {
   c.started_ms = worker::monotonicMs();
   c.respawn_at = -1;
   shm::workerStarted(gen.region->worker(slot), pid);
+  publishLive();
+}
+
+void Supervisor::publishLive() {
+  const Generation* gen = serving();
+  if (gen == nullptr || stop_ == Stop::HandOff) {
+    return;  // stopping, or a new master steers now
+  }
+  uint64_t live = 0;
+  for (size_t slot = 0; slot < gen->workers.size() && slot < 64; ++slot) {
+    live |= gen->workers[slot].pid > 0 ? uint64_t{1} << slot : 0;
+  }
+  steering_->setLiveSlots(live);
 }
 
 void Supervisor::spawnChecker(Generation& gen) {
@@ -201,29 +233,13 @@ void Supervisor::drain(Generation& gen, int64_t now) {
                config::formatDuration(cfg_->global.drain_timeout));
 }
 
-// The load counters of steering slot `slot` are shared by the worker of that slot in every
-// generation. A dead worker's connections died with it: take exactly its own count (from its
-// generation's shm entry) off the slot, or zero the slot if no other worker shares it.
+// Everything the dead worker counted goes with it: its traffic row (backend active counts,
+// what least-conn and max_connections read) and its steering lane counter. Nothing it could
+// have written is read to decide what to take away.
 void Supervisor::onWorkerExit(Generation& gen, unsigned slot) {
-  shm::WorkerSlot& stats = gen.region->worker(slot);
-  const int64_t held = stats.active.load(std::memory_order_relaxed);
-  shm::workerExited(stats);
-  std::atomic_ref<__s64> active(steering_->state()->slots[slot].active);
-  bool shared = false;
-  for (const auto& other : gens_) {
-    if (other.get() != &gen && slot < other->workers.size() && other->workers[slot].pid > 0) {
-      shared = true;
-    }
-  }
-  if (!shared) {
-    active.store(0);
-    return;
-  }
-  __s64 left = active.fetch_sub(held) - held;
-  // Never below zero (the dead worker may have died between its two counter updates); if
-  // another worker changed the count meanwhile, its value stands.
-  if (left < 0) {
-    active.compare_exchange_strong(left, 0);
+  gen.region->retireWorker(slot);
+  if (gen.lane) {
+    steering_->retireSlot(*gen.lane, slot);
   }
 }
 
@@ -269,6 +285,7 @@ void Supervisor::reap() {
                      describeExit(status));
         break;
       }
+      publishLive();
       scheduleRespawn(*found, now);
       spdlog::error("{} (pid {}) {}; respawning in {} ms", who, pid, describeExit(status),
                     found->respawn_at - now);

@@ -295,6 +295,9 @@ void Supervisor::tick(int64_t now) {
     if (done && stop_ == Stop::None) {
       spdlog::info("generation {} has finished draining", g->number);
     }
+    if (done && g->lane) {
+      steering_->releaseLane(*g->lane);
+    }
     return done;
   });
   pollHandover(now);

@@ -44,6 +44,7 @@ struct Generation {
   std::unique_ptr<shm::BackendMap> backends;
   std::vector<Child> workers;  // index = worker slot
   Child checker;
+  std::optional<unsigned> lane;  // the steering lane its workers count in (bpf/steer.h)
   bool draining = false;   // told to stop accepting (SIGQUIT); never respawned
   int64_t term_at = -1;    // drain_timeout reached: SIGTERM (closes what is left)
   int64_t kill_at = -1;    // then SIGKILL
@@ -83,6 +84,7 @@ private:
   void enterChild(const Generation& gen, const std::string& title, bool pin, unsigned cpu);
   void reap();
   void onWorkerExit(Generation& gen, unsigned slot);
+  void publishLive();
   void drain(Generation& gen, int64_t now);
   void signalAll(Generation& gen, int worker_sig, int checker_sig);
   Generation* serving() const;

@@ -118,6 +118,7 @@ void Supervisor::upgradeFailed(const std::string& why) {
   if (const Generation* gen = serving()) {
     steering_->setWorkers(gen->nworkers);
   }
+  publishLive();
   (void)steering_->setMode(cfg_->global.steering);
 }
 

@@ -14,7 +14,9 @@ util::Result<BackendMap> BackendMap::build(const ShmRegion& region, const config
   pools.reserve(cfg.pools.size());
   for (const auto& pool : cfg.pools) {
     std::vector<BackendSlot*> slots;
+    std::vector<Traffic*> traffic;
     slots.reserve(pool.backends.size());
+    traffic.reserve(pool.backends.size());
     for (const auto& backend : pool.backends) {
       std::string address = backend.address.toString();
       int index = slot_of(pool.name, address);
@@ -24,8 +26,11 @@ util::Result<BackendMap> BackendMap::build(const ShmRegion& region, const config
                                        std::to_string(region.backendCapacity()) + " slots)"};
       }
       slots.push_back(&region.backend(static_cast<uint32_t>(index)));
+      traffic.push_back(&region.traffic(0, static_cast<uint32_t>(index)));
     }
-    pools.emplace_back(policyFor(pool), std::move(slots), &region.header().health_generation);
+    pools.emplace_back(policyFor(pool), std::move(slots), std::move(traffic),
+                       region.trafficRowStride(),
+                       region.trafficRows(), &region.header().health_generation);
   }
   return BackendMap(std::move(pools));
 }
@@ -35,6 +40,12 @@ util::Result<BackendMap> BackendMap::create(ShmRegion& region, const config::Con
     return region.findOrAdd(pool, address);
   };
   return build(region, cfg, slot_of, ENOSPC, "no free shared-memory slot");
+}
+
+void BackendMap::setWorker(unsigned slot) {
+  for (auto& pool : pools_) {
+    pool.setWriter(slot + 1);
+  }
 }
 
 util::Result<BackendMap> BackendMap::find(const ShmRegion& region, const config::Config& cfg) {

@@ -14,12 +14,16 @@ namespace weir::shm {
 // linear scan); after that the data path indexes vectors only.
 class BackendMap {
 public:
-  // The master, before forking: finds or allocates the slot of every backend of `cfg`.
-  // Backends already in the region (same pool name and address) keep their state. Fails with
-  // ENOSPC if the region has too few free slots, leaving the slots it did add.
+  // The master, before forking: finds or allocates the slot of every backend of `cfg` in a
+  // region made for it (ShmRegion::capacityFor). Fails with ENOSPC if the region has too few
+  // free slots, leaving the slots it did add.
   static util::Result<BackendMap> create(ShmRegion& region, const config::Config& cfg);
   // Any process: finds the slots create() allocated. Fails with ENOENT if one is missing.
   static util::Result<BackendMap> find(const ShmRegion& region, const config::Config& cfg);
+
+  // In worker slot `slot`'s process, before any connection: its traffic goes to its own row
+  // (see layout.h) from now on.
+  void setWorker(unsigned slot);
 
   // pool_index indexes Config::pools.
   const PoolSlots& pool(size_t pool_index) const { return pools_[pool_index]; }

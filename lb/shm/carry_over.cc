@@ -10,18 +10,43 @@ void copy(const std::atomic<T>& from, std::atomic<T>& to) {
   to.store(from.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
+// Why the slot's values cannot be right, or "" if they can.
+std::string implausible(const BackendSlot& s, int64_t now_ms) {
+  const uint32_t state = s.state.load(std::memory_order_relaxed);
+  if (state > static_cast<uint32_t>(BackendState::Draining)) {
+    return "state " + std::to_string(state) + " is no state";
+  }
+  for (const auto* t : {&s.last_check_ms, &s.changed_ms}) {
+    const int64_t ms = t->load(std::memory_order_relaxed);
+    if (ms < 0 || ms > now_ms) {
+      return "time " + std::to_string(ms) + " is outside [0, now]";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
-uint32_t carryOver(const ShmRegion& from, ShmRegion& to) {
-  uint32_t carried = 0;
-  uint32_t count = to.backendCount();
+CarryReport carryOver(const ShmRegion& from, ShmRegion& to, int64_t now_ms) {
+  CarryReport report;
+  if (!from.intact()) {
+    report.header_problem = "the old region's header was overwritten";
+    return report;
+  }
+  const uint32_t count = to.backendCount();
   for (uint32_t i = 0; i < count; ++i) {
-    BackendSlot& dst = to.backend(i);
-    int old = from.find(dst.pool, dst.address);
+    const int old = from.find(to.poolOf(i), to.addressOf(i));
     if (old < 0) {
       continue;  // a new backend starts up, with clean counters
     }
-    const BackendSlot& src = from.backend(static_cast<uint32_t>(old));
+    const auto o = static_cast<uint32_t>(old);
+    const BackendSlot& src = from.backend(o);
+    if (std::string why = implausible(src, now_ms); !why.empty()) {
+      report.rejected.push_back(std::string(to.poolOf(i)) + "/" + std::string(to.addressOf(i)) +
+                                ": " + why);
+      continue;
+    }
+    BackendSlot& dst = to.backend(i);
     // A backend that was draining and is back in the config is a new backend again.
     if (src.state.load(std::memory_order_relaxed) !=
         static_cast<uint32_t>(BackendState::Draining)) {
@@ -33,16 +58,23 @@ uint32_t carryOver(const ShmRegion& from, ShmRegion& to) {
     copy(src.last_check_ms, dst.last_check_ms);
     copy(src.changed_ms, dst.changed_ms);
     (void)writeErrorText(dst, readErrorText(src));  // nobody else writes `to` yet
-    copy(src.total, dst.total);
-    copy(src.failed_connects, dst.failed_connects);
-    copy(src.bytes_in, dst.bytes_in);
-    copy(src.bytes_out, dst.bytes_out);
-    ++carried;
+    Traffic& sums = to.traffic(0, i);
+    for (uint32_t row = 0; row < from.trafficRows(); ++row) {
+      const Traffic& t = from.traffic(row, o);
+      sums.total.fetch_add(t.total.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      sums.failed_connects.fetch_add(t.failed_connects.load(std::memory_order_relaxed),
+                                     std::memory_order_relaxed);
+      sums.bytes_in.fetch_add(t.bytes_in.load(std::memory_order_relaxed),
+                              std::memory_order_relaxed);
+      sums.bytes_out.fetch_add(t.bytes_out.load(std::memory_order_relaxed),
+                               std::memory_order_relaxed);
+    }
+    ++report.carried;
   }
-  if (carried > 0) {
+  if (report.carried > 0) {
     to.header().health_generation.fetch_add(1, std::memory_order_release);
   }
-  return carried;
+  return report;
 }
 
 }  // namespace weir::shm

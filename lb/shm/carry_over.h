@@ -1,18 +1,35 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "shm/region.h"
 
 namespace weir::shm {
 
-// For a reload into a fresh region: copies, for every backend slot of `to` whose (pool,
-// address) key is also in `from`, the health state, check counters, times, last error text
-// and the cumulative traffic counters (total, failed connects, bytes). Active counts are not
-// copied: the old workers still hold those connections and count them down in `from`. A
-// backend draining in `from` starts up in `to` (it is back in the config).
-// Call it before any process uses `to`; `from` may be in use. Bumps the generation of `to` if
-// anything was carried. Returns the number of backends carried.
-uint32_t carryOver(const ShmRegion& from, ShmRegion& to);
+// What carryOver did.
+struct CarryReport {
+  uint32_t carried = 0;  // backends whose state came over
+  // Backends of `to` found in `from` whose slot there held impossible values (a state that is
+  // no state, times in the future or before the clock began), one "pool/address: why" each;
+  // they start fresh (up, counters zero).
+  std::vector<std::string> rejected;
+  // Empty, or why nothing was carried: `from`'s header no longer says what its owner made it.
+  std::string header_problem;
+};
+
+// For a reload (or a binary upgrade) into a fresh region: copies, for every backend of `to`
+// whose (pool, address) key is also in `from`, the health state, check counters, times, last
+// error text and the cumulative traffic counters (total, failed connects, bytes, summed over
+// `from`'s rows into `to`'s row 0). Active counts are not copied: the old workers still hold
+// those connections and count them down in `from`. A backend draining in `from` starts up in
+// `to` (it is back in the config).
+//
+// `from` is memory other processes can write: nothing read from it is used as a size, count or
+// index (keys and layout come from `from`'s private copy), and each slot is checked before its
+// values are taken (see CarryReport). `now_ms` is CLOCK_MONOTONIC milliseconds. Call it before
+// any process uses `to`. Bumps the generation of `to` if anything was carried.
+CarryReport carryOver(const ShmRegion& from, ShmRegion& to, int64_t now_ms);
 
 }  // namespace weir::shm

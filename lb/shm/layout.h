@@ -8,20 +8,32 @@
 // before forking, workers and the health checker inherit the mapping. Bump kVersion whenever a
 // struct below changes.
 //
-//   Header | WorkerSlot[worker_capacity] | BackendSlot[backend_capacity]
+//   Header | WorkerSlot[workers] | BackendSlot[backends] | TrafficRow[1 + workers]
+//
+// where a TrafficRow is Traffic[backends], padded to a cache line. Row 0 holds the totals
+// carried over from the generation before (written by the master before it forks); row 1 + w
+// belongs to worker slot w and only that worker writes it. A figure for the whole appliance
+// (a backend's active connections) is the sum over the rows, so when a worker dies the master
+// zeroes that worker's row and the sum is exact at once.
 //
 // Every field another process may write while this one reads is a lock-free std::atomic (the
 // static_asserts below hold on every platform weir builds for), so nothing on the data path
 // takes a lock, and a process that dies mid-update cannot leave a lock held.
+//
+// Workers can write every byte of the region. The master therefore never takes a size, count
+// or offset from it: the layout numbers in the Header are a copy of what the master keeps in
+// its own memory (ShmRegion), for readers outside the process tree and for a binary upgrade,
+// which checks them against the mapping before use.
 namespace weir::shm {
 
-inline constexpr uint64_t kMagic = 0x314d485352494557;  // "WEIRSHM1" read as little-endian
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint64_t kMagic = 0x324d485352494557;  // "WEIRSHM2" read as little-endian
+inline constexpr uint32_t kVersion = 2;
 inline constexpr size_t kPoolKeyLen = 64;     // config::kMaxPoolName + NUL
 inline constexpr size_t kAddressKeyLen = 48;  // "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
 inline constexpr size_t kErrorWords = 16;     // last error text: 127 bytes + NUL, as 8-byte words
 inline constexpr size_t kErrorTextLen = kErrorWords * sizeof(uint64_t);
-inline constexpr uint32_t kWorkerSlots = 64;  // = config::kMaxWorkers
+inline constexpr uint32_t kMaxWorkerSlots = 64;       // = config::kMaxWorkers
+inline constexpr uint32_t kMaxBackendSlots = 1 << 20;  // far above any real config
 
 enum class BackendState : uint32_t {
   Up = 0,        // eligible for new connections
@@ -35,25 +47,24 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int64_t>::is_always_lock_free);
 
 struct alignas(64) Header {
-  // Written once by the master before any other process maps the region.
+  // Written once by the master before any other process maps the region; never read back by
+  // the process that wrote them (see above).
   uint64_t magic;
   uint32_t version;
-  uint32_t reserved;
+  uint32_t worker_slots;
   uint64_t size;  // bytes mapped, header included
-  uint32_t worker_capacity;
-  uint32_t backend_capacity;
-  // Slots in use. Grows only in the master, which fills a slot's key before publishing it
-  // with a release store.
-  std::atomic<uint32_t> backend_count;
+  uint32_t backend_slots;
+  uint32_t reserved;
   // Bumped on every backend state change, so that a worker rebuilds what it derives from the
-  // states (a Maglev table) only when something changed.
+  // states only when something changed.
   std::atomic<uint64_t> health_generation;
 };
 
-// One backend of one pool, keyed by (pool name, "IP:PORT") so that a reload can find it again.
-// Times are CLOCK_MONOTONIC milliseconds (one clock for every process on the machine).
+// One backend of one pool, keyed by (pool name, "IP:PORT") so that a binary upgrade can find it
+// again. Times are CLOCK_MONOTONIC milliseconds (one clock for every process on the machine).
 struct alignas(64) BackendSlot {
-  // The key: written by the master before the slot is published, never changed after.
+  // The key: written by the master before any child is forked, never changed after. The
+  // master itself keeps its own copy of every key and never reads these back.
   char pool[kPoolKeyLen];
   char address[kAddressKeyLen];
 
@@ -69,14 +80,15 @@ struct alignas(64) BackendSlot {
   // Last error text, NUL-terminated, behind a sequence counter (see error_text.h).
   std::atomic<uint32_t> error_seq;
   std::atomic<uint64_t> error_text[kErrorWords];
+};
 
-  // Traffic, written by every worker: on its own cache line so that the workers' counter
-  // updates do not keep invalidating the health fields the balancers read.
-  alignas(64) std::atomic<int64_t> active;  // reserved by a pick until the connection ends
-  std::atomic<uint64_t> total;              // connections established
-  std::atomic<uint64_t> failed_connects;    // connect attempts that failed or timed out
-  std::atomic<uint64_t> bytes_in;           // bytes received from the backend
-  std::atomic<uint64_t> bytes_out;          // bytes sent to the backend
+// One backend's traffic as one writer (a worker, or row 0: the carried totals) counts it.
+struct Traffic {
+  std::atomic<int64_t> active;            // reserved by a pick until the connection ends
+  std::atomic<uint64_t> total;            // connections established
+  std::atomic<uint64_t> failed_connects;  // connect attempts that failed or timed out
+  std::atomic<uint64_t> bytes_in;         // bytes received from the backend
+  std::atomic<uint64_t> bytes_out;        // bytes sent to the backend
 };
 
 struct alignas(64) WorkerSlot {
@@ -89,6 +101,6 @@ struct alignas(64) WorkerSlot {
 static_assert(sizeof(Header) == 64);
 static_assert(sizeof(WorkerSlot) == 64);
 static_assert(sizeof(BackendSlot) % 64 == 0);
-static_assert(offsetof(BackendSlot, active) % 64 == 0);
+static_assert(sizeof(Traffic) == 40);
 
 }  // namespace weir::shm

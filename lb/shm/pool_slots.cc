@@ -1,5 +1,6 @@
 #include "shm/pool_slots.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -10,11 +11,10 @@
 namespace weir::shm {
 namespace {
 
-constexpr int kCasAttempts = 16;
-
 void logChange(const BackendSlot& s, BackendState to, const std::string& why) {
-  const char* pool = s.pool;  // NUL-terminated inside the array
-  const char* address = s.address;
+  // Bounded by the fields: any process may have scribbled over the terminating NUL.
+  const std::string_view pool(s.pool, strnlen(s.pool, kPoolKeyLen));
+  const std::string_view address(s.address, strnlen(s.address, kAddressKeyLen));
   if (to == BackendState::Down) {
     spdlog::warn("pool {}: backend {} is down: {}", pool, address, why);
   } else {
@@ -52,35 +52,54 @@ const char* toString(BackendState state) {
   return "?";
 }
 
+int64_t PoolSlots::active(size_t i) const {
+  // Each row clamped first: no sum of at most kMaxWorkerSlots of them can overflow.
+  int64_t total = 0;
+  for (uint32_t row = 1; row < rows_; ++row) {
+    total += std::clamp<int64_t>(traffic(row, i).active.load(std::memory_order_seq_cst), 0,
+                                 kMaxActive);
+  }
+  return std::min(total, kMaxActive);
+}
+
+uint64_t PoolSlots::sum(size_t i, std::atomic<uint64_t> Traffic::*field) const {
+  uint64_t total = 0;
+  for (uint32_t row = 0; row < rows_; ++row) {
+    total += (traffic(row, i).*field).load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+// Both reservations add to this writer's row first and look at the sum after: with
+// sequentially consistent operations, of two workers racing each sees the other's addition
+// (or comes second and sees it anyway), so a limit is never exceeded.
 bool PoolSlots::reserve(size_t i, uint32_t max_connections) const {
-  auto& active = slots_[i]->active;
-  if (max_connections == 0) {
-    active.fetch_add(1, std::memory_order_relaxed);
-    return true;
+  auto& own = mine(i).active;
+  own.fetch_add(1, std::memory_order_seq_cst);
+  if (max_connections != 0 && active(i) > max_connections) {
+    own.fetch_sub(1, std::memory_order_relaxed);
+    return false;
   }
-  int64_t seen = active.load(std::memory_order_relaxed);
-  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
-    if (seen >= max_connections) {
-      return false;
-    }
-    if (active.compare_exchange_weak(seen, seen + 1, std::memory_order_relaxed)) {
-      return true;
-    }
-  }
-  return false;  // every worker is racing for the last places: treat it as full
+  return true;
 }
 
 bool PoolSlots::reserveIfActiveIs(size_t i, int64_t seen) const {
-  return slots_[i]->active.compare_exchange_strong(seen, seen + 1, std::memory_order_relaxed);
+  auto& own = mine(i).active;
+  own.fetch_add(1, std::memory_order_seq_cst);
+  if (active(i) != seen + 1) {
+    own.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
 }
 
 void PoolSlots::release(size_t i) const {
-  slots_[i]->active.fetch_sub(1, std::memory_order_relaxed);
+  mine(i).active.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void PoolSlots::onConnectOk(size_t i) const {
   BackendSlot& s = *slots_[i];
-  s.total.fetch_add(1, std::memory_order_relaxed);
+  mine(i).total.fetch_add(1, std::memory_order_relaxed);
   // Read first: most connects succeed, and a store would bounce the cache line between workers.
   if (s.passive_failures.load(std::memory_order_relaxed) != 0) {
     s.passive_failures.store(0, std::memory_order_relaxed);
@@ -89,8 +108,9 @@ void PoolSlots::onConnectOk(size_t i) const {
 
 std::optional<Transition> PoolSlots::onConnectFailed(size_t i, int err, int64_t now_ms) const {
   BackendSlot& s = *slots_[i];
-  s.active.fetch_sub(1, std::memory_order_relaxed);
-  s.failed_connects.fetch_add(1, std::memory_order_relaxed);
+  Traffic& own = mine(i);
+  own.active.fetch_sub(1, std::memory_order_relaxed);
+  own.failed_connects.fetch_add(1, std::memory_order_relaxed);
   uint32_t n = s.passive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
   if (policy_.passive_fall == 0 || n < policy_.passive_fall ||
       !changeState(s, BackendState::Up, BackendState::Down, now_ms)) {
@@ -113,10 +133,10 @@ std::optional<Transition> PoolSlots::onConnectFailed(size_t i, int err, int64_t 
 }
 
 void PoolSlots::onClose(size_t i, uint64_t bytes_in, uint64_t bytes_out) const {
-  BackendSlot& s = *slots_[i];
-  s.active.fetch_sub(1, std::memory_order_relaxed);
-  s.bytes_in.fetch_add(bytes_in, std::memory_order_relaxed);
-  s.bytes_out.fetch_add(bytes_out, std::memory_order_relaxed);
+  Traffic& own = mine(i);
+  own.active.fetch_sub(1, std::memory_order_relaxed);
+  own.bytes_in.fetch_add(bytes_in, std::memory_order_relaxed);
+  own.bytes_out.fetch_add(bytes_out, std::memory_order_relaxed);
 }
 
 std::optional<Transition> PoolSlots::recordProbe(size_t i, bool ok, std::string_view error,

@@ -41,12 +41,31 @@ struct Transition {
 class PoolSlots {
 public:
   PoolSlots() = default;  // empty placeholder: size() == 0, nothing else may be called
-  PoolSlots(HealthPolicy policy, std::vector<BackendSlot*> slots,
-            std::atomic<uint64_t>* generation)
-      : policy_(policy), slots_(std::move(slots)), generation_(generation) {}
+  // slots[i]: backend i's health; traffic[i]: its row-0 Traffic, the rows after it each
+  // `row_stride` bytes further, `rows` in all (see layout.h).
+  PoolSlots(HealthPolicy policy, std::vector<BackendSlot*> slots, std::vector<Traffic*> traffic,
+            size_t row_stride, uint32_t rows, std::atomic<uint64_t>* generation)
+      : policy_(policy),
+        slots_(std::move(slots)),
+        traffic_(std::move(traffic)),
+        row_stride_(row_stride),
+        rows_(rows),
+        generation_(generation) {}
+
+  // The traffic row this process writes: 1 + its worker slot in a worker; 0 (the carried
+  // totals) elsewhere. Rows the region does not have are ignored.
+  void setWriter(uint32_t row) {
+    if (row < rows_) {
+      writer_ = row;
+    }
+  }
 
   size_t size() const { return slots_.size(); }
   BackendSlot& slot(size_t i) const { return *slots_[i]; }
+  // Backend i's traffic as counted by row `row` (row < rows).
+  Traffic& traffic(uint32_t row, size_t i) const {
+    return *reinterpret_cast<Traffic*>(reinterpret_cast<char*>(traffic_[i]) + row * row_stride_);
+  }
   const HealthPolicy& policy() const { return policy_; }
   // Changes whenever any backend of the region changes state.
   uint64_t generation() const { return generation_->load(std::memory_order_acquire); }
@@ -56,13 +75,22 @@ public:
   }
   // Up: may receive new connections (down and draining backends may not).
   bool eligible(size_t i) const { return state(i) == BackendState::Up; }
-  // Connections to backend i across all workers (including ones still connecting).
-  int64_t active(size_t i) const { return slots_[i]->active.load(std::memory_order_relaxed); }
+  // Connections to backend i across all workers (including ones still connecting): the sum
+  // of the workers' rows, clamped to [0, kMaxActive] (the rows may hold anything).
+  int64_t active(size_t i) const;
+  // Sums over every row (carried totals included).
+  uint64_t total(size_t i) const { return sum(i, &Traffic::total); }
+  uint64_t failedConnects(size_t i) const { return sum(i, &Traffic::failed_connects); }
+  uint64_t bytesIn(size_t i) const { return sum(i, &Traffic::bytes_in); }
+  uint64_t bytesOut(size_t i) const { return sum(i, &Traffic::bytes_out); }
 
-  // Reserves a connection on backend i unless it holds max_connections (0 = no limit).
+  // Reserves a connection on backend i unless it holds max_connections (0 = no limit). The
+  // reservation is added to this writer's row first and taken back if the sum is then over
+  // the limit: two workers racing for the last place may both back off, never both get it.
   bool reserve(size_t i, uint32_t max_connections) const;
-  // Reserves a connection on backend i only if its active count is still `seen`, so that a
-  // choice made by comparing counts is not based on a count another worker just changed.
+  // Reserves a connection on backend i only if its active count is still `seen` (the sum
+  // right after adding this one is seen + 1), so that a choice made by comparing counts is not
+  // based on a count another worker just changed.
   bool reserveIfActiveIs(size_t i, int64_t seen) const;
   void release(size_t i) const;
   void onConnectOk(size_t i) const;
@@ -82,11 +110,20 @@ public:
   // Any state -> Draining (a reload removed the backend). Draining is final.
   std::optional<Transition> setDraining(size_t i, int64_t now_ms) const;
 
+  // The largest active count reported (a garbage row cannot make arithmetic on it overflow).
+  static constexpr int64_t kMaxActive = int64_t{1} << 31;
+
 private:
   bool changeState(BackendSlot& s, BackendState from, BackendState to, int64_t now_ms) const;
+  Traffic& mine(size_t i) const { return traffic(writer_, i); }
+  uint64_t sum(size_t i, std::atomic<uint64_t> Traffic::*field) const;
 
   HealthPolicy policy_;
   std::vector<BackendSlot*> slots_;
+  std::vector<Traffic*> traffic_;
+  size_t row_stride_ = 0;
+  uint32_t rows_ = 0;
+  uint32_t writer_ = 0;
   std::atomic<uint64_t>* generation_ = nullptr;
 };
 

@@ -9,15 +9,11 @@ namespace weir::shm {
 // Per-worker counters in the region (slot = the worker's slot number). Relaxed atomics: they
 // are statistics, read by whoever reports them.
 
-// The master, when it forks (or re-forks) the worker of a slot.
+// The master, when it forks (or re-forks) the worker of a slot (after ShmRegion::retireWorker
+// cleared what the slot's previous worker held).
 inline void workerStarted(WorkerSlot& w, pid_t pid) {
   w.active.store(0, std::memory_order_relaxed);  // the dead worker's connections died with it
   w.pid.store(pid, std::memory_order_relaxed);
-}
-// The master, when it reaps the worker of a slot.
-inline void workerExited(WorkerSlot& w) {
-  w.pid.store(0, std::memory_order_relaxed);
-  w.active.store(0, std::memory_order_relaxed);
 }
 // The worker: a client connection accepted / ended.
 inline void onAccept(WorkerSlot& w) {

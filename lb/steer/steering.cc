@@ -1,11 +1,14 @@
 #include "steer/steering.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdarg>
 #include <cstddef>
 #include <cstring>
@@ -20,13 +23,19 @@ namespace weir::steer {
 
 static_assert(WEIR_MAX_WORKERS == config::kMaxWorkers);
 static_assert((WEIR_MAX_WORKERS & (WEIR_MAX_WORKERS - 1)) == 0);
-static_assert(sizeof(weir_slot_load) == 16);
 static_assert(offsetof(weir_steer_state, rotor) == 8);
-static_assert(offsetof(weir_steer_state, slots) == 32);
-static_assert(sizeof(weir_steer_state) == 32 + 16 * WEIR_MAX_WORKERS);
+static_assert(offsetof(weir_steer_state, live) == 32);
+static_assert(offsetof(weir_steer_state, lane_owner) == 40);
+static_assert(offsetof(weir_steer_state, steered) == 40 + 8 * WEIR_LANES);
+static_assert(offsetof(weir_steer_state, active) == 40 + 8 * WEIR_LANES + 8 * WEIR_MAX_WORKERS);
+static_assert(sizeof(weir_steer_state) ==
+              40 + 8 * WEIR_LANES + 8 * WEIR_MAX_WORKERS * (1 + WEIR_LANES));
 static_assert(std::atomic_ref<__s64>::is_always_lock_free);
+static_assert(std::atomic_ref<__u64>::is_always_lock_free);
 
 namespace {
+
+std::atomic_ref<__s64> counter(__s64& v) { return std::atomic_ref<__s64>(v); }
 
 // libbpf's messages go to our log at debug level; the last warning is kept so that a failed
 // load can say why in one line.
@@ -130,14 +139,18 @@ std::unique_ptr<Steering> Steering::create(config::Steering mode, unsigned nwork
     s->state_ = static_cast<weir_steer_state*>(s->anon_);
   }
   if (reused) {
-    // The old master's workers still count in these slots; its nworkers and mode stay until
-    // this master's workers run (setWorkers, setMode).
+    // The old master's workers still count in these slots; its nworkers, mode and live slots
+    // stay until this master's workers run (setWorkers, setMode, setLiveSlots). Its worker
+    // count is read once, bounded, to know which counts a shrink must move.
+    s->nworkers_ = std::min<unsigned>(std::atomic_ref<__u32>(s->state_->nworkers).load(),
+                                      WEIR_MAX_WORKERS);
     return s;
   }
   std::memset(static_cast<void*>(s->state_), 0, sizeof(weir_steer_state));
   s->state_->mode = s->skel_ ? modeOf(mode) : __u32{WEIR_STEER_HASH};
   // nworkers last: the program treats 0 as "steering off".
-  std::atomic_ref<__u32>(s->state_->nworkers).store(nworkers);
+  s->nworkers_ = std::clamp(nworkers, 1u, unsigned{WEIR_MAX_WORKERS});
+  std::atomic_ref<__u32>(s->state_->nworkers).store(s->nworkers_);
   return s;
 }
 
@@ -152,20 +165,68 @@ Steering::~Steering() {
 
 void Steering::setWorkers(unsigned n) {
   n = std::clamp(n, 1u, unsigned{WEIR_MAX_WORKERS});
-  std::atomic_ref<__u32> nworkers(state_->nworkers);
-  const unsigned old = nworkers.load();
+  const unsigned old = nworkers_;  // this process's own number, never the shared one
   // `steered` counts connections sent to a slot and not yet accepted. After a shrink, what
   // waits in the sockets of slots >= n is accepted by worker (slot mod n), which takes it
   // off its own slot's count: move the counts there. Slots coming back after a grow were
   // not steered to meanwhile, so whatever they still count was moved away then.
   for (unsigned s = n; s < old; ++s) {
-    const __s64 left = std::atomic_ref<__s64>(state_->slots[s].steered).exchange(0);
-    std::atomic_ref<__s64>(state_->slots[s % n].steered).fetch_add(left);
+    const __s64 left = counter(state_->steered[s]).exchange(0);
+    counter(state_->steered[s % n]).fetch_add(left);
   }
   for (unsigned s = old; s < n && old > 0; ++s) {
-    std::atomic_ref<__s64>(state_->slots[s].steered).store(0);
+    counter(state_->steered[s]).store(0);
   }
-  nworkers.store(n);
+  nworkers_ = n;
+  std::atomic_ref<__u32>(state_->nworkers).store(n);
+}
+
+void Steering::setLiveSlots(uint64_t slots) {
+  std::atomic_ref<__u64>(state_->live).store(slots);
+}
+
+std::optional<unsigned> Steering::claimLane(uint64_t generation) {
+  const uint64_t tag = (uint64_t{static_cast<uint32_t>(::getpid())} << 32) |
+                       (generation & 0xffffffffu);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (unsigned lane = 0; lane < WEIR_LANES; ++lane) {
+      std::atomic_ref<__u64> owner(state_->lane_owner[lane]);
+      __u64 free = 0;
+      if (owner.compare_exchange_strong(free, tag)) {
+        zeroLane(lane);  // free lanes count zero; this makes sure of it
+        return lane;
+      }
+      // Second pass: a lane whose master is gone (killed during an upgrade) is taken back.
+      const auto pid = static_cast<pid_t>(free >> 32);
+      if (pass == 1 && pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH &&
+          owner.compare_exchange_strong(free, tag)) {
+        spdlog::warn("steering lane {} of master pid {} (gone) taken back", lane, pid);
+        zeroLane(lane);
+        return lane;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+void Steering::releaseLane(unsigned lane) {
+  if (lane >= WEIR_LANES) {
+    return;
+  }
+  zeroLane(lane);
+  std::atomic_ref<__u64>(state_->lane_owner[lane]).store(0);
+}
+
+void Steering::retireSlot(unsigned lane, unsigned slot) {
+  if (lane < WEIR_LANES && slot < WEIR_MAX_WORKERS) {
+    counter(state_->active[lane][slot]).store(0);
+  }
+}
+
+void Steering::zeroLane(unsigned lane) {
+  for (unsigned s = 0; s < WEIR_MAX_WORKERS; ++s) {
+    counter(state_->active[lane][s]).store(0);
+  }
 }
 
 bool Steering::setMode(config::Steering mode) {

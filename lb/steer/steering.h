@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,19 @@ public:
   // Slots the program chooses from (1..WEIR_MAX_WORKERS); moves the not-yet-accepted counts
   // of slots a shrink leaves to the slots whose workers now accept from their sockets.
   void setWorkers(unsigned n);
+  // Bit s set: slot s has a running worker. The program steers new connections to these slots
+  // only (with none set, the kernel's hash queues them anywhere until workers run).
+  void setLiveSlots(uint64_t slots);
+
+  // Lanes (see bpf/steer.h): each generation's workers count their connections in a lane of
+  // their own, so that the master can take exactly a dead worker's count away.
+  // A free lane for `generation` of this master (nullopt when all WEIR_LANES are taken; lanes
+  // of a master that no longer exists are taken back). The lane starts at zero.
+  std::optional<unsigned> claimLane(uint64_t generation);
+  // The generation's workers are all gone: zero the lane and free it.
+  void releaseLane(unsigned lane);
+  // Worker `slot` of the generation holding `lane` died: what it counted is gone with it.
+  void retireSlot(unsigned lane, unsigned slot);
   // Least-loaded <-> round-robin <-> hash while loaded. Returns false if `mode` needs the
   // program but it is not loaded (started in hash mode or without privileges).
   bool setMode(config::Steering mode);
@@ -80,10 +94,12 @@ public:
 private:
   Steering() = default;
   util::Result<util::Ok> fill(uint32_t id, size_t first_slot, const std::vector<int>& fds);
+  void zeroLane(unsigned lane);
 
   ::steer_bpf* skel_ = nullptr;
   weir_steer_state* state_ = nullptr;
   void* anon_ = nullptr;  // anonymous shared mapping when BPF is off
+  unsigned nworkers_ = 1;  // what this process last set (the shared copy is never read back)
   // The old master's socket array when its maps could not be reused.
   net::UniqueFd old_socks_;
   std::vector<bool> used_ids_ = std::vector<bool>(WEIR_MAX_GROUPS, false);

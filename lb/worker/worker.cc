@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -26,8 +25,6 @@ constexpr int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE: retry later, ne
 constexpr int64_t kReconcileMs = 1000;
 constexpr size_t kIdlePipes = 256;
 
-std::atomic_ref<__s64> counter(__s64& v) { return std::atomic_ref<__s64>(v); }
-
 }  // namespace
 
 int64_t monotonicMs() {
@@ -37,13 +34,11 @@ int64_t monotonicMs() {
 }
 
 Worker::Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
-               weir_steer_state* steer, bool count_steered, const shm::BackendMap& backends,
-               shm::WorkerSlot& stats)
+               steer::SlotLoad load, const shm::BackendMap& backends, shm::WorkerSlot& stats)
     : cfg_(cfg),
       slot_(slot),
       sockets_(std::move(sockets)),
-      steer_(steer),
-      count_steered_(count_steered),
+      load_(load),
       backends_(backends),
       stats_(stats),
       pipes_(kIdlePipes) {}
@@ -118,7 +113,7 @@ void Worker::enqueue(Session* s) {
 
 void Worker::onClosed(Session* s) {
   --active_;
-  counter(steer_->slots[slot_].active).fetch_sub(1, std::memory_order_relaxed);
+  load_.closed();
   shm::onClientClosed(stats_);
   dead_.push_back(s);
 }
@@ -176,11 +171,7 @@ void Worker::acceptFrom(size_t index) {
     ++active_;
     ++accepted_;
     shm::onAccept(stats_);
-    auto& load = steer_->slots[slot_];
-    counter(load.active).fetch_add(1, std::memory_order_relaxed);
-    if (count_steered_) {
-      counter(load.steered).fetch_sub(1, std::memory_order_relaxed);
-    }
+    load_.accepted();
     Session* s = newSession();
     const auto& listener = cfg_.listeners[ls.listener];
     s->start(net::UniqueFd(fd), peer, ls.listener, pools_[listener.pool_index].get(), now_ms_);
@@ -272,12 +263,8 @@ void Worker::runDeferred() {
   dead_.clear();
 }
 
-// The program counts a connection in `steered` at SYN time and the worker moves it to
-// `active` on accept. A handshake that never completes, a syncookie ACK (selection runs again)
-// or a SYN that arrived before the program was attached leave `steered` off by a few. The
-// truth is the accept queue length (TCP_INFO on a listener reports it in tcpi_unacked): when
-// the counter and the queue disagree in the same direction on two ticks in a row, correct by
-// the smaller difference, which leaves handshakes in flight alone.
+// The steering counter of this slot is checked against the accept queues of its sockets
+// (TCP_INFO on a listener reports the queue length in tcpi_unacked).
 void Worker::reconcileSteered() {
   int64_t queued = 0;
   for (const auto& ls : sockets_) {
@@ -287,19 +274,7 @@ void Worker::reconcileSteered() {
       queued += info.tcpi_unacked;
     }
   }
-  auto steered = counter(steer_->slots[slot_].steered);
-  int64_t diff = steered.load(std::memory_order_relaxed) - queued;
-  int64_t fix = 0;
-  if (diff > 0 && steered_prev_diff_ > 0) {
-    fix = std::min(diff, steered_prev_diff_);
-  } else if (diff < 0 && steered_prev_diff_ < 0) {
-    fix = std::max(diff, steered_prev_diff_);
-  }
-  if (fix != 0) {
-    steered.fetch_sub(fix, std::memory_order_relaxed);
-    spdlog::debug("steering counter of slot {} corrected by {}", slot_, -fix);
-  }
-  steered_prev_diff_ = diff - fix;
+  load_.reconcile(queued);
 }
 
 int Worker::waitTimeout() const {
@@ -344,7 +319,7 @@ int Worker::run() {
       next_reconcile_ms_ = now_ms_ + kReconcileMs;
       // A draining worker shares its slot's counter with the next generation's worker,
       // which reconciles it; two reconcilers would correct the same drift twice.
-      if (count_steered_ && !stopping_) {
+      if (load_.countsSteered() && !stopping_) {
         reconcileSteered();
       }
     }

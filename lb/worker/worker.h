@@ -12,12 +12,9 @@
 #include "net/unique_fd.h"
 #include "shm/backend_map.h"
 #include "shm/region.h"
+#include "steer/slot_load.h"
 #include "worker/session.h"
 #include "worker/timer_list.h"
-
-extern "C" {
-#include "steer.h"
-}
 
 namespace weir::worker {
 
@@ -45,13 +42,11 @@ struct PoolRuntime {
 // freeing closed sessions, which must outlive the event batch that may still name them).
 class Worker {
 public:
-  // steer: the shared load counters; count_steered: whether the BPF program increments
-  // slots[slot].steered (then this worker moves each accepted connection to `active`).
-  // region/backends: the shared-memory region and where cfg's backends live in it; both
-  // outlive the worker. stats: this worker's entry in the region.
+  // load: this worker's part of the steering load. backends: where cfg's backends live in the
+  // shared-memory region (bound to this worker's traffic row); stats: this worker's entry in
+  // the region. Both outlive the worker.
   Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
-         weir_steer_state* steer, bool count_steered, const shm::BackendMap& backends,
-         shm::WorkerSlot& stats);
+         steer::SlotLoad load, const shm::BackendMap& backends, shm::WorkerSlot& stats);
   ~Worker();
 
   // Runs until SIGTERM/SIGINT (fast stop) or SIGQUIT once every connection has ended.
@@ -87,8 +82,7 @@ private:
   std::vector<ListenSocket> sockets_;
   std::vector<Endpoint> listen_eps_;
   std::vector<bool> accept_pending_;
-  weir_steer_state* steer_;
-  bool count_steered_;
+  steer::SlotLoad load_;
   const shm::BackendMap& backends_;
   shm::WorkerSlot& stats_;
 
@@ -107,7 +101,6 @@ private:
   int64_t now_ms_ = 0;
   int64_t accept_paused_until_ = 0;
   int64_t next_reconcile_ms_ = 0;
-  int64_t steered_prev_diff_ = 0;
   uint64_t active_ = 0;
   uint64_t accepted_ = 0;
   int64_t last_emfile_log_ms_ = -1000000;

@@ -17,9 +17,11 @@ public:
   explicit BalanceFixture(std::string_view pools, uint64_t seed = 1)
       : ShmFixture(pools), balancer(makeBalancer(cfg.pools[0], pool(0), seed)) {}
 
-  // Another worker's balancer over the same shared slots.
+  // Another worker's balancer over the same shared slots: worker `seed % kWorkers`'s row.
   std::unique_ptr<Balancer> another(uint64_t seed = 2) const {
-    return makeBalancer(cfg.pools[0], pool(0), seed);
+    shm::PoolSlots theirs = pool(0);
+    theirs.setWriter(static_cast<uint32_t>(seed % kWorkers) + 1);
+    return makeBalancer(cfg.pools[0], theirs, seed);
   }
 
   // Picks and releases the reservation at once, so active counts stay as the test set them.
@@ -37,7 +39,8 @@ public:
     region.header().health_generation.fetch_add(1);
   }
 
-  void setActive(size_t i, int64_t n) { pool(0).slot(i).active.store(n); }
+  // Backend i's active count, as if worker 0 held all n connections.
+  void setActive(size_t i, int64_t n) { pool(0).traffic(1, i).active.store(n); }
 
   std::unique_ptr<Balancer> balancer;
 };

@@ -12,13 +12,13 @@ namespace weir::shm {
 namespace {
 
 TEST(ErrorText, EmptyUntilWritten) {
-  auto region = ShmRegion::create(1);
+  auto region = ShmRegion::create(1, 1);
   ASSERT_TRUE(region.ok());
   EXPECT_EQ(readErrorText(region->backend(0)), "");
 }
 
 TEST(ErrorText, WriteThenRead) {
-  auto region = ShmRegion::create(1);
+  auto region = ShmRegion::create(1, 1);
   ASSERT_TRUE(region.ok());
   BackendSlot& s = region->backend(0);
   EXPECT_TRUE(writeErrorText(s, "connect: Connection refused"));
@@ -29,7 +29,7 @@ TEST(ErrorText, WriteThenRead) {
 }
 
 TEST(ErrorText, LongTextIsTruncated) {
-  auto region = ShmRegion::create(1);
+  auto region = ShmRegion::create(1, 1);
   ASSERT_TRUE(region.ok());
   std::string text(500, 'x');
   EXPECT_TRUE(writeErrorText(region->backend(0), text));
@@ -37,7 +37,7 @@ TEST(ErrorText, LongTextIsTruncated) {
 }
 
 TEST(ErrorText, AWriterInProgressMakesOthersDropTheirText) {
-  auto region = ShmRegion::create(1);
+  auto region = ShmRegion::create(1, 1);
   ASSERT_TRUE(region.ok());
   BackendSlot& s = region->backend(0);
   ASSERT_TRUE(writeErrorText(s, "first"));
@@ -51,7 +51,7 @@ TEST(ErrorText, AWriterInProgressMakesOthersDropTheirText) {
 
 TEST(ErrorText, ReadersSeeWholeTextsFromAWriterAtCheckerPace) {
   // The checker writes at most once per check; here every 20 microseconds.
-  auto region = ShmRegion::create(1);
+  auto region = ShmRegion::create(1, 1);
   ASSERT_TRUE(region.ok());
   BackendSlot& s = region->backend(0);
   const std::string a(100, 'a');
@@ -75,7 +75,7 @@ TEST(ErrorText, ReadersSeeWholeTextsFromAWriterAtCheckerPace) {
 }
 
 TEST(ErrorText, EvenAWriterThatNeverPausesCannotMakeReadsOverrun) {
-  auto region = ShmRegion::create(1);
+  auto region = ShmRegion::create(1, 1);
   ASSERT_TRUE(region.ok());
   BackendSlot& s = region->backend(0);
   const std::string a(kErrorTextLen - 1, 'a');

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -56,12 +57,63 @@ TEST(PoolSlots, ConnectionLifeCounters) {
   EXPECT_EQ(s.onConnectFailed(0, ECONNREFUSED, 1), std::nullopt);
   ASSERT_TRUE(s.reserve(0, 0));
   s.release(0);
-  const BackendSlot& b = s.slot(0);
-  EXPECT_EQ(b.active.load(), 0);
-  EXPECT_EQ(b.total.load(), 1u);
-  EXPECT_EQ(b.failed_connects.load(), 1u);
-  EXPECT_EQ(b.bytes_in.load(), 100u);
-  EXPECT_EQ(b.bytes_out.load(), 7u);
+  EXPECT_EQ(s.active(0), 0);
+  EXPECT_EQ(s.total(0), 1u);
+  EXPECT_EQ(s.failedConnects(0), 1u);
+  EXPECT_EQ(s.bytesIn(0), 100u);
+  EXPECT_EQ(s.bytesOut(0), 7u);
+  // All of it in worker 0's own row (row 1); nobody else's row was touched.
+  EXPECT_EQ(s.traffic(1, 0).total.load(), 1u);
+  for (uint32_t row : {0u, 2u, 3u, 4u}) {
+    EXPECT_EQ(s.traffic(row, 0).total.load(), 0u) << row;
+    EXPECT_EQ(s.traffic(row, 0).active.load(), 0) << row;
+  }
+}
+
+TEST(PoolSlots, EachWorkerCountsInItsOwnRowAndTheSumIsGlobal) {
+  ShmFixture f("[pools.p]\n" + backendList(2));
+  PoolSlots w0 = f.pool();
+  PoolSlots w2 = f.pool();
+  w2.setWriter(3);  // worker slot 2
+  ASSERT_TRUE(w0.reserve(0, 0));
+  ASSERT_TRUE(w2.reserve(0, 0));
+  ASSERT_TRUE(w2.reserve(0, 0));
+  EXPECT_EQ(w0.active(0), 3);
+  EXPECT_EQ(w2.active(0), 3);
+  EXPECT_EQ(f.pool().traffic(1, 0).active.load(), 1);
+  EXPECT_EQ(f.pool().traffic(3, 0).active.load(), 2);
+  // max_connections counts every worker's connections.
+  EXPECT_FALSE(w0.reserve(0, 3));
+  EXPECT_EQ(w0.active(0), 3) << "a refused reservation is taken back";
+  EXPECT_TRUE(w0.reserve(1, 3));
+}
+
+TEST(PoolSlots, RetiringADeadWorkerFreesItsConnectionsAtOnce) {
+  ShmFixture f("[pools.p]\n" + backendList(1, "max_connections = 2"));
+  PoolSlots dead = f.pool();
+  dead.setWriter(2);  // worker slot 1
+  ASSERT_TRUE(dead.reserve(0, 2));
+  dead.onConnectOk(0);
+  ASSERT_TRUE(dead.reserve(0, 2));
+  dead.onConnectOk(0);
+  EXPECT_FALSE(f.pool().reserve(0, 2)) << "full while worker 1 holds two connections";
+  f.region.retireWorker(1);  // the master, after worker 1 died
+  EXPECT_EQ(f.pool().active(0), 0);
+  EXPECT_TRUE(f.pool().reserve(0, 2));
+  EXPECT_EQ(f.pool().total(0), 2u) << "totals survive the worker";
+}
+
+TEST(PoolSlots, ScribbledRowsNeverOverflowTheSum) {
+  ShmFixture f("[pools.p]\n" + backendList(1));
+  for (uint32_t row = 1; row <= ShmFixture::kWorkers; ++row) {
+    f.pool().traffic(row, 0).active.store(INT64_MAX);
+  }
+  EXPECT_EQ(f.pool().active(0), PoolSlots::kMaxActive);
+  f.pool().traffic(1, 0).active.store(INT64_MIN);
+  for (uint32_t row = 2; row <= ShmFixture::kWorkers; ++row) {
+    f.pool().traffic(row, 0).active.store(0);
+  }
+  EXPECT_EQ(f.pool().active(0), 0);
 }
 
 TEST(PoolSlots, ReserveHonoursMaxConnections) {
@@ -236,7 +288,7 @@ TEST(PoolSlots, ConcurrentFailuresChangeStateExactlyOnce) {
     t.join();
   }
   EXPECT_EQ(transitions.load(), 1);
-  EXPECT_EQ(s.slot(0).failed_connects.load(), 4000u);
+  EXPECT_EQ(s.failedConnects(0), 4000u);
   EXPECT_EQ(s.active(0), 0);
 }
 

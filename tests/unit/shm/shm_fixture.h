@@ -11,12 +11,17 @@
 
 namespace weir::shm {
 
-// A parsed config, a fresh region and the map of the config's backends in it. `pools` is TOML
-// defining at least [pools.p] (a listener on 127.0.0.1:1 uses it).
+// A parsed config, a fresh region for kWorkers workers and the map of the config's backends in
+// it, as worker 0 sees it (its traffic goes to row 1). `pools` is TOML defining at least
+// [pools.p] (a listener on 127.0.0.1:1 uses it).
 class ShmFixture {
 public:
+  static constexpr uint32_t kWorkers = 4;
+
   explicit ShmFixture(std::string_view pools)
-      : cfg(parseConfig(pools)), region(newRegion(cfg)), map(newMap(region, cfg)) {}
+      : cfg(parseConfig(pools)), region(newRegion(cfg)), map(newMap(region, cfg)) {
+    map.setWorker(0);
+  }
 
   // config.pools is sorted by name: "p" is at index 0 when it sorts first.
   const PoolSlots& pool(size_t i = 0) const { return map.pool(i); }
@@ -27,7 +32,7 @@ public:
     return config::parse(text, "test.toml");
   }
   static ShmRegion newRegion(const config::Config& cfg) {
-    auto region = ShmRegion::create(ShmRegion::capacityFor(cfg));
+    auto region = ShmRegion::create(ShmRegion::capacityFor(cfg), kWorkers);
     EXPECT_TRUE(region.ok());
     return std::move(*region);
   }
