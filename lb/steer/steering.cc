@@ -93,7 +93,7 @@ std::unique_ptr<Steering> Steering::create(config::Steering mode, unsigned nwork
   std::unique_ptr<Steering> s(new Steering());
   why->clear();
   bool reused = false;
-  if (mode != config::Steering::Hash) {
+  {  // In every mode: even "hash" needs the program to keep connections off a dead worker.
     libbpf_set_print(libbpfPrint);
     g_last_libbpf_error.clear();
     struct steer_bpf* skel = steer_bpf__open();

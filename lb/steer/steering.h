@@ -43,7 +43,8 @@ struct MapFds {
 class Steering {
 public:
   // Never fails: when BPF is unavailable, returns a hash-mode instance and fills *why with the
-  // reason (empty when BPF loaded or hash mode was asked for). With `inherit` (a binary
+  // reason (empty when BPF loaded). The program is loaded in every mode: with "hash" it leaves
+  // the choice to the kernel while every worker runs and steps in while one is down. With `inherit` (a binary
   // upgrade), reuses the old master's maps and counters instead of creating fresh ones; if
   // they cannot be reused, starts fresh and says why in *why.
   static std::unique_ptr<Steering> create(config::Steering mode, unsigned nworkers,

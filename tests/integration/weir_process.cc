@@ -77,7 +77,11 @@ std::string WeirConfig::toToml() const {
     t << "retries = " << p.retries << "\n";
     t << "backends = [\n";
     for (const BackendSpec& b : p.backends) {
-      t << "  { address = " << quoted(b.address) << ", weight = " << b.weight << " },\n";
+      t << "  { address = " << quoted(b.address) << ", weight = " << b.weight;
+      if (b.max_connections != 0) {
+        t << ", max_connections = " << b.max_connections;
+      }
+      t << " },\n";
     }
     t << "]\n";
     if (!p.health.empty()) {

@@ -25,6 +25,7 @@ inline const std::string kTestsrvBin = TESTSRV_BIN;
 struct BackendSpec {
   std::string address;  // "127.0.0.1:PORT"
   unsigned weight = 1;
+  unsigned max_connections = 0;  // 0: not written (unlimited)
 };
 
 struct PoolSpec {

@@ -2,9 +2,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/net_io.h"
@@ -109,6 +113,127 @@ TEST(WorkerCrash, KilledWorkerIsRespawnedAndOthersKeepFlowing) {
   EXPECT_TRUE(replacement_served) << "the replacement worker " << replacement
                                   << " served none of " << fresh.size() << " new connections";
 }
+
+// The pid of the worker whose title names `slot` (in any generation), or 0.
+pid_t workerInSlot(WeirProcess& weir, unsigned slot) {
+  for (pid_t p : weir.workerPids()) {
+    if (processCmdline(p).rfind("weir: worker " + std::to_string(slot) + " ", 0) == 0) {
+      return p;
+    }
+  }
+  return 0;
+}
+
+// A backend at max_connections whose connections partly die with a worker: the dead worker's
+// connections stop counting at once, so exactly that many new ones are accepted, and no more.
+TEST(WorkerCrash, AKilledWorkersConnectionsStopCountingAtOnce) {
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);
+  cfg.pools[0].backends[0].max_connections = 4;
+  WeirProcess weir(cfg);
+  ASSERT_TRUE(weir.start(Readiness::Accepts));
+  const std::vector<pid_t> workers = weir.waitForWorkers(2);
+  ASSERT_EQ(workers.size(), 2u);
+
+  std::vector<Fd> held;
+  ASSERT_TRUE(openEchoing(weir, 4, &held));
+  // The backend is full: a fifth client is closed without a byte.
+  {
+    Fd fifth = connectTcp(weir.addr(), seconds(5));
+    ASSERT_TRUE(fifth.valid());
+    EXPECT_NE(echoRoundTrip(fifth.get(), "fifth\n", deadlineIn(seconds(5))), IoStatus::Ok)
+        << "max_connections = 4 let a fifth connection through";
+  }
+  std::vector<pid_t> owners;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        owners = connectionOwners(weir.port(), workers, held);
+        return std::count(owners.begin(), owners.end(), 0) == 0;
+      },
+      seconds(5)));
+  const pid_t victim = std::count(owners.begin(), owners.end(), workers[0]) > 0 ? workers[0]
+                                                                               : workers[1];
+  const auto lost = static_cast<size_t>(std::count(owners.begin(), owners.end(), victim));
+  std::printf("max_connections = 4: %zu held by worker %d (killed), %zu by the other\n", lost,
+              victim, 4 - lost);
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  for (size_t i = 0; i < held.size(); ++i) {
+    if (owners[i] == victim) {
+      const IoStatus st = readUntilClosed(held[i].get(), deadlineIn(seconds(5)));
+      ASSERT_TRUE(st == IoStatus::Eof || st == IoStatus::Reset) << toString(st);
+    }
+  }
+  // At once (not after a reload, and whether or not the worker is back yet): exactly `lost`
+  // new connections fit.
+  std::vector<Fd> fresh;
+  ASSERT_TRUE(openEchoing(weir, lost, &fresh))
+      << "the backend still counts the dead worker's connections";
+  Fd over = connectTcp(weir.addr(), seconds(5));
+  ASSERT_TRUE(over.valid());
+  EXPECT_NE(echoRoundTrip(over.get(), "over\n", deadlineIn(seconds(5))), IoStatus::Ok)
+      << "more than max_connections after the crash";
+}
+
+// While a slot's worker keeps crashing (and waits out its respawn back-off), the steering
+// program sends it nothing: every new connection is served at once by the live worker, in
+// every steering mode. Without that, a connection steered to the dead slot waits in its
+// queue until the next respawn.
+class CrashLoop : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CrashLoop, NewConnectionsAvoidTheDeadSlot) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "the steering program needs root (CAP_BPF + CAP_NET_ADMIN)";
+  }
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);
+  cfg.steering = GetParam();
+  WeirProcess weir(cfg);
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  ASSERT_EQ(weir.waitForWorkers(2).size(), 2u);
+  ASSERT_EQ(weir.countLogLines("BPF steering on"), 1u) << "needs the steering program";
+
+  // Kill worker 1 every time it comes back until its back-off reaches 1.6 s (100, 200, 400,
+  // 800, 1600 ms: five quick deaths). Bounded: 15 s.
+  int kills = 0;
+  const Deadline give_up = deadlineIn(seconds(15));
+  while (weir.countLogLines("respawning in 1600 ms") == 0 && Clock::now() < give_up) {
+    if (pid_t p = workerInSlot(weir, 1); p != 0 && kill(p, SIGKILL) == 0) {
+      ++kills;
+      ASSERT_TRUE(waitFor([&] { return !processAlive(p); }, seconds(5)));
+    }
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_GE(weir.countLogLines("respawning in 1600 ms"), 1u) << weir.logTail();
+  const Deadline back = Clock::now() + milliseconds(1600);
+  EXPECT_EQ(workerInSlot(weir, 1), 0) << "slot 1 should be waiting out its back-off";
+
+  // Sequential connections for most of the back-off: each must be served promptly.
+  std::vector<Fd> served;
+  int n = 0;
+  while (Clock::now() + milliseconds(400) < back && n < 200) {
+    Fd fd = connectTcp(weir.addr(), seconds(2));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(echoRoundTrip(fd.get(), "live " + std::to_string(n) + "\n",
+                            deadlineIn(milliseconds(300))),
+              IoStatus::Ok)
+        << "connection " << n << " was not served within 300 ms while slot 1 was down ("
+        << kills << " kills): it was steered to the dead slot";
+    ++n;
+  }
+  std::printf("steering %s: %d kills, %d connections served while slot 1 was down\n",
+              GetParam(), kills, n);
+  EXPECT_GE(n, 10);
+  // Worker 1 comes back after its back-off and is used again.
+  EXPECT_TRUE(waitFor([&] { return workerInSlot(weir, 1) != 0; }, seconds(5)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Steering, CrashLoop,
+                         ::testing::Values("least-loaded", "round-robin", "hash"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace weir::test
