@@ -10,10 +10,8 @@
 namespace weir::balance {
 namespace {
 
-// Rounds of choose + reserve before giving up on exact counts (see comparesCounts()). Two
-// workers that reserve the same backend at the same moment may both take theirs back
-// (PoolSlots::reserveIfActiveIs); they then choose again, and rarely collide twice.
-constexpr int kRounds = 32;
+// Rounds of choose + reserve before giving up on exact counts (see comparesCounts()).
+constexpr int kRounds = 8;
 
 bool isTried(uint64_t tried, size_t i) {
   return i < 64 && ((tried >> i) & 1) != 0;

@@ -80,6 +80,12 @@ struct alignas(64) BackendSlot {
   // Last error text, NUL-terminated, behind a sequence counter (see error_text.h).
   std::atomic<uint32_t> error_seq;
   std::atomic<uint64_t> error_text[kErrorWords];
+
+  // Held (1 + the holder's traffic row; 0 = free) for the few instructions in which a worker
+  // checks the backend's active count and adds its reservation, so that two workers never
+  // both take a count that only one of them may (PoolSlots::reserve). On a line of its own:
+  // every reservation writes it.
+  alignas(64) std::atomic<uint32_t> reserving;
 };
 
 // One backend's traffic as one writer (a worker, or row 0: the carried totals) counts it.

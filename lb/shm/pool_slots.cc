@@ -1,5 +1,7 @@
 #include "shm/pool_slots.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -56,7 +58,7 @@ int64_t PoolSlots::active(size_t i) const {
   // Each row clamped first: no sum of at most kMaxWorkerSlots of them can overflow.
   int64_t total = 0;
   for (uint32_t row = 1; row < rows_; ++row) {
-    total += std::clamp<int64_t>(traffic(row, i).active.load(std::memory_order_seq_cst), 0,
+    total += std::clamp<int64_t>(traffic(row, i).active.load(std::memory_order_relaxed), 0,
                                  kMaxActive);
   }
   return std::min(total, kMaxActive);
@@ -70,27 +72,47 @@ uint64_t PoolSlots::sum(size_t i, std::atomic<uint64_t> Traffic::*field) const {
   return total;
 }
 
-// Both reservations add to this writer's row first and look at the sum after: with
-// sequentially consistent operations, of two workers racing each sees the other's addition
-// (or comes second and sees it anyway), so a limit is never exceeded.
-bool PoolSlots::reserve(size_t i, uint32_t max_connections) const {
-  auto& own = mine(i).active;
-  own.fetch_add(1, std::memory_order_seq_cst);
-  if (max_connections != 0 && active(i) > max_connections) {
-    own.fetch_sub(1, std::memory_order_relaxed);
-    return false;
+// Spins on a busy reservation lock: a few quick retries, then yielding; past the bound the
+// holder most likely died holding it (a worker killed in those few instructions).
+constexpr int kLockSpins = 16;
+constexpr int kLockAttempts = 1000;
+
+template <typename Ok>
+bool PoolSlots::reserveWhen(size_t i, Ok ok) const {
+  auto& lock = slots_[i]->reserving;
+  const uint32_t me = writer_ + 1;
+  for (int attempt = 0;; ++attempt) {
+    uint32_t free = 0;
+    if (lock.compare_exchange_weak(free, me, std::memory_order_acquire,
+                                   std::memory_order_relaxed)) {
+      break;
+    }
+    if (attempt >= kLockAttempts) {
+      return false;
+    }
+    if (attempt >= kLockSpins) {
+      ::sched_yield();
+    }
   }
-  return true;
+  // Nobody else adds to this backend now; what others take away only makes room.
+  const bool take = ok(active(i));
+  if (take) {
+    mine(i).active.fetch_add(1, std::memory_order_relaxed);
+  }
+  lock.store(0, std::memory_order_release);
+  return take;
+}
+
+bool PoolSlots::reserve(size_t i, uint32_t max_connections) const {
+  if (max_connections == 0) {
+    mine(i).active.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  return reserveWhen(i, [max_connections](int64_t n) { return n < max_connections; });
 }
 
 bool PoolSlots::reserveIfActiveIs(size_t i, int64_t seen) const {
-  auto& own = mine(i).active;
-  own.fetch_add(1, std::memory_order_seq_cst);
-  if (active(i) != seen + 1) {
-    own.fetch_sub(1, std::memory_order_relaxed);
-    return false;
-  }
-  return true;
+  return reserveWhen(i, [seen](int64_t n) { return n == seen; });
 }
 
 void PoolSlots::release(size_t i) const {

@@ -84,13 +84,12 @@ public:
   uint64_t bytesIn(size_t i) const { return sum(i, &Traffic::bytes_in); }
   uint64_t bytesOut(size_t i) const { return sum(i, &Traffic::bytes_out); }
 
-  // Reserves a connection on backend i unless it holds max_connections (0 = no limit). The
-  // reservation is added to this writer's row first and taken back if the sum is then over
-  // the limit: two workers racing for the last place may both back off, never both get it.
+  // Reserves a connection on backend i (adds it to this writer's row) unless it holds
+  // max_connections (0 = no limit). Fails too when another process holds the backend's
+  // reservation lock for too long (it died in the middle: the master frees the lock).
   bool reserve(size_t i, uint32_t max_connections) const;
-  // Reserves a connection on backend i only if its active count is still `seen` (the sum
-  // right after adding this one is seen + 1), so that a choice made by comparing counts is not
-  // based on a count another worker just changed.
+  // Reserves a connection on backend i only if its active count is still `seen`, so that a
+  // choice made by comparing counts is not based on a count another worker just changed.
   bool reserveIfActiveIs(size_t i, int64_t seen) const;
   void release(size_t i) const;
   void onConnectOk(size_t i) const;
@@ -116,6 +115,9 @@ public:
 private:
   bool changeState(BackendSlot& s, BackendState from, BackendState to, int64_t now_ms) const;
   Traffic& mine(size_t i) const { return traffic(writer_, i); }
+  // Under backend i's reservation lock: adds one to this writer's row if ok(active count).
+  template <typename Ok>
+  bool reserveWhen(size_t i, Ok ok) const;
   uint64_t sum(size_t i, std::atomic<uint64_t> Traffic::*field) const;
 
   HealthPolicy policy_;

@@ -246,6 +246,9 @@ void ShmRegion::retireWorker(uint32_t w) {
   stats.active.store(0, std::memory_order_relaxed);
   for (uint32_t i = 0; i < backends_; ++i) {
     traffic(w + 1, i).active.store(0, std::memory_order_relaxed);
+    // A worker killed while it held a reservation lock: free it (1 + its row, see layout.h).
+    uint32_t held = w + 2;
+    (void)backend(i).reserving.compare_exchange_strong(held, 0);
   }
 }
 

@@ -77,7 +77,8 @@ public:
   int findOrAdd(std::string_view pool, std::string_view address);
 
   // The master, after worker slot w's process died: zeroes what it held (its active counts in
-  // its traffic row and in its WorkerSlot) and marks the slot empty; its totals stay. Bounded
+  // its traffic row and in its WorkerSlot, any reservation lock it held) and marks the slot
+  // empty; its totals stay. Bounded
   // by this process's own layout; nothing read from the region is trusted.
   void retireWorker(uint32_t w);
 

@@ -98,7 +98,7 @@ TEST(CarryOver, AnOverwrittenRegionCarriesNothing) {
     (void)old_gen.pool(0).recordProbe(0, false, "refused", 10);
   }
   // Everything a worker can write, overwritten: header, keys, slots, rows.
-  std::memset(&old_gen.region.header(), 0xa5, old_gen.region.header().size);
+  std::memset(static_cast<void*>(&old_gen.region.header()), 0xa5, old_gen.region.header().size);
   ShmFixture new_gen(kNew);
   const CarryReport report = carryOver(old_gen.region, new_gen.region, kNow);
   EXPECT_EQ(report.carried, 0u);
@@ -113,7 +113,7 @@ TEST(CarryOver, GarbageUnderAnIntactHeaderIsBoundedByTheOwnersLayout) {
   ShmFixture old_gen(kOld);
   // Keys and slots scribbled, header left as it was: the master matches by its own keys and
   // rejects what is not believable, without reading past the region.
-  std::memset(&old_gen.region.backend(0), 0xff,
+  std::memset(static_cast<void*>(&old_gen.region.backend(0)), 0xff,
               old_gen.region.header().size - sizeof(Header) -
                   ShmFixture::kWorkers * sizeof(WorkerSlot));
   ASSERT_TRUE(old_gen.region.intact());

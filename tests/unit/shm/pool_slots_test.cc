@@ -103,6 +103,47 @@ TEST(PoolSlots, RetiringADeadWorkerFreesItsConnectionsAtOnce) {
   EXPECT_EQ(f.pool().total(0), 2u) << "totals survive the worker";
 }
 
+TEST(PoolSlots, ConcurrentReservationsNeverExceedTheLimit) {
+  ShmFixture f("[pools.p]\n" + backendList(1));
+  std::atomic<int64_t> highest{0};
+  std::atomic<int> taken{0};
+  std::vector<std::thread> threads;
+  for (uint32_t w = 0; w < ShmFixture::kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      PoolSlots mine = f.pool();
+      mine.setWriter(w + 1);
+      for (int i = 0; i < 20000; ++i) {
+        if (mine.reserve(0, 3)) {
+          ++taken;
+          const int64_t now = mine.active(0);
+          int64_t seen = highest.load();
+          while (now > seen && !highest.compare_exchange_weak(seen, now)) {
+          }
+          mine.release(0);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_LE(highest.load(), 3);
+  EXPECT_GT(taken.load(), 0);
+  EXPECT_EQ(f.pool().active(0), 0);
+}
+
+TEST(PoolSlots, ALockLeftByADeadWorkerIsFreedWhenItIsRetired) {
+  ShmFixture f("[pools.p]\n" + backendList(1));
+  f.pool().slot(0).reserving.store(3);  // worker slot 1 (row 2) died holding it
+  EXPECT_FALSE(f.pool().reserve(0, 5)) << "a bounded wait, then the reservation fails";
+  EXPECT_TRUE(f.pool().reserve(0, 0)) << "without a limit no lock is needed";
+  f.region.retireWorker(0);
+  EXPECT_EQ(f.pool().slot(0).reserving.load(), 3u) << "only the dead worker's own lock";
+  f.region.retireWorker(1);
+  EXPECT_EQ(f.pool().slot(0).reserving.load(), 0u);
+  EXPECT_TRUE(f.pool().reserve(0, 5));
+}
+
 TEST(PoolSlots, ScribbledRowsNeverOverflowTheSum) {
   ShmFixture f("[pools.p]\n" + backendList(1));
   for (uint32_t row = 1; row <= ShmFixture::kWorkers; ++row) {
