@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,22 +51,10 @@ void checkFileBudget(const config::Config& cfg) {
 
 }  // namespace
 
-bool Generation::alive() const {
-  return checker.pid > 0 ||
-         std::any_of(workers.begin(), workers.end(), [](const Child& c) { return c.pid > 0; });
-}
-
 Supervisor::Supervisor(std::shared_ptr<const config::Config> cfg, std::vector<std::string> args)
     : cfg_(std::move(cfg)), args_(std::move(args)), pid_(::getpid()) {}
 
 Supervisor::~Supervisor() = default;
-
-Generation* Supervisor::serving() const {
-  if (gens_.empty() || gens_.back()->draining) {
-    return nullptr;
-  }
-  return gens_.back().get();
-}
 
 void Supervisor::start() {
   raiseFileLimit();
@@ -73,7 +62,6 @@ void Supervisor::start() {
   setProcessTitle("weir: master");
   Inheritance in = takeInheritance();
   report_fd_ = in.report_fd;
-  next_generation_ = in.next_generation;
   std::string why;
   steering_ = steer::Steering::create(cfg_->global.steering, cfg_->global.workers, &why,
                                       in.maps.valid() ? &in.maps : nullptr);
@@ -94,13 +82,30 @@ void Supervisor::start() {
   if (!in.sockets.empty()) {
     sockets_->adopt(in.sockets);
   }
+  gens_ = std::make_unique<Generations>(*sockets_, *steering_, in.next_generation);
+  // A fresh child holds nothing of the master's own: not its signalfd, not an upgrade's pipe.
+  gens_->setChildCleanup([this] {
+    signal_fd_.reset();
+    if (upgrade_) {
+      upgrade_->closeReportFd();
+    }
+  });
   // Before any fork: every child maps the same region (MAP_SHARED survives fork).
-  std::unique_ptr<Generation> gen = makeGeneration(cfg_);
+  std::unique_ptr<Generation> gen = gens_->make(cfg_);
+  if (in.shm_fd >= 0) {
+    // A binary upgrade: the old master's serving generation knows which backends are down.
+    net::UniqueFd shm_fd(in.shm_fd);
+    if (auto old = shm::ShmRegion::attach(shm_fd.get())) {
+      carryHealth(*old, *gen->region, "the old master");
+    } else {
+      spdlog::error("{}; health state starts fresh", old.error().message());
+    }
+  }
   sockets_->open(*cfg_, gen->nworkers);
   if (sockets_->retire(cfg_.get()) > 0) {
     // Inherited addresses this configuration no longer binds: the old master's workers
     // accept what is queued there until they stop.
-    handover_ = Handover{worker::monotonicMs(), 0, nullptr, nullptr, 0};
+    handover_.emplace(worker::monotonicMs(), nullptr, nullptr);
   }
   handOverFile(cfg_->global.error_log, cfg_->global);
   handOverFile(cfg_->global.access_log, cfg_->global);
@@ -117,10 +122,10 @@ void Supervisor::start() {
     throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
   }
 
-  gens_.push_back(std::move(gen));
-  launch(*gens_.back());
-  steering_->setWorkers(gens_.back()->nworkers);
+  const Generation& first = gens_->launch(std::move(gen), worker::monotonicMs());
+  steering_->setWorkers(first.nworkers);
   (void)steering_->setMode(cfg_->global.steering);
+  gens_->publishLive();
   confirm_at_ = worker::monotonicMs() + kConfirmMs;
 }
 
@@ -128,15 +133,13 @@ void Supervisor::confirmStarted(int64_t now) {
   if (confirmed_ || confirm_at_ < 0 || now < confirm_at_) {
     return;
   }
-  const Generation* gen = serving();
-  if (gen == nullptr) {
+  const Generation* gen = gens_->serving();
+  if (gen == nullptr || stop_ != Stop::None) {
+    confirm_at_ = -1;  // stopping before it was ever ready: nothing left to confirm
     return;
   }
   // Every child must have lived kConfirmMs; a respawned one restarts the wait.
-  int64_t youngest = gen->checker.pid > 0 ? gen->checker.started_ms : now;
-  for (const Child& c : gen->workers) {
-    youngest = std::max(youngest, c.pid > 0 ? c.started_ms : now);
-  }
+  const int64_t youngest = gens_->youngestStart(*gen, now);
   if (now - youngest < kConfirmMs) {
     confirm_at_ = youngest + kConfirmMs;
     return;
@@ -156,11 +159,8 @@ void Supervisor::confirmStarted(int64_t now) {
 }
 
 std::string Supervisor::status() const {
-  const Generation* gen = serving();
-  size_t draining = 0;
-  for (const auto& g : gens_) {
-    draining += g->draining && g->alive() ? 1 : 0;
-  }
+  const Generation* gen = gens_->serving();
+  const size_t draining = gens_->drainingAlive();
   if (gen == nullptr) {
     return "stopping, " + std::to_string(draining) + " generation(s) draining";
   }
@@ -180,9 +180,7 @@ void Supervisor::reopenLogs() {
   // theirs to append to.
   handOverFile(cfg_->global.error_log, cfg_->global);
   handOverFile(cfg_->global.access_log, cfg_->global);
-  for (auto& gen : gens_) {
-    signalAll(*gen, SIGUSR1, SIGUSR1);
-  }
+  gens_->signalEveryChild(SIGUSR1);
   spdlog::info("log files reopened");
 }
 
@@ -194,6 +192,7 @@ void Supervisor::beginGracefulStop() {
     upgradeFailed("a graceful stop was requested");
   }
   stop_ = Stop::Graceful;
+  confirm_at_ = -1;
   notifyStopping();
   spdlog::info("graceful stop: no new connections; waiting up to {} for open ones to end",
                config::formatDuration(cfg_->global.drain_timeout));
@@ -201,7 +200,7 @@ void Supervisor::beginGracefulStop() {
   // told to stop once the queues are empty (finishHandover).
   sockets_->retire(nullptr);
   if (!handover_) {
-    handover_ = Handover{worker::monotonicMs(), 0, nullptr, nullptr, 0};
+    handover_.emplace(worker::monotonicMs(), nullptr, nullptr);
   }
 }
 
@@ -213,17 +212,11 @@ void Supervisor::beginFastStop() {
     upgradeFailed("a fast stop was requested");
   }
   stop_ = Stop::Fast;
+  confirm_at_ = -1;
   notifyStopping();
   spdlog::info("fast stop: closing every connection");
   handover_.reset();
-  for (auto& gen : gens_) {
-    gen->draining = true;
-    for (auto& w : gen->workers) {
-      w.respawn_at = -1;
-    }
-    gen->checker.respawn_at = -1;
-    signalAll(*gen, SIGTERM, SIGTERM);
-  }
+  gens_->terminateAll();
   stop_kill_at_ = worker::monotonicMs() + kFastStopGraceMs;
 }
 
@@ -255,51 +248,33 @@ void Supervisor::onSignal(const signalfd_siginfo& si) {
   }
 }
 
+// Reaps every child that exited: the new master of an upgrade, a master we handed over to, or
+// a child of some generation.
+void Supervisor::reap() {
+  for (int i = 0; i < 4096; ++i) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {
+      return;
+    }
+    if (upgrade_ && pid == upgrade_->pid()) {
+      upgrade_->onExit(describeExit(status));
+      continue;
+    }
+    if (pid == successor_) {
+      spdlog::warn("new master pid {} {}", pid, describeExit(status));
+      continue;
+    }
+    (void)gens_->onExit(pid, status, worker::monotonicMs(), stop_ == Stop::None);
+  }
+}
+
 void Supervisor::tick(int64_t now) {
-  if (Generation* gen = serving(); gen != nullptr && stop_ == Stop::None) {
-    for (unsigned i = 0; i < gen->workers.size(); ++i) {
-      if (gen->workers[i].respawn_at >= 0 && gen->workers[i].respawn_at <= now) {
-        spawnWorker(*gen, i);
-      }
-    }
-    if (gen->checker.respawn_at >= 0 && gen->checker.respawn_at <= now) {
-      spawnChecker(*gen);
-    }
-  }
-  for (auto& gen : gens_) {
-    if (gen->term_at >= 0 && now >= gen->term_at) {
-      spdlog::warn("generation {}: drain_timeout over; closing its remaining connections",
-                   gen->number);
-      signalAll(*gen, SIGTERM, SIGTERM);
-      gen->term_at = -1;
-      gen->kill_at = now + kFastStopGraceMs;
-    }
-    if (gen->kill_at >= 0 && now >= gen->kill_at) {
-      spdlog::warn("generation {}: children did not stop in time; killing them", gen->number);
-      signalAll(*gen, SIGKILL, SIGKILL);
-      gen->kill_at = -1;
-    }
-  }
+  gens_->tick(now, stop_ == Stop::None, handover_ ? handover_->old() : nullptr);
   if (stop_kill_at_ >= 0 && now >= stop_kill_at_) {
-    for (auto& gen : gens_) {
-      if (gen->alive()) {
-        spdlog::warn("generation {}: children did not stop in time; killing them", gen->number);
-        signalAll(*gen, SIGKILL, SIGKILL);
-      }
-    }
+    (void)gens_->killAll();
     stop_kill_at_ = -1;
   }
-  // Forget generations that have finished draining (the handover may still name one).
-  std::erase_if(gens_, [&](const std::unique_ptr<Generation>& g) {
-    const bool done = g->draining && !g->alive() && !(handover_ && handover_->old == g.get());
-    if (done && stop_ == Stop::None) {
-      spdlog::info("generation {} has finished draining", g->number);
-    }
-    if (done && g->lane) {
-      steering_->releaseLane(*g->lane);
-    }
-    return done;
-  });
   pollHandover(now);
   pollUpgrade(now);
   confirmStarted(now);
@@ -312,20 +287,13 @@ int64_t Supervisor::nextTimeoutMs(int64_t now) const {
       next = at;
     }
   };
-  for (const auto& gen : gens_) {
-    for (const auto& w : gen->workers) {
-      consider(w.respawn_at);
-    }
-    consider(gen->checker.respawn_at);
-    consider(gen->term_at);
-    consider(gen->kill_at);
-  }
+  consider(gens_->nextDeadline());
   consider(stop_kill_at_);
   if (handover_) {
-    consider(handover_->next_poll_ms);
+    consider(handover_->nextPollMs());
   }
   if (upgrade_) {
-    consider(upgrade_->deadline_ms);
+    consider(upgrade_->deadline());
   }
   if (!confirmed_) {
     consider(confirm_at_);
@@ -340,8 +308,7 @@ bool Supervisor::finished() const {
   if (stop_ == Stop::None || handover_ || upgrade_) {
     return false;
   }
-  return std::none_of(gens_.begin(), gens_.end(),
-                      [](const std::unique_ptr<Generation>& g) { return g->alive(); });
+  return !gens_->anyAlive();
 }
 
 int Supervisor::run() {
@@ -349,7 +316,7 @@ int Supervisor::run() {
   while (!finished()) {
     pollfd pfds[2] = {{signal_fd_.get(), POLLIN, 0}, {-1, POLLIN, 0}};
     if (upgrade_) {
-      pfds[1].fd = upgrade_->child.report.get();
+      pfds[1].fd = upgrade_->reportFd();
     }
     const int64_t timeout = nextTimeoutMs(worker::monotonicMs());
     int n = ::poll(pfds, 2, static_cast<int>(std::min<int64_t>(timeout, 60000)));

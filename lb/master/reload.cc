@@ -1,6 +1,5 @@
 // SIGHUP: a new generation on the same sockets, the old one drained; retiring listen
 // addresses a reload removed.
-#include <algorithm>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -13,16 +12,6 @@
 #include "worker/worker.h"
 
 namespace weir::master {
-namespace {
-
-constexpr int64_t kHandoverPollMs = 20;
-constexpr int64_t kHandoverMinMs = 60;    // covers handshakes a round trip from completing
-constexpr int64_t kHandoverMaxMs = 3000;  // queues still not empty: close anyway
-constexpr unsigned kQuietPolls = 3;       // empty this many polls in a row: quiet
-constexpr int64_t kUpMs = 300;            // a new generation whose workers lived this long is up
-constexpr int64_t kUpMaxMs = 10000;       // not up by then: the old generation keeps serving
-
-}  // namespace
 
 void Supervisor::reload() {
   if (stop_ != Stop::None) {
@@ -42,12 +31,12 @@ void Supervisor::reload() {
   if (handover_) {
     // The previous reload is only waiting for its workers to prove themselves: settle it now
     // (drain the old generation unless they have already failed) and go on.
-    const Generation* fresh = handover_->fresh;
-    const bool failing = fresh != nullptr &&
-                         std::any_of(fresh->workers.begin(), fresh->workers.end(),
-                                     [](const Child& w) { return w.pid <= 0 || w.crash_streak; });
-    finishHandover(worker::monotonicMs(), !failing);
+    const Generation* fresh = handover_->fresh();
+    finishHandover(worker::monotonicMs(), fresh == nullptr || !gens_->failing(*fresh));
   }
+  // Children that exited since the last signal are reaped before the new generation counts
+  // how many hold connections.
+  reap();
   notifyReloading();
   spdlog::info("SIGHUP: reloading {}", cfg_->path);
   std::shared_ptr<const config::Config> next;
@@ -59,7 +48,8 @@ void Supervisor::reload() {
     }
     spdlog::error("reload failed: {} has {} problem(s); still serving the previous "
                   "configuration (generation {})",
-                  cfg_->path, e.messages().size(), serving() ? serving()->number : 0);
+                  cfg_->path, e.messages().size(),
+                  gens_->serving() ? gens_->serving()->number : 0);
     notifyReady(status());
     return;
   }
@@ -67,7 +57,7 @@ void Supervisor::reload() {
     startGeneration(std::move(next));
   } catch (const std::exception& e) {
     spdlog::error("reload failed: {}; still serving the previous configuration (generation {})",
-                  e.what(), serving() ? serving()->number : 0);
+                  e.what(), gens_->serving() ? gens_->serving()->number : 0);
   }
   notifyReady(status());
 }
@@ -102,43 +92,16 @@ void Supervisor::applyGlobal(const config::Config& next) {
 }
 
 void Supervisor::startGeneration(std::shared_ptr<const config::Config> next) {
-  Generation* old = serving();
+  Generation* old = gens_->serving();
   // Everything that can fail comes first, and changes nothing the old generation uses if it
   // does: the new shm region, then any new listening sockets.
-  std::unique_ptr<Generation> gen = makeGeneration(next);
+  std::unique_ptr<Generation> gen = gens_->make(next);
   handOverFile(next->global.error_log, next->global);
   handOverFile(next->global.access_log, next->global);
   sockets_->open(*next, gen->nworkers);
 
-  // Bound the generations alive at once: the oldest draining ones go first, now.
   const int64_t now = worker::monotonicMs();
-  size_t alive = 1;  // the one about to start
-  for (const auto& g : gens_) {
-    alive += g->alive() ? 1 : 0;
-  }
-  for (auto& g : gens_) {
-    if (alive <= kMaxGenerations) {
-      break;
-    }
-    // Draining ones, or one left serving beside workers that did not come up.
-    if (g->alive() && (g->draining || g.get() != old)) {
-      spdlog::warn("generation {} stopped before its connections ended: at most {} "
-                   "generations run at once", g->number, kMaxGenerations);
-      g->draining = true;
-      for (auto& w : g->workers) {
-        w.respawn_at = -1;
-      }
-      g->checker.respawn_at = -1;
-      signalAll(*g, SIGTERM, SIGTERM);
-      g->term_at = -1;
-      g->kill_at = now + 5000;
-      --alive;
-    }
-  }
-
-  gens_.push_back(std::move(gen));
-  Generation& fresh = *gens_.back();
-  launch(fresh);
+  Generation& fresh = gens_->launch(std::move(gen), now);
   // The new workers exist (or are queued for respawn), so the program may send them
   // connections: every group has at least nworkers sockets by now.
   steering_->setWorkers(fresh.nworkers);
@@ -149,7 +112,7 @@ void Supervisor::startGeneration(std::shared_ptr<const config::Config> next) {
   // while listen addresses retire, and retries of connections already under way.
   cfg_ = next;
   // Addresses `next` no longer binds stop taking handshakes now; they are closed when the
-  // handover ends.
+  // hand-over ends.
   sockets_->retire(next.get());
   spdlog::info("reloaded: generation {} with {} workers ({} before), {} listeners, {} pools",
                fresh.number, fresh.nworkers, old ? old->nworkers : 0, next->listeners.size(),
@@ -157,58 +120,31 @@ void Supervisor::startGeneration(std::shared_ptr<const config::Config> next) {
   if (old == nullptr) {
     return;
   }
-  handover_ = Handover{now, 0, old, &fresh, now};
-}
-
-bool Supervisor::generationUp(const Generation& gen, int64_t now) const {
-  return std::all_of(gen.workers.begin(), gen.workers.end(), [now](const Child& w) {
-    return w.pid > 0 && now - w.started_ms >= kUpMs;
-  });
+  handover_.emplace(now, old, &fresh);
 }
 
 void Supervisor::pollHandover(int64_t now) {
-  if (!handover_ || now < handover_->next_poll_ms) {
-    return;
-  }
-  handover_->next_poll_ms = now + kHandoverPollMs;
-  const int64_t elapsed = now - handover_->started_ms;
-  int64_t backlog = 0;
-  bool quiet = true;
-  if (sockets_->anyRetiring()) {
-    backlog = sockets_->retiringBacklog();
-    handover_->quiet_polls = backlog == 0 ? handover_->quiet_polls + 1 : 0;
-    quiet = elapsed >= kHandoverMinMs && handover_->quiet_polls >= kQuietPolls;
-  }
-  const bool up = handover_->fresh == nullptr || generationUp(*handover_->fresh, now);
-  if ((quiet || elapsed >= kHandoverMaxMs) && (up || elapsed >= kUpMaxMs)) {
-    if (!quiet) {
-      spdlog::warn("retiring listen addresses: {} connections still queued or half-open after "
-                   "{} ms; closing anyway (they are reset)", backlog, elapsed);
-    }
-    finishHandover(now, up);
+  bool fresh_up = false;
+  if (handover_ && handover_->poll(now, *sockets_, *gens_, &fresh_up)) {
+    finishHandover(now, fresh_up);
   }
 }
 
 void Supervisor::finishHandover(int64_t now, bool fresh_up) {
-  Generation* old = handover_->old;
-  Generation* fresh = handover_->fresh;
+  Generation* old = handover_->old();
+  Generation* fresh = handover_->fresh();
   handover_.reset();
+  const config::Duration timeout = cfg_->global.drain_timeout;
   if (old != nullptr && fresh_up) {
     // Every generation but the new one: also any left serving by a reload whose workers
     // did not come up.
-    for (auto& gen : gens_) {
-      if (gen.get() != fresh) {
-        drain(*gen, now);
-      }
-    }
+    gens_->drainAllBut(fresh, now, timeout);
   } else if (old != nullptr) {
     spdlog::error("generation {}'s workers are not staying up (see above); generation {} keeps "
                   "serving alongside it until a reload succeeds", fresh->number, old->number);
   }
   if (stop_ == Stop::Graceful) {
-    for (auto& gen : gens_) {
-      drain(*gen, now);
-    }
+    gens_->drainAllBut(nullptr, now, timeout);
   }
   // Every worker still holding these sockets has been told to stop accepting (and closes
   // them); the master's copies go now.

@@ -67,6 +67,11 @@ Inheritance takeInheritance() {
                                    &in.maps.state) != 3) {
     in.maps = {};
   }
+  const std::string shm = takeEnv(kInheritShmEnv);
+  if (!shm.empty()) {
+    in.shm_fd = std::atoi(shm.c_str());
+    (void)::fcntl(in.shm_fd, F_SETFD, FD_CLOEXEC);
+  }
   const std::string generation = takeEnv(kGenerationEnv);
   if (!generation.empty()) {
     in.next_generation = std::max<uint64_t>(1, std::strtoull(generation.c_str(), nullptr, 10));
@@ -85,7 +90,7 @@ Inheritance takeInheritance() {
 }
 
 UpgradeChild startUpgrade(const std::vector<std::string>& args, const std::string& socket_spec,
-                          const std::vector<int>& fds, const steer::MapFds& maps,
+                          const std::vector<int>& fds, const steer::MapFds& maps, int shm_fd,
                           uint64_t next_generation) {
   if (args.empty()) {
     throw std::runtime_error("no command line to exec");
@@ -104,6 +109,7 @@ UpgradeChild startUpgrade(const std::vector<std::string>& args, const std::strin
     std::string entry = *e;
     if (entry.rfind(std::string(kInheritEnv) + "=", 0) == 0 ||
         entry.rfind(std::string(kInheritBpfEnv) + "=", 0) == 0 ||
+        entry.rfind(std::string(kInheritShmEnv) + "=", 0) == 0 ||
         entry.rfind(std::string(kUpgradeFdEnv) + "=", 0) == 0 ||
         entry.rfind(std::string(kGenerationEnv) + "=", 0) == 0) {
       continue;
@@ -116,6 +122,10 @@ UpgradeChild startUpgrade(const std::vector<std::string>& args, const std::strin
     env_storage.push_back(std::string(kInheritBpfEnv) + "=" + std::to_string(maps.socks) + "," +
                           std::to_string(maps.groups) + "," + std::to_string(maps.state));
     inherit.insert(inherit.end(), {maps.socks, maps.groups, maps.state});
+  }
+  if (shm_fd >= 0) {
+    env_storage.push_back(std::string(kInheritShmEnv) + "=" + std::to_string(shm_fd));
+    inherit.push_back(shm_fd);
   }
   env_storage.push_back(std::string(kUpgradeFdEnv) + "=" + std::to_string(write_end.get()));
   env_storage.push_back(std::string(kGenerationEnv) + "=" + std::to_string(next_generation));

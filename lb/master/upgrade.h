@@ -20,6 +20,8 @@ namespace weir::master {
 //   WEIR_INHERIT      "ID@ADDR=FD,FD,...;..."  listening sockets by address, in slot order,
 //                                              with the group's id in the steering maps
 //   WEIR_INHERIT_BPF  "SOCKS,GROUPS,STATE"     the steering maps (absent without BPF)
+//   WEIR_INHERIT_SHM  "FD"                     the serving generation's shm region (a sealed
+//                                              memfd): the new master carries health state over
 //   WEIR_UPGRADE_FD   "FD"                     the write end of a pipe back to the old master
 //   WEIR_GENERATION   "N"                      the next generation number (logs and titles
 //                                              keep counting across upgrades)
@@ -29,6 +31,7 @@ namespace weir::master {
 
 inline constexpr const char* kInheritEnv = "WEIR_INHERIT";
 inline constexpr const char* kInheritBpfEnv = "WEIR_INHERIT_BPF";
+inline constexpr const char* kInheritShmEnv = "WEIR_INHERIT_SHM";
 inline constexpr const char* kUpgradeFdEnv = "WEIR_UPGRADE_FD";
 inline constexpr const char* kGenerationEnv = "WEIR_GENERATION";
 
@@ -37,6 +40,7 @@ inline constexpr const char* kGenerationEnv = "WEIR_GENERATION";
 struct Inheritance {
   std::string sockets;
   steer::MapFds maps;
+  int shm_fd = -1;     // the old master's serving region (-1: none)
   int report_fd = -1;  // -1: not started by an upgrade
   uint64_t next_generation = 1;
 };
@@ -49,9 +53,10 @@ struct UpgradeChild {
 };
 
 // Forks and execs `args` (args[0]: the binary, looked up in PATH if it has no '/') with
-// `fds` and the map fds inherited. Throws std::runtime_error if the pipe or fork fails.
+// `fds`, the map fds and `shm_fd` (-1: none) inherited. Throws std::runtime_error if the pipe
+// or fork fails.
 UpgradeChild startUpgrade(const std::vector<std::string>& args, const std::string& socket_spec,
-                          const std::vector<int>& fds, const steer::MapFds& maps,
+                          const std::vector<int>& fds, const steer::MapFds& maps, int shm_fd,
                           uint64_t next_generation);
 
 // The new master: writes "READY <pid>\n" to fd and closes it.

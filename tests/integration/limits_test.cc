@@ -25,29 +25,6 @@ bool readableWithin(int fd, Clock::duration timeout) {
                            std::chrono::duration_cast<milliseconds>(timeout).count())) > 0;
 }
 
-// utime + stime of a process, in clock ticks.
-long cpuTicks(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) {
-    return -1;
-  }
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  long utime = 0;
-  long stime = 0;
-  // Fields after the command: state(3) ... utime(14) stime(15).
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) {
-      utime = std::stol(field);
-    } else if (i == 15) {
-      stime = std::stol(field);
-    }
-  }
-  return utime + stime;
-}
-
 TEST(Limits, IdleConnectionIsClosedAfterIdleTimeout) {
   TestServer echo = startTestServer(kTestsrvBin, "echo");
   WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 1);
@@ -116,13 +93,13 @@ TEST(Limits, RunningOutOfFileDescriptorsNeitherSpinsNorCrashes) {
     conns.push_back(std::move(fd));
   }
   // While the queue holds connections it cannot take, the worker must sleep, not spin.
-  const long before = cpuTicks(workers[0]);
+  const long before = processCpuTicks(workers[0]);
   const auto t0 = Clock::now();
   ASSERT_TRUE(readableWithin(conns.front().get(), seconds(5)));
   while (Clock::now() - t0 < seconds(1)) {
     (void)readableWithin(conns.back().get(), milliseconds(100));  // a bounded 1 s window
   }
-  const long used = cpuTicks(workers[0]) - before;
+  const long used = processCpuTicks(workers[0]) - before;
   const long hz = ::sysconf(_SC_CLK_TCK);
   EXPECT_LT(used, hz / 5) << "worker used " << used << " ticks of CPU in 1 s while out of fds";
   EXPECT_EQ(weir.workerPids(), workers) << "the worker died";

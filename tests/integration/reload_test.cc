@@ -342,7 +342,80 @@ TEST(Reload, AtMostFourGenerationsRunAtOnce) {
   }
   EXPECT_TRUE(waitFor([&] { return weir.workerPids().size() == 4; }, seconds(10)))
       << weir.workerPids().size() << " workers";
-  EXPECT_EQ(weir.countLogLines("at most 4 generations run at once"), 2u);
+  EXPECT_EQ(weir.countLogLines("at most 4 generations holding connections run at once"), 2u);
+  // The log says what it closed: one connection each, held by worker 0.
+  EXPECT_EQ(weir.countLogLines("generation 1 stopped before its connections ended: closing its "
+                               "1 connection(s) (worker 0: 1)"),
+            1u)
+      << weir.logTail();
+  EXPECT_EQ(weir.countLogLines("generation 2 stopped before its connections ended"), 1u);
+}
+
+// Reloads back to back, with no wait between them, must not cut a long connection: the cap
+// counts only generations that hold connections (not those whose workers are gone and whose
+// checker has not exited yet, nor those whose workers hold nothing), and reaps before it
+// counts. Checkers are frozen (SIGSTOP) here so that they exit as slowly as possible.
+TEST(Reload, BackToBackReloadsNeverCutALongConnection) {
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  WeirConfig base = WeirConfig::simple({echo.endpoint()}, 2);
+  base.global_lines.push_back("drain_timeout = \"60s\"");
+  WeirProcess weir(base);
+  base = weir.config();
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const std::vector<pid_t> first = weir.waitForWorkers(2);
+  ASSERT_EQ(first.size(), 2u);
+  Fd stream = connectTcp(weir.addr(), seconds(5));
+  ASSERT_TRUE(stream.valid());
+  ASSERT_EQ(echoRoundTrip(stream.get(), "long\n", deadlineIn(seconds(5))), IoStatus::Ok);
+
+  std::vector<pid_t> frozen;
+  auto freezeCheckers = [&] {
+    for (pid_t p : childPids(weir.pid())) {
+      if (processComm(p).find("health") != std::string::npos &&
+          std::find(frozen.begin(), frozen.end(), p) == frozen.end() && kill(p, SIGSTOP) == 0) {
+        frozen.push_back(p);
+      }
+    }
+  };
+  size_t sent = 0;
+  for (int round = 0; round < 6; ++round) {
+    // A burst of reloads, as fast as signals go (the kernel may merge some of them).
+    for (int i = 0; i < 8; ++i) {
+      weir.writeConfig(variant(base, i % 2 == 0 ? 3 : 2, 1, 1));
+      ASSERT_TRUE(weir.signal(SIGHUP));
+      ++sent;
+      freezeCheckers();
+    }
+    ASSERT_EQ(echoRoundTrip(stream.get(), "round " + std::to_string(round) + "\n",
+                            deadlineIn(seconds(5))),
+              IoStatus::Ok)
+        << "the long connection broke in round " << round << "\n" << weir.logTail();
+    freezeCheckers();
+  }
+  const size_t reloads = weir.countLogLines("master: reloaded: generation");
+  std::printf("back-to-back: %zu SIGHUPs sent, %zu reloads, %zu checkers frozen\n", sent,
+              reloads, frozen.size());
+  EXPECT_GE(reloads, 6u);
+  EXPECT_EQ(weir.countLogLines("stopped before its connections ended"), 0u) << weir.logTail();
+  EXPECT_TRUE(processAlive(first[0]) || processAlive(first[1]))
+      << "the first generation's workers are gone";
+  for (pid_t p : frozen) {
+    kill(p, SIGCONT);
+  }
+  // Once the stream ends its generation exits, and the frozen checkers have been stopped.
+  ASSERT_EQ(::shutdown(stream.get(), SHUT_WR), 0);
+  EXPECT_EQ(readUntilClosed(stream.get(), deadlineIn(seconds(5))), IoStatus::Eof);
+  stream.reset();
+  EXPECT_FALSE(weir.waitForWorkers(2, seconds(10)).empty())
+      << "workers now: " << weir.workerPids().size();
+  // Only the serving generation's checker (possibly frozen too) may remain.
+  EXPECT_TRUE(waitFor(
+      [&] {
+        return std::count_if(frozen.begin(), frozen.end(),
+                             [](pid_t p) { return processAlive(p); }) <= 1;
+      },
+      seconds(15)))
+      << "old checkers still run";
 }
 
 }  // namespace

@@ -228,5 +228,42 @@ TEST(Signals, SystemdHearsReadyReloadingAndStopping) {
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0);
 }
 
+// A stop that arrives before the master has confirmed its workers (they must live 300 ms)
+// must not leave it polling with a zero timeout: while it drains, it sleeps.
+TEST(Signals, AStopBeforeTheWorkersAreConfirmedDoesNotSpin) {
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  // The stop must come within 300 ms of the workers' start; a slow start is tried again.
+  for (int attempt = 1; attempt <= 5; ++attempt) {
+    WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 1);
+    cfg.global_lines.push_back("drain_timeout = \"30s\"");
+    WeirProcess weir(cfg);
+    ASSERT_TRUE(weir.start(Readiness::Accepts));
+    Fd held = connectTcp(weir.addr(), seconds(5));
+    ASSERT_TRUE(held.valid());
+    ASSERT_EQ(echoRoundTrip(held.get(), "held\n", deadlineIn(seconds(5))), IoStatus::Ok);
+    ASSERT_TRUE(weir.signal(SIGQUIT));
+    if (weir.countLogLines("master: ready:") > 0) {
+      std::printf("attempt %d: the master was ready before the stop; again\n", attempt);
+      continue;
+    }
+    ASSERT_TRUE(weir.waitForLogLines("graceful stop", 1, seconds(5)));
+    // The master waits for the held connection: over one second it must use next to no CPU.
+    const long before = processCpuTicks(weir.pid());
+    const Deadline end = deadlineIn(seconds(1));
+    ASSERT_TRUE(waitFor([&] { return Clock::now() >= end; }, seconds(2), milliseconds(50)));
+    const long used = processCpuTicks(weir.pid()) - before;
+    const long hz = ::sysconf(_SC_CLK_TCK);
+    EXPECT_LT(used, hz / 10) << "the stopping master used " << used << " ticks in 1 s";
+    EXPECT_TRUE(weir.running());
+    EXPECT_EQ(echoRoundTrip(held.get(), "still\n", deadlineIn(seconds(5))), IoStatus::Ok);
+    held.reset();  // the last connection ends: the master exits
+    auto st = weir.waitExit(seconds(10));
+    ASSERT_TRUE(st.has_value());
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0);
+    return;
+  }
+  FAIL() << "five attempts in a row took more than 300 ms to start";
+}
+
 }  // namespace
 }  // namespace weir::test

@@ -253,5 +253,47 @@ TEST(Upgrade, BrokenOrMissingBinaryLeavesTheOldMasterServing) {
   EXPECT_GT(stats.completed, 100u);
 }
 
+// A backend that is down stays down through a binary upgrade: the old master hands its shm
+// region over and the new master carries the health state (a fresh start would mark it up,
+// and the next checks would take it down again, logging it twice).
+TEST(Upgrade, HealthStateCarriesOver) {
+  SubreaperScope subreaper;
+  UpgradeRig s;
+  installBinary(kWeirBin, s.binary);
+  WeirConfig cfg = s.config();
+  const std::string dead = "127.0.0.1:" + std::to_string(pickFreePort());  // nothing listens
+  cfg.pools[0].backends.push_back({dead, 1});
+  cfg.pools[0].health = "kind = \"tcp\"\ninterval = \"100ms\"\ntimeout = \"50ms\"\nfall = 2\n";
+  cfg.log_level = "debug";  // every check is logged: the test counts the new master's
+  WeirProcess weir(cfg);
+  weir.setBinary(s.binary);
+  ASSERT_TRUE(weir.start(Readiness::Accepts));
+  const pid_t first = weir.pid();
+  const std::string down_line = "backend " + dead + " is down";
+  ASSERT_TRUE(weir.waitForLogLines(down_line, 1, seconds(5))) << weir.logTail();
+
+  std::string why;
+  const pid_t second = upgrade(first, s.pid_file, [&] { return weir.waitExit(seconds(25)); },
+                               &why);
+  ASSERT_NE(second, 0) << why;
+  EXPECT_EQ(weir.countLogLines("health state of 3 backends carried over from the old master"),
+            1u)
+      << weir.logTail();
+  // Only the new master checks now: let it check the dead backend more than `fall` times.
+  const std::string check_line = "check of " + dead + " in pool back:";
+  const size_t checks = weir.countLogLines(check_line);
+  EXPECT_TRUE(weir.waitForLogLines(check_line, checks + 4, seconds(5)));
+  EXPECT_EQ(weir.countLogLines(down_line), 1u)
+      << "the backend was up again after the upgrade\n" << weir.logTail();
+  EXPECT_EQ(weir.countLogLines("backend " + dead + " is up"), 0u);
+  Fd fd = connectTcp(weir.addr(), seconds(5));
+  ASSERT_TRUE(fd.valid());
+  EXPECT_EQ(echoRoundTrip(fd.get(), "after\n", deadlineIn(seconds(5))), IoStatus::Ok);
+  fd.reset();
+  auto st = reapAdopted(second, true, seconds(10));
+  ASSERT_TRUE(st.has_value()) << "the new master ignored SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << describeStatus(*st);
+}
+
 }  // namespace
 }  // namespace weir::test

@@ -137,6 +137,27 @@ std::string processCmdline(pid_t pid) {
   return s;
 }
 
+long processCpuTicks(pid_t pid) {
+  const std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t close = stat.rfind(')');  // the command may contain spaces and parentheses
+  if (close == std::string::npos || close + 2 > stat.size()) {
+    return -1;
+  }
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  long utime = 0;
+  long stime = 0;
+  // Fields after the command: state(3) ... utime(14) stime(15).
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) {
+      utime = std::stol(field);
+    } else if (i == 15) {
+      stime = std::stol(field);
+    }
+  }
+  return utime + stime;
+}
+
 std::set<uint64_t> socketInodes(pid_t pid) {
   std::set<uint64_t> inodes;
   const std::string dir = "/proc/" + std::to_string(pid) + "/fd";

@@ -25,6 +25,10 @@ std::string processComm(pid_t pid);
 // /proc/<pid>/cmdline with NULs turned into spaces; empty if unreadable.
 std::string processCmdline(pid_t pid);
 
+// CPU time the process has used (utime + stime of /proc/<pid>/stat), in clock ticks
+// (sysconf(_SC_CLK_TCK) per second); -1 if unreadable.
+long processCpuTicks(pid_t pid);
+
 // Inodes of every socket the process has open (from the /proc/<pid>/fd/* links that read
 // "socket:[INODE]").
 std::set<uint64_t> socketInodes(pid_t pid);
