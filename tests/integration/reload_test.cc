@@ -356,8 +356,9 @@ TEST(Reload, AtMostFourGenerationsRunAtOnce) {
 // checker has not exited yet, nor those whose workers hold nothing), and reaps before it
 // counts. Checkers are frozen (SIGSTOP) here so that they exit as slowly as possible.
 TEST(Reload, BackToBackReloadsNeverCutALongConnection) {
-  TestServer echo = startTestServer(kTestsrvBin, "echo");
-  WeirConfig base = WeirConfig::simple({echo.endpoint()}, 2);
+  TestServer echo0 = startTestServer(kTestsrvBin, "echo");
+  TestServer echo1 = startTestServer(kTestsrvBin, "echo");
+  WeirConfig base = WeirConfig::simple({echo0.endpoint(), echo1.endpoint()}, 2);
   base.global_lines.push_back("drain_timeout = \"60s\"");
   WeirProcess weir(base);
   base = weir.config();
