@@ -19,6 +19,7 @@
 #include "shm/carry_over.h"
 #include "shm/worker_stats.h"
 #include "util/log.h"
+#include "util/time.h"
 #include "worker/worker.h"
 
 namespace weir::master {
@@ -196,7 +197,7 @@ void Supervisor::drain(Generation& gen, int64_t now) {
   // Workers stop accepting and exit once their connections end; the checker has nothing to
   // finish (the next generation's checker carries on).
   signalAll(gen, SIGQUIT, SIGTERM);
-  gen.term_at = now + cfg_->global.drain_timeout.count();
+  gen.term_at = util::addSaturating(now, cfg_->global.drain_timeout.count());
   spdlog::info("generation {} draining: no new connections, {} to finish", gen.number,
                config::formatDuration(cfg_->global.drain_timeout));
 }

@@ -16,6 +16,7 @@
 
 #include "shm/worker_stats.h"
 #include "util/log.h"
+#include "util/time.h"
 
 namespace weir::worker {
 namespace {
@@ -288,7 +289,8 @@ void Worker::reconcileSteered() {
     }
   }
   auto steered = counter(steer_->slots[slot_].steered);
-  int64_t diff = steered.load(std::memory_order_relaxed) - queued;
+  // Saturating: the counter lives in a map every worker (and the program) writes.
+  int64_t diff = util::subSaturating(steered.load(std::memory_order_relaxed), queued);
   int64_t fix = 0;
   if (diff > 0 && steered_prev_diff_ > 0) {
     fix = std::min(diff, steered_prev_diff_);
@@ -318,7 +320,7 @@ int Worker::waitTimeout() const {
       deadline = std::min(deadline, first->deadline_ms);
     }
   }
-  return static_cast<int>(std::clamp<int64_t>(deadline - now_ms_, 0, 60000));
+  return static_cast<int>(std::clamp<int64_t>(util::subSaturating(deadline, now_ms_), 0, 60000));
 }
 
 int Worker::run() {
