@@ -184,7 +184,8 @@ void Worker::acceptFrom(size_t index) {
     }
     Session* s = newSession();
     const auto& listener = cfg_.listeners[ls.listener];
-    s->start(net::UniqueFd(fd), peer, ls.listener, pools_[listener.pool_index].get(), now_ms_);
+    s->start(net::UniqueFd(fd), peer, ls.listener, pools_[listener.pool_index].get(), accepted_,
+             now_ms_);
   }
   // Batch used up with the queue maybe non-empty: continue after other events.
 }
