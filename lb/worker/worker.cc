@@ -220,10 +220,13 @@ void Worker::onSignal() {
   signalfd_siginfo si{};
   while (::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si)) {
     if (si.ssi_signo == SIGUSR1) {
-      // logrotate moved the files away: open them again by name.
-      util::setupLogging(cfg_.global.error_log, cfg_.global.access_log, cfg_.global.log_level,
-                         "worker " + std::to_string(slot_));
-      spdlog::info("log files reopened");
+      // logrotate moved the files away: open them again by name. A file that cannot be opened
+      // costs this worker nothing but the rotation: it keeps the files it has.
+      if (auto error = util::reopenLogs()) {
+        spdlog::error("reopening log files failed, still writing to the old ones: {}", *error);
+      } else {
+        spdlog::info("log files reopened");
+      }
     } else if (si.ssi_signo == SIGQUIT) {
       if (!stopping_) {
         spdlog::info("graceful stop: no new connections, {} active", active_);
