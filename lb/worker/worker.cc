@@ -25,7 +25,8 @@ constexpr int kMaxEvents = 512;
 constexpr int kAcceptBatch = 64;
 constexpr int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE: retry later, never spin
 constexpr int64_t kReconcileMs = 1000;
-constexpr size_t kIdlePipes = 256;
+// Idle pipes unused for a whole period are freed at its end (so after 5 to 10 s).
+constexpr int64_t kPipeTrimMs = 5000;
 
 std::atomic_ref<__s64> counter(__s64& v) { return std::atomic_ref<__s64>(v); }
 
@@ -46,8 +47,7 @@ Worker::Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocke
       steer_(steer),
       count_steered_(count_steered),
       backends_(backends),
-      stats_(stats),
-      pipes_(kIdlePipes) {}
+      stats_(stats) {}
 
 Worker::~Worker() = default;
 
@@ -63,9 +63,10 @@ TimerList* Worker::timerList(int64_t duration_ms) {
 
 void Worker::setup() {
   // Sized here, after the privilege drop: the pipe budget is the final owner's.
-  const net::LargePipes large = net::largePipesFor(cfg_.global.workers);
-  pipes_ = net::PipePool(kIdlePipes, large.bytes, large.max);
-  spdlog::debug("worker {}: up to {} large pipes of {} bytes", slot_, large.max, large.bytes);
+  const net::PipeBudget budget = net::pipeBudgetFor(cfg_.global.workers);
+  pipes_ = net::PipePool(budget);
+  spdlog::debug("worker {}: pipe budget {} pages, large pipes of {} bytes", slot_, budget.pages,
+                budget.large_bytes);
   epoll_ = net::UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) {
     throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
@@ -231,6 +232,8 @@ void Worker::onSignal() {
       if (!stopping_) {
         spdlog::info("graceful stop: no new connections, {} active", active_);
         stopping_ = true;
+        // The next generation needs the pipe budget more than the connections left here do.
+        pipes_.shrink();
         for (const auto& ls : sockets_) {
           ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, ls.fd, nullptr);
           // This process's copy only: the master keeps the socket (and its accept queue) for
@@ -312,7 +315,7 @@ int Worker::waitTimeout() const {
   if (!ready_.empty()) {
     return 0;
   }
-  int64_t deadline = next_reconcile_ms_;
+  int64_t deadline = std::min(next_reconcile_ms_, next_pipe_trim_ms_);
   bool pending = std::find(accept_pending_.begin(), accept_pending_.end(), true) !=
                  accept_pending_.end();
   if (pending && !stopping_ && active_ < cfg_.global.max_connections) {
@@ -332,6 +335,7 @@ int Worker::run() {
   setup();
   now_ms_ = monotonicMs();
   next_reconcile_ms_ = now_ms_ + kReconcileMs;
+  next_pipe_trim_ms_ = now_ms_ + kPipeTrimMs;
   spdlog::info("worker {} started, {} listening sockets", slot_, sockets_.size());
   epoll_event events[kMaxEvents];
   while (!exit_now_ && !(stopping_ && active_ == 0)) {
@@ -353,6 +357,10 @@ int Worker::run() {
       if (count_steered_ && !stopping_) {
         reconcileSteered();
       }
+    }
+    if (now_ms_ >= next_pipe_trim_ms_) {
+      next_pipe_trim_ms_ = now_ms_ + kPipeTrimMs;
+      pipes_.trim();
     }
   }
   for (auto& s : all_sessions_) {
