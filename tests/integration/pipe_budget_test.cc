@@ -35,7 +35,7 @@ constexpr size_t kWorkers = 4;
 constexpr size_t kHeldPerWorker = 280;
 // What each of them downloads: more than the kernel buffers between weir and a client that
 // does not read, so some of it waits in weir's pipe.
-constexpr const char* kSourceBytes = "192k";
+constexpr const char* kSourceBytes = "256k";
 constexpr uint64_t kBulkBytes = 16ULL << 20;
 constexpr int kDefaultPipeBytes = 64 * 1024;
 // weir's promise (lb/net/pipe_pool.h): the idle pipes of one generation hold at most a quarter
