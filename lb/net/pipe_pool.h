@@ -40,6 +40,7 @@ struct PipeBudget {
 // min(1 MiB, pipe-max-size), halved until two of them fit in the share (none when they would
 // be no larger than a default pipe). An owner the kernel exempts (CAP_SYS_RESOURCE or
 // CAP_SYS_ADMIN), or a soft limit of 0, gets 256 idle default pipes and 64 large ones.
+// Never fails: an unreadable /proc file counts as the kernel's default value.
 PipeBudget pipeBudgetFor(unsigned nworkers);
 
 // Bounded free-lists of pipes (as HAProxy's pipe.c). Sessions take a pipe only while bytes
