@@ -25,6 +25,13 @@ enum class HealthKind { Tcp, SendExpect, Http };
 inline constexpr unsigned kMaxWorkers = 64;  // must equal WEIR_MAX_WORKERS in bpf/steer.h
 inline constexpr size_t kMaxPoolName = 63;    // pool names key backends in shared memory
 
+// Upper bounds of the duration keys. A longer timeout or interval is a typo ("1000d" for
+// "1000ms") rather than a wish, and the bound keeps deadlines (now + duration) far from int64
+// overflow. idle_timeout allows a week: long-lived tunnels (database pools, websockets, MQTT)
+// sit idle for hours, where HAProxy users set `timeout tunnel 1h`..`24h` and beyond.
+inline constexpr Duration kMaxDuration{86400000};          // 1d: timeouts, intervals, drain
+inline constexpr Duration kMaxIdleTimeout{7 * 86400000};  // 7d: pools.NAME.idle_timeout
+
 struct Global {
   unsigned workers = 1;            // resolved: "auto" becomes the number of online CPUs (capped)
   bool workers_auto = true;

@@ -131,7 +131,7 @@ void readGlobal(const Section& section, Global& global) {
   if (auto steering = section.oneOf("steering", {"least-loaded", "round-robin", "hash"})) {
     global.steering = kSteerings[*steering];
   }
-  if (auto drain = section.duration("drain_timeout")) {
+  if (auto drain = section.duration("drain_timeout", kMaxDuration)) {
     global.drain_timeout = *drain;
   }
   readCredentials(section, global);

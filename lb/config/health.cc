@@ -49,7 +49,7 @@ std::optional<HealthKind> readKind(const Section& section) {
 }
 
 void readTimes(const Section& section, HealthCheck& check) {
-  if (auto interval = section.duration("interval")) {
+  if (auto interval = section.duration("interval", kMaxDuration)) {
     if (*interval < kMinInterval) {
       section.problem(*section.get("interval"), "interval",
                       "must be at least \"10ms\", got " + describe(*section.get("interval")));
@@ -58,7 +58,7 @@ void readTimes(const Section& section, HealthCheck& check) {
     }
   }
   check.timeout = std::min(Duration{1000}, check.interval / 2);
-  if (auto timeout = section.duration("timeout")) {
+  if (auto timeout = section.duration("timeout", kMaxDuration)) {
     if (*timeout >= check.interval) {
       const toml::node* interval = section.get("interval");
       std::string limit = interval ? describe(*interval) : "\"2s\", the default";

@@ -109,7 +109,7 @@ void readPassive(const Section& section, Pool& pool) {
   if (auto fall = section.integer("passive_fall", 0, 100)) {
     pool.passive_fall = static_cast<uint32_t>(*fall);
   }
-  if (auto holddown = section.duration("passive_holddown")) {
+  if (auto holddown = section.duration("passive_holddown", kMaxDuration)) {
     if (section.get("health") != nullptr) {
       section.problem(*section.get("passive_holddown"), "passive_holddown",
                       "only used by pools without [" + section.pathOf("health") +
@@ -137,10 +137,10 @@ Pool readPool(const Section& section, const std::string& name) {
           section.oneOf("balance", {"round-robin", "least-conn", "maglev", "random-two"})) {
     pool.balance = kBalances[*balance];
   }
-  if (auto timeout = section.duration("connect_timeout")) {
+  if (auto timeout = section.duration("connect_timeout", kMaxDuration)) {
     pool.connect_timeout = *timeout;
   }
-  if (auto timeout = section.duration("idle_timeout")) {
+  if (auto timeout = section.duration("idle_timeout", kMaxIdleTimeout)) {
     pool.idle_timeout = *timeout;
   }
   if (auto retries = section.integer("retries", 0, 100)) {

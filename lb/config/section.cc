@@ -110,7 +110,7 @@ std::optional<bool> Section::boolean(std::string_view key) const {
   return value->get();
 }
 
-std::optional<Duration> Section::duration(std::string_view key) const {
+std::optional<Duration> Section::duration(std::string_view key, Duration max) const {
   const toml::node* node = get(key);
   if (node == nullptr) {
     return std::nullopt;
@@ -125,6 +125,11 @@ std::optional<Duration> Section::duration(std::string_view key) const {
   }
   if (parsed->count() <= 0) {
     problem(*node, key, "must be greater than 0, got " + describe(*node));
+    return std::nullopt;
+  }
+  if (*parsed > max) {
+    problem(*node, key,
+            "must be at most " + quote(formatDuration(max)) + ", got " + describe(*node));
     return std::nullopt;
   }
   return parsed;

@@ -43,8 +43,9 @@ public:
                               std::initializer_list<std::string_view> choices) const;
   // true or false.
   std::optional<bool> boolean(std::string_view key) const;
-  // A duration string greater than zero, see parseDuration.
-  std::optional<Duration> duration(std::string_view key) const;
+  // A duration string greater than zero and at most `max` (see parseDuration). The bound
+  // keeps every deadline weir computes from it (now + duration) far from int64 overflow.
+  std::optional<Duration> duration(std::string_view key, Duration max) const;
 
 private:
   const toml::table& table_;

@@ -228,10 +228,8 @@ bool Checker::onSignal() {
   // Bounded by the signals pending: the signalfd is non-blocking.
   while (::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si)) {
     if (si.ssi_signo == SIGUSR1) {
-      try {
-        util::setupLogging(cfg_.global.error_log, "off", cfg_.global.log_level, "health");
-      } catch (const std::exception& e) {
-        spdlog::error("health checker: reopening logs: {}", e.what());
+      if (auto error = util::reopenLogs()) {
+        spdlog::error("reopening log files failed, still writing to the old ones: {}", *error);
       }
       continue;
     }

@@ -8,6 +8,7 @@
 
 #include "health/reply.h"
 #include "net/socket.h"
+#include "util/time.h"
 
 namespace weir::health {
 namespace {
@@ -44,7 +45,7 @@ std::optional<Outcome> Probe::start(const ProbeSpec& spec, int64_t now_ms) {
   sent_ = 0;
   reply_.clear();
   reply_.reserve(kMaxReply);
-  deadline_ms_ = now_ms + spec.timeout_ms;
+  deadline_ms_ = util::addSaturating(now_ms, spec.timeout_ms);
   auto fd = net::connectNonBlocking(spec.address);
   if (!fd) {
     return Outcome{false, errnoText("connect", fd.error().code)};

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "util/time.h"
+
 namespace weir::health {
 namespace {
 
@@ -23,7 +25,8 @@ int64_t jitterFor(const config::HealthCheck& check) {
 Schedule::Schedule(const config::HealthCheck& check, int64_t start_ms, uint64_t r1, uint64_t r2)
     : interval_ms_(check.interval.count()),
       jitter_ms_(jitterFor(check)),
-      anchor_ms_(start_ms + static_cast<int64_t>(r1 % static_cast<uint64_t>(interval_ms_))),
+      anchor_ms_(util::addSaturating(
+          start_ms, static_cast<int64_t>(r1 % static_cast<uint64_t>(interval_ms_)))),
       rng_(r2) {
   due_ms_ = std::max(start_ms, dueOf(0));
 }
@@ -34,16 +37,20 @@ int64_t Schedule::dueOf(uint64_t round) {
     jitter = static_cast<int64_t>(splitmix(rng_) % static_cast<uint64_t>(2 * jitter_ms_ + 1)) -
              jitter_ms_;
   }
-  return anchor_ms_ + static_cast<int64_t>(round) * interval_ms_ + jitter;
+  // Saturating: a checker that ran for ages (or a huge start time) gets "never", not UB.
+  const int64_t offset = util::mulSaturating(static_cast<int64_t>(round), interval_ms_);
+  return util::addSaturating(util::addSaturating(anchor_ms_, offset), jitter);
 }
 
 void Schedule::advance(int64_t now_ms) {
   // The first round whose earliest possible time is after now (so no burst of catch-up checks
   // after the checker was stopped or starved), computed, not looped.
   uint64_t next = round_ + 1;
-  int64_t earliest = anchor_ms_ + static_cast<int64_t>(next) * interval_ms_ - jitter_ms_;
+  const int64_t offset = util::mulSaturating(static_cast<int64_t>(next), interval_ms_);
+  const int64_t earliest =
+      util::subSaturating(util::addSaturating(anchor_ms_, offset), jitter_ms_);
   if (earliest <= now_ms) {
-    next += static_cast<uint64_t>((now_ms - earliest) / interval_ms_ + 1);
+    next += static_cast<uint64_t>(util::subSaturating(now_ms, earliest) / interval_ms_ + 1);
   }
   round_ = next;
   due_ms_ = dueOf(round_);

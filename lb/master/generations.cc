@@ -13,6 +13,7 @@
 
 #include "shm/carry_over.h"
 #include "shm/worker_stats.h"
+#include "util/time.h"
 #include "worker/worker.h"
 
 namespace weir::master {
@@ -202,7 +203,7 @@ void Generations::drain(Generation& gen, int64_t now, config::Duration timeout) 
   // Workers stop accepting and exit once their connections end; the checker has nothing to
   // finish (the next generation's checker carries on).
   signalAll(gen, SIGQUIT, SIGTERM);
-  gen.term_at = now + timeout.count();
+  gen.term_at = util::addSaturating(now, timeout.count());
   gen.checker_kill_at = gen.checker.pid > 0 ? now + kKillGraceMs : -1;
   spdlog::info("generation {} draining: no new connections, {} to finish", gen.number,
                config::formatDuration(timeout));

@@ -170,18 +170,25 @@ std::string Supervisor::status() const {
 
 void Supervisor::reopenLogs() {
   spdlog::info("reopening log files");
+  bool reopened = true;
   try {
+    // All or nothing: on failure the master keeps writing to the files it has.
     util::setupLogging(cfg_->global.error_log, cfg_->global.access_log, cfg_->global.log_level,
                        "master");
   } catch (const std::exception& e) {
-    spdlog::error("reopening log files: {}", e.what());
+    reopened = false;
+    spdlog::error("reopening log files failed, still writing to the old ones: {}", e.what());
   }
   // Children reopen by name after dropping root: the files the master just created must be
   // theirs to append to.
   handOverFile(cfg_->global.error_log, cfg_->global);
   handOverFile(cfg_->global.access_log, cfg_->global);
+  // The children try on their own even if the master failed: each keeps its old files on
+  // failure, and logs why.
   gens_->signalEveryChild(SIGUSR1);
-  spdlog::info("log files reopened");
+  if (reopened) {
+    spdlog::info("log files reopened");
+  }
 }
 
 void Supervisor::beginGracefulStop() {

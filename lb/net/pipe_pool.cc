@@ -10,11 +10,13 @@
 namespace weir::net {
 namespace {
 
-// Large requests served default pipes after a refused F_SETPIPE_SZ before asking again.
-constexpr unsigned kGrowBackoff = 1024;
 constexpr long kLargePipeBytes = 1 << 20;
-constexpr size_t kMaxLargePerWorker = 64;
-constexpr long kPageSize = 4096;  // pipe budgets count 4 KiB slots whatever the page size
+constexpr long kDefaultSlots = 16;  // PIPE_DEF_BUFFERS
+// Owners the kernel does not charge: the bounds that applied before there was a budget.
+constexpr size_t kExemptIdle = 256;
+constexpr size_t kExemptLarge = 64;
+constexpr size_t kMaxIdle = 256;
+constexpr size_t kIdleFloor = 4;
 
 // The start of a small /proc file ("" if unreadable). Plain read(): iostreams would pull
 // libstdc++'s locale machinery into every worker's resident set for two tiny files.
@@ -46,18 +48,59 @@ bool exemptFromPipeBudget() {
   return (caps & ((1ULL << 21) | (1ULL << 24))) != 0;
 }
 
+long pageSize() {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  return page > 0 ? page : 4096;
+}
+
 }  // namespace
 
-PipePool::PipePool(size_t max_idle, int large_bytes, size_t max_large)
-    : max_idle_(max_idle), large_bytes_(large_bytes), max_large_(max_large) {
-  free_.reserve(max_idle);
-  free_large_.reserve(max_large);
+PipeBudget pipeBudgetFor(unsigned nworkers) {
+  const long page = pageSize();
+  const long max_size = std::max(page, readProcLong("/proc/sys/fs/pipe-max-size", kLargePipeBytes));
+  PipeBudget b;
+  // alloc_pipe_info: an unprivileged owner's new pipe is at most pipe-max-size.
+  b.default_bytes = static_cast<int>(std::min(kDefaultSlots * page, max_size));
+  const long default_pages = b.default_bytes / page;
+  b.max_idle = kMaxIdle;
+  // Pipe sizes are whole pages, a power of two of them (round_pipe_size).
+  long large_pages = 1;
+  while (large_pages * 2 * page <= std::min(kLargePipeBytes, max_size)) {
+    large_pages *= 2;
+  }
+  const long soft_pages = readProcLong("/proc/sys/fs/pipe-user-pages-soft", 16384);
+  if (exemptFromPipeBudget() || soft_pages <= 0) {
+    b.pages = kExemptIdle * default_pages + kExemptLarge * large_pages;
+    b.floor = kIdleFloor;
+  } else {
+    b.pages = static_cast<size_t>(soft_pages / 4 / std::max(1U, nworkers));
+    while (large_pages > default_pages && large_pages * 2 > static_cast<long>(b.pages)) {
+      large_pages /= 2;
+    }
+    b.floor = std::min<size_t>(kIdleFloor, b.pages / default_pages / 4);
+  }
+  b.large_bytes = large_pages > default_pages ? static_cast<int>(large_pages * page) : 0;
+  return b;
+}
+
+PipePool::PipePool(const PipeBudget& budget)
+    : budget_(budget),
+      page_size_(static_cast<size_t>(pageSize())),
+      large_pages_(static_cast<size_t>(budget.large_bytes) / page_size_) {
+  free_.reserve(std::min(budget.max_idle, budget.pages * page_size_ /
+                                              std::max<size_t>(1, budget.default_bytes)));
+}
+
+size_t PipePool::pagesOf(const Pipe& pipe) const {
+  return static_cast<size_t>(pipe.bytes) / page_size_;
 }
 
 Pipe PipePool::takeDefault() {
   if (!free_.empty()) {
     Pipe p = std::move(free_.back());
     free_.pop_back();
+    pages_ -= pagesOf(p);
+    low_water_ = std::min(low_water_, free_.size());
     return p;
   }
   int fds[2];
@@ -65,44 +108,61 @@ Pipe PipePool::takeDefault() {
     return {};
   }
   ++created_;
-  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+  Pipe p{UniqueFd(fds[0]), UniqueFd(fds[1])};
+  // Smaller than the default when the owner was over its budget already (see give()).
+  p.bytes = std::max(0, ::fcntl(p.write_end.get(), F_GETPIPE_SZ));
+  return p;
 }
 
 Pipe PipePool::take(bool want_large) {
-  if (want_large && large_bytes_ > 0) {
+  if (want_large && large_pages_ > 0) {
     if (!free_large_.empty()) {
       Pipe p = std::move(free_large_.back());
       free_large_.pop_back();
+      low_water_large_ = std::min(low_water_large_, free_large_.size());
       return p;
     }
-    if (live_large_ < max_large_ && grow_backoff_ == 0) {
+    if (!grow_refused_ && (live_large_ + 1) * large_pages_ <= budget_.pages) {
+      // Idle default pipes make way for a large one: a bulk flow gains more from it than an
+      // idle pipe is worth.
+      while (pages_ + large_pages_ > budget_.pages && !free_.empty()) {
+        pages_ -= pagesOf(free_.back());
+        free_.pop_back();
+        low_water_ = std::min(low_water_, free_.size());
+      }
       Pipe p = takeDefault();
       if (!p.read_end) {
         return p;
       }
-      if (::fcntl(p.write_end.get(), F_SETPIPE_SZ, large_bytes_) >= large_bytes_) {
+      const int got = ::fcntl(p.write_end.get(), F_SETPIPE_SZ, budget_.large_bytes);
+      if (got >= budget_.large_bytes) {
         p.large = true;
+        p.bytes = got;
         ++live_large_;
+        pages_ += large_pages_;
       } else {
-        grow_backoff_ = kGrowBackoff;  // keeps the default-size pipe it has
+        grow_refused_ = true;  // keeps the default-size pipe it has
       }
       return p;
-    }
-    if (grow_backoff_ > 0) {
-      --grow_backoff_;
     }
   }
   return takeDefault();
 }
 
 void PipePool::give(Pipe&& pipe) {
+  if (!pipe.read_end) {
+    return;
+  }
   if (pipe.large) {
-    if (free_large_.size() < max_large_) {
-      free_large_.push_back(std::move(pipe));
-      return;
-    }
-  } else if (free_.size() < max_idle_) {
+    free_large_.push_back(std::move(pipe));  // counted in pages_ while alive
+    return;
+  }
+  const size_t pages = pagesOf(pipe);
+  // A shrunken pipe would slow every flow that draws it; the next one may be full-size again.
+  const bool shrunken = pipe.bytes < budget_.default_bytes;
+  if (!shrunken && free_.size() < budget_.max_idle && pages_ + pages <= budget_.pages) {
     free_.push_back(std::move(pipe));
+    pages_ += pages;
     return;
   }
   discard(std::move(pipe));
@@ -114,28 +174,43 @@ void PipePool::discard(Pipe&& pipe) {
   }
   if (pipe.large) {
     --live_large_;
-    grow_backoff_ = 0;  // budget freed: growing may succeed again
+    pages_ -= large_pages_;
+    grow_refused_ = false;  // budget freed: growing may succeed again
   }
   Pipe closing = std::move(pipe);  // its UniqueFds close here
 }
 
-LargePipes largePipesFor(unsigned nworkers) {
-  LargePipes out;
-  out.bytes = static_cast<int>(
-      std::min(kLargePipeBytes, readProcLong("/proc/sys/fs/pipe-max-size", kLargePipeBytes)));
-  if (exemptFromPipeBudget()) {
-    out.max = kMaxLargePerWorker;
-    return out;
+void PipePool::closeOldestIdle(size_t defaults, size_t large) {
+  defaults = std::min(defaults, free_.size());
+  for (size_t i = 0; i < defaults; ++i) {
+    pages_ -= pagesOf(free_[i]);
   }
-  const long soft_pages = readProcLong("/proc/sys/fs/pipe-user-pages-soft", 16384);
-  if (soft_pages == 0) {  // 0: no soft limit
-    out.max = kMaxLargePerWorker;
-    return out;
+  free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(defaults));
+  large = std::min(large, free_large_.size());
+  live_large_ -= large;
+  pages_ -= large * large_pages_;
+  free_large_.erase(free_large_.begin(), free_large_.begin() + static_cast<std::ptrdiff_t>(large));
+  if (large > 0) {
+    grow_refused_ = false;  // budget freed: growing may succeed again
   }
-  const long pages_each = std::max(1L, out.bytes / kPageSize);
-  const long share = soft_pages / 4 / std::max(1U, nworkers) / pages_each;
-  out.max = static_cast<size_t>(std::clamp(share, 0L, static_cast<long>(kMaxLargePerWorker)));
-  return out;
+}
+
+void PipePool::trim() {
+  // Takes and gives happen at the back, so the first low_water_ entries were not taken since
+  // the last trim: free those, down to the floor.
+  const size_t unused = std::min(low_water_, free_.size());
+  const size_t above_floor = free_.size() > budget_.floor ? free_.size() - budget_.floor : 0;
+  closeOldestIdle(std::min(unused, above_floor), std::min(low_water_large_, free_large_.size()));
+  low_water_ = free_.size();
+  low_water_large_ = free_large_.size();
+  grow_refused_ = false;  // other processes may have freed some of the owner's budget
+}
+
+void PipePool::shrink() {
+  closeOldestIdle(free_.size() > budget_.floor ? free_.size() - budget_.floor : 0,
+                  free_large_.size());
+  low_water_ = free_.size();
+  low_water_large_ = 0;
 }
 
 }  // namespace weir::net

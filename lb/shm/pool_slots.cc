@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "shm/error_text.h"
+#include "util/time.h"
 
 namespace weir::shm {
 namespace {
@@ -187,8 +188,10 @@ std::optional<Transition> PoolSlots::recordProbe(size_t i, bool ok, std::string_
 
 std::optional<Transition> PoolSlots::reviveIfHeldDown(size_t i, int64_t now_ms) const {
   BackendSlot& s = *slots_[i];
-  if (policy_.holddown_ms <= 0 || state(i) != BackendState::Down ||
-      now_ms - s.changed_ms.load(std::memory_order_relaxed) < policy_.holddown_ms ||
+  // changed_ms is shared memory any worker can scribble on: saturating, so that garbage there
+  // gives a wrong hold-down at worst, never signed overflow.
+  const int64_t held_ms = util::subSaturating(now_ms, s.changed_ms.load(std::memory_order_relaxed));
+  if (policy_.holddown_ms <= 0 || state(i) != BackendState::Down || held_ms < policy_.holddown_ms ||
       !changeState(s, BackendState::Down, BackendState::Up, now_ms)) {
     return std::nullopt;
   }

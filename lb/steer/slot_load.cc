@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/time.h"
+
 namespace weir::steer {
 namespace {
 
@@ -44,7 +46,8 @@ void SlotLoad::reconcile(int64_t queued) {
     return;
   }
   auto steered = counter(state_->steered[slot_]);
-  const int64_t diff = steered.load(std::memory_order_relaxed) - queued;
+  // Saturating: the counter lives in a map every worker (and the program) writes.
+  const int64_t diff = util::subSaturating(steered.load(std::memory_order_relaxed), queued);
   int64_t fix = 0;
   if (diff > 0 && prev_diff_ > 0) {
     fix = std::min(diff, prev_diff_);

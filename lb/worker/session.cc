@@ -68,7 +68,8 @@ void Session::resetSide(Side& side, EndpointKind kind) {
 }
 
 void Session::start(net::UniqueFd client, const net::SockAddr& peer, uint32_t listener,
-                    PoolRuntime* pool, int64_t now_ms) {
+                    PoolRuntime* pool, uint64_t id, int64_t now_ms) {
+  id_ = id;
   resetSide(client_, EndpointKind::Client);
   resetSide(upstream_, EndpointKind::Upstream);
   c2u_ = Flow{};
@@ -129,6 +130,7 @@ void Session::connectNext() {
       // e.g. EADDRNOTAVAIL, ENETUNREACH: counts against the backend; the next may work.
       pool_->slots->onConnectFailed(backend_, last_error_, worker_->now());
       reserved_ = false;
+      logConnectFailure();
       continue;
     }
     resetSide(upstream_, EndpointKind::Upstream);
@@ -163,16 +165,20 @@ void Session::connectFailed(int err) {
   // Passive health: counts toward taking the backend down; ends the reservation.
   pool_->slots->onConnectFailed(backend_, err, worker_->now());
   reserved_ = false;
-  if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("[C{}] connect to {} failed: {}", static_cast<void*>(this),
-                  pool_->pool->backends[backend_].address.toString(), std::strerror(err));
-  }
+  logConnectFailure();
   // Close now, connect again from the deferred phase: events for the old socket may still be
   // in this epoll batch and must not be mistaken for the new socket's.
   TimerList::disarm(timer);
   resetSide(upstream_, EndpointKind::Upstream);
   state_ = State::Retrying;
   worker_->enqueue(this);
+}
+
+void Session::logConnectFailure() const {
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("[C{}] connect to {} failed: {}", id_,
+                  pool_->pool->backends[backend_].address.toString(), std::strerror(last_error_));
+  }
 }
 
 void Session::onEvent(bool upstream, uint32_t events) {
@@ -349,10 +355,11 @@ void Session::finish(CloseReason reason) {
     const auto& cfg = worker_->config();
     std::string backend =
         backend_ >= 0 && connected ? pool_->pool->backends[backend_].address.toString() : "-";
-    log->info("listener={} client={} backend={} up={} down={} duration={}ms reason={}{}{}",
-              cfg.listeners[listener_].name, peer_.toString(), backend, c2u_.bytes, u2c_.bytes,
-              worker_->now() - started_ms_, toString(reason), last_error_ ? " error=" : "",
-              last_error_ ? std::strerror(last_error_) : "");
+    log->info("conn={}-{} listener={} client={} backend={} up={} down={} duration={}ms "
+              "reason={}{}{}",
+              worker_->slot(), id_, cfg.listeners[listener_].name, peer_.toString(), backend,
+              c2u_.bytes, u2c_.bytes, worker_->now() - started_ms_, toString(reason),
+              last_error_ ? " error=" : "", last_error_ ? std::strerror(last_error_) : "");
   }
   endReservation(connected);
   releasePipe(c2u_);

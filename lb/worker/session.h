@@ -50,9 +50,11 @@ public:
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Takes an accepted client socket and starts connecting to a backend of `pool`.
+  // Takes an accepted client socket and starts connecting to a backend of `pool`. `id` names
+  // the connection in log lines ([C<id>], conn=<slot>-<id>): unique within the worker, unlike
+  // the Session object, which is reused for connection after connection.
   void start(net::UniqueFd client, const net::SockAddr& peer, uint32_t listener, PoolRuntime* pool,
-             int64_t now_ms);
+             uint64_t id, int64_t now_ms);
   // An epoll event for the client (upstream = false) or backend socket.
   void onEvent(bool upstream, uint32_t events);
   // The armed timer expired (connect_timeout or idle_timeout).
@@ -63,6 +65,7 @@ public:
   void finish(CloseReason reason);
 
   State state() const { return state_; }
+  uint64_t id() const { return id_; }
   bool queued = false;  // on the worker's ready list
   TimerHook timer;
 
@@ -85,6 +88,8 @@ private:
 
   void connectNext();
   void connectFailed(int err);
+  // The debug line about the failed connect to backend_ (last_error_ says why).
+  void logConnectFailure() const;
   void endReservation(bool connected);
   void pumpAll();
   Pump pump(Flow& flow, Side& from, Side& to, CloseReason from_err, CloseReason to_err);
@@ -92,6 +97,7 @@ private:
   void resetSide(Side& side, EndpointKind kind);
 
   Worker* worker_;
+  uint64_t id_ = 0;
   State state_ = State::Idle;
   Side client_;
   Side upstream_;

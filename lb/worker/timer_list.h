@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "util/time.h"
+
 namespace weir::worker {
 
 class TimerList;
@@ -31,12 +33,13 @@ public:
 
   int64_t durationMs() const { return duration_ms_; }
 
-  // (Re)arms `t` to fire duration after now_ms, moving it off any other list.
+  // (Re)arms `t` to fire duration after now_ms (saturating: never overflows), moving it off
+  // any other list.
   void arm(TimerHook& t, int64_t now_ms) {
     if (t.armed()) {
       unlink(t);
     }
-    t.deadline_ms = now_ms + duration_ms_;
+    t.deadline_ms = util::addSaturating(now_ms, duration_ms_);
     t.list = this;
     t.prev = head_.prev;
     t.next = &head_;

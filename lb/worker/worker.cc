@@ -15,6 +15,7 @@
 
 #include "shm/worker_stats.h"
 #include "util/log.h"
+#include "util/time.h"
 
 namespace weir::worker {
 namespace {
@@ -23,7 +24,8 @@ constexpr int kMaxEvents = 512;
 constexpr int kAcceptBatch = 64;
 constexpr int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE: retry later, never spin
 constexpr int64_t kReconcileMs = 1000;
-constexpr size_t kIdlePipes = 256;
+// Idle pipes unused for a whole period are freed at its end (so after 5 to 10 s).
+constexpr int64_t kPipeTrimMs = 5000;
 
 }  // namespace
 
@@ -40,8 +42,7 @@ Worker::Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocke
       sockets_(std::move(sockets)),
       load_(load),
       backends_(backends),
-      stats_(stats),
-      pipes_(kIdlePipes) {}
+      stats_(stats) {}
 
 Worker::~Worker() = default;
 
@@ -57,9 +58,10 @@ TimerList* Worker::timerList(int64_t duration_ms) {
 
 void Worker::setup() {
   // Sized here, after the privilege drop: the pipe budget is the final owner's.
-  const net::LargePipes large = net::largePipesFor(cfg_.global.workers);
-  pipes_ = net::PipePool(kIdlePipes, large.bytes, large.max);
-  spdlog::debug("worker {}: up to {} large pipes of {} bytes", slot_, large.max, large.bytes);
+  const net::PipeBudget budget = net::pipeBudgetFor(cfg_.global.workers);
+  pipes_ = net::PipePool(budget);
+  spdlog::debug("worker {}: pipe budget {} pages, large pipes of {} bytes", slot_, budget.pages,
+                budget.large_bytes);
   epoll_ = net::UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) {
     throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
@@ -174,7 +176,8 @@ void Worker::acceptFrom(size_t index) {
     load_.accepted();
     Session* s = newSession();
     const auto& listener = cfg_.listeners[ls.listener];
-    s->start(net::UniqueFd(fd), peer, ls.listener, pools_[listener.pool_index].get(), now_ms_);
+    s->start(net::UniqueFd(fd), peer, ls.listener, pools_[listener.pool_index].get(), accepted_,
+             now_ms_);
   }
   // Batch used up with the queue maybe non-empty: continue after other events.
 }
@@ -209,14 +212,19 @@ void Worker::onSignal() {
   signalfd_siginfo si{};
   while (::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si)) {
     if (si.ssi_signo == SIGUSR1) {
-      // logrotate moved the files away: open them again by name.
-      util::setupLogging(cfg_.global.error_log, cfg_.global.access_log, cfg_.global.log_level,
-                         "worker " + std::to_string(slot_));
-      spdlog::info("log files reopened");
+      // logrotate moved the files away: open them again by name. A file that cannot be opened
+      // costs this worker nothing but the rotation: it keeps the files it has.
+      if (auto error = util::reopenLogs()) {
+        spdlog::error("reopening log files failed, still writing to the old ones: {}", *error);
+      } else {
+        spdlog::info("log files reopened");
+      }
     } else if (si.ssi_signo == SIGQUIT) {
       if (!stopping_) {
         spdlog::info("graceful stop: no new connections, {} active", active_);
         stopping_ = true;
+        // The next generation needs the pipe budget more than the connections left here do.
+        pipes_.shrink();
         for (const auto& ls : sockets_) {
           ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, ls.fd, nullptr);
           // This process's copy only: the master keeps the socket (and its accept queue) for
@@ -281,7 +289,7 @@ int Worker::waitTimeout() const {
   if (!ready_.empty()) {
     return 0;
   }
-  int64_t deadline = next_reconcile_ms_;
+  int64_t deadline = std::min(next_reconcile_ms_, next_pipe_trim_ms_);
   bool pending = std::find(accept_pending_.begin(), accept_pending_.end(), true) !=
                  accept_pending_.end();
   if (pending && !stopping_ && active_ < cfg_.global.max_connections) {
@@ -293,7 +301,7 @@ int Worker::waitTimeout() const {
       deadline = std::min(deadline, first->deadline_ms);
     }
   }
-  return static_cast<int>(std::clamp<int64_t>(deadline - now_ms_, 0, 60000));
+  return static_cast<int>(std::clamp<int64_t>(util::subSaturating(deadline, now_ms_), 0, 60000));
 }
 
 int Worker::run() {
@@ -301,6 +309,7 @@ int Worker::run() {
   setup();
   now_ms_ = monotonicMs();
   next_reconcile_ms_ = now_ms_ + kReconcileMs;
+  next_pipe_trim_ms_ = now_ms_ + kPipeTrimMs;
   spdlog::info("worker {} started, {} listening sockets", slot_, sockets_.size());
   epoll_event events[kMaxEvents];
   while (!exit_now_ && !(stopping_ && active_ == 0)) {
@@ -322,6 +331,10 @@ int Worker::run() {
       if (load_.countsSteered() && !stopping_) {
         reconcileSteered();
       }
+    }
+    if (now_ms_ >= next_pipe_trim_ms_) {
+      next_pipe_trim_ms_ = now_ms_ + kPipeTrimMs;
+      pipes_.trim();
     }
   }
   for (auto& s : all_sessions_) {

@@ -101,8 +101,9 @@ private:
   int64_t now_ms_ = 0;
   int64_t accept_paused_until_ = 0;
   int64_t next_reconcile_ms_ = 0;
+  int64_t next_pipe_trim_ms_ = 0;
   uint64_t active_ = 0;
-  uint64_t accepted_ = 0;
+  uint64_t accepted_ = 0;  // also the id of the last connection accepted (see Session::start)
   int64_t last_emfile_log_ms_ = -1000000;
   bool stopping_ = false;  // SIGQUIT: no more accepts, exit when idle
   bool exit_now_ = false;  // SIGTERM/SIGINT

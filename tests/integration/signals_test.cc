@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,97 @@ TEST(Signals, Usr1ReopensLogFilesAfterARename) {
       << "no access line in the new access.log";
   EXPECT_EQ(readTextFile(cfg.access_log + ".1").size(), old_access)
       << "the rotated access log still grows";
+}
+
+size_t countOf(const std::string& text, std::string_view needle) {
+  size_t n = 0;
+  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// logrotate moved the files away, but something that cannot be opened as a log file now sits
+// at their names (a directory here, which stops root too). USR1 must cost nothing but the
+// rotation: every process says in the file it keeps that the reopen failed, no worker dies,
+// no connection drops. Once the path is fixed, the next USR1 reopens as usual.
+TEST(Signals, Usr1WithAnUnopenableLogPathKeepsTheOldFilesAndTheConnections) {
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  TempDir logs("weir-logs");
+  WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);
+  cfg.error_log = logs.file("error.log");
+  cfg.access_log = logs.file("access.log");
+  WeirProcess weir(cfg);
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const std::vector<pid_t> workers = weir.workerPids();
+  ASSERT_EQ(workers.size(), 2U);
+
+  // Connections held through both workers (the steering spreads them; open more until it has).
+  std::vector<Fd> held;
+  std::set<pid_t> holders;
+  for (int i = 0; i < 32 && holders.size() < workers.size(); ++i) {
+    Fd fd = connectTcp(weir.addr(), seconds(5));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(echoRoundTrip(fd.get(), "held\n", deadlineIn(seconds(5))), IoStatus::Ok);
+    held.push_back(std::move(fd));
+    const std::vector<pid_t> owners = connectionOwners(weir.port(), workers, held);
+    holders = std::set<pid_t>(owners.begin(), owners.end());
+    holders.erase(0);
+  }
+  ASSERT_EQ(holders.size(), workers.size()) << "could not place a connection on every worker";
+
+  const std::string old_error = cfg.error_log + ".1";
+  const std::string old_access = cfg.access_log + ".1";
+  std::filesystem::rename(cfg.error_log, old_error);
+  std::filesystem::rename(cfg.access_log, old_access);
+  std::filesystem::create_directory(cfg.error_log);
+  std::filesystem::create_directory(cfg.access_log);
+  ASSERT_TRUE(weir.signal(SIGUSR1));
+
+  // The master and both workers report it, in the file they keep.
+  const std::string failed = "reopening log files failed, still writing to the old ones";
+  EXPECT_TRUE(waitFor(
+      [&] {
+        const std::string text = readTextFile(old_error);
+        return countOf(text, "master: " + failed) == 1 &&
+               countOf(text, "worker 0 (gen 1): " + failed) == 1 &&
+               countOf(text, "worker 1 (gen 1): " + failed) == 1;
+      },
+      seconds(10)))
+      << "old error.log:\n" << readTextFile(old_error);
+  EXPECT_NE(readTextFile(old_error).find("Is a directory"), std::string::npos)
+      << "the error should say why:\n" << readTextFile(old_error);
+
+  // Nobody died, the held connections still echo, and new ones are logged in the old file.
+  EXPECT_TRUE(weir.running());
+  EXPECT_EQ(weir.workerPids(), workers) << "a worker died or was replaced";
+  EXPECT_EQ(countOf(readTextFile(old_error), "exited"), 0U) << readTextFile(old_error);
+  for (Fd& fd : held) {
+    EXPECT_EQ(echoRoundTrip(fd.get(), "still here\n", deadlineIn(seconds(5))), IoStatus::Ok);
+  }
+  const size_t access_before = countOf(readTextFile(old_access), "reason=");
+  {
+    Fd fd = connectTcp(weir.addr(), seconds(5));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(echoRoundTrip(fd.get(), "after\n", deadlineIn(seconds(5))), IoStatus::Ok);
+  }
+  EXPECT_TRUE(waitFor(
+      [&] { return countOf(readTextFile(old_access), "reason=") > access_before; }, seconds(5)))
+      << "the access line of a new connection did not reach the old access.log";
+
+  // Path fixed: the next USR1 reopens normally.
+  std::filesystem::remove(cfg.error_log);
+  std::filesystem::remove(cfg.access_log);
+  ASSERT_TRUE(weir.signal(SIGUSR1));
+  EXPECT_TRUE(waitFor([&] { return countOf(readTextFile(cfg.error_log), "reopened") >= 3; },
+                      seconds(10)))
+      << "new error.log:\n" << readTextFile(cfg.error_log) << "\nold error.log:\n"
+      << readTextFile(old_error);
+  held.clear();  // their access lines go to the new file
+  EXPECT_TRUE(waitFor([&] { return countOf(readTextFile(cfg.access_log), "reason=") > 0; },
+                      seconds(5)))
+      << "no access line in the new access.log";
+  EXPECT_EQ(weir.workerPids(), workers);
 }
 
 TEST(Signals, DashSSendsSignalsThroughThePidFile) {

@@ -1,19 +1,16 @@
 // Byte-exact bulk transfer through weir, in both directions.
 #include <gtest/gtest.h>
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 
 #include "support/fnv.h"
 #include "support/net_io.h"
+#include "support/proc_fs.h"
 #include "support/prng_stream.h"
 #include "support/test_server.h"
 #include "weir_process.h"
@@ -93,36 +90,6 @@ TEST(Transfer, DownloadsSixtyFourMebibytesFromSource) {
   RecordProperty("download_mib_per_s", static_cast<int>(rate));
 }
 
-// Capacities (F_GETPIPE_SZ) of the pipes process `pid` holds, opened through /proc. Sets
-// *why and returns nothing when /proc does not let this process open them.
-std::vector<int> pipeCapacities(pid_t pid, std::string* why) {
-  std::vector<int> sizes;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) {
-    *why = dir + ": " + std::strerror(errno);
-    return sizes;
-  }
-  while (dirent* e = ::readdir(d)) {
-    const std::string path = dir + "/" + e->d_name;
-    char target[64] = {};
-    if (::readlink(path.c_str(), target, sizeof(target) - 1) <= 0 ||
-        std::strncmp(target, "pipe:", 5) != 0) {
-      continue;
-    }
-    // An extra read end that never reads: harmless to the pipe's owner.
-    Fd p(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-    if (!p) {
-      *why = path + ": " + std::strerror(errno);
-      sizes.clear();
-      break;
-    }
-    sizes.push_back(::fcntl(p.get(), F_GETPIPE_SZ));
-  }
-  ::closedir(d);
-  return sizes;
-}
-
 int readProcInt(const char* path) {
   std::ifstream in(path);
   int v = 0;
@@ -146,7 +113,7 @@ void checkOnlyBulkFlowsGetLargePipes(std::vector<std::string> global_lines) {
 
   auto largest = [&](std::string* why) {
     int most = 0;
-    for (int size : pipeCapacities(workers[0], why)) {
+    for (const auto& [name, size] : pipesOf(workers[0], why)) {
       most = std::max(most, size);
     }
     return most;

@@ -75,6 +75,9 @@ std::string WeirConfig::toToml() const {
     t << "connect_timeout = " << quoted(p.connect_timeout) << "\n";
     t << "idle_timeout = " << quoted(p.idle_timeout) << "\n";
     t << "retries = " << p.retries << "\n";
+    for (const std::string& line : p.lines) {
+      t << line << "\n";
+    }
     t << "backends = [\n";
     for (const BackendSpec& b : p.backends) {
       t << "  { address = " << quoted(b.address) << ", weight = " << b.weight;

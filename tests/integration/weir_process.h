@@ -39,6 +39,8 @@ struct PoolSpec {
   std::string balance = "round-robin";
   // TOML lines of [pools.NAME.health] ("kind = \"tcp\"\ninterval = ..."); empty: no table.
   std::string health;
+  // Extra [pools.NAME] lines, e.g. "passive_fall = 0".
+  std::vector<std::string> lines;
 };
 
 struct ListenerSpec {

@@ -88,7 +88,7 @@ Fd connectTcp(const SockAddr& addr, Clock::duration timeout, std::string* error)
 }
 
 std::vector<Fd> connectMany(const SockAddr& addr, size_t count, size_t burst, Deadline deadline,
-                            std::string* error) {
+                            std::string* error, const std::function<void(int fd)>& before_connect) {
   std::vector<Fd> done;
   done.reserve(count);
   const auto fail = [&](const std::string& why) {
@@ -106,6 +106,9 @@ std::vector<Fd> connectMany(const SockAddr& addr, size_t count, size_t burst, De
       Fd fd = openSocket(addr.family());
       if (!fd) {
         return fail("socket: " + errnoText(errno));
+      }
+      if (before_connect) {
+        before_connect(fd.get());
       }
       if (connect(fd.get(), addr.get(), addr.len) != 0 && errno != EINPROGRESS) {
         return fail(errnoText(errno));

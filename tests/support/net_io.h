@@ -32,10 +32,12 @@ const char* toString(IoStatus s);
 Fd connectTcp(const SockAddr& addr, Clock::duration timeout, std::string* error = nullptr);
 
 // Opens `count` connections at once: non-blocking connects issued `burst` at a time, each
-// burst awaited before the next. Returns the connected sockets; fewer than `count` when a
-// connect fails or the deadline passes, with the reason in `error`.
+// burst awaited before the next. `before_connect`, if set, is called with each new socket
+// before its connect (for socket options such as SO_RCVBUF). Returns the connected sockets;
+// fewer than `count` when a connect fails or the deadline passes, with the reason in `error`.
 std::vector<Fd> connectMany(const SockAddr& addr, size_t count, size_t burst, Deadline deadline,
-                            std::string* error = nullptr);
+                            std::string* error = nullptr,
+                            const std::function<void(int fd)>& before_connect = {});
 
 // Picks a TCP port on `host` that is free right now (binds port 0 and closes). Another
 // process may take it before the caller uses it, which on a test machine is rare enough.

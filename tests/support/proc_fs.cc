@@ -1,12 +1,17 @@
 #include "support/proc_fs.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string_view>
+
+#include "support/fd.h"
 
 namespace weir::test {
 
@@ -207,6 +212,37 @@ std::vector<size_t> connectionsPerProcess(uint16_t listen_port, const std::vecto
     counts.push_back(n);
   }
   return counts;
+}
+
+std::map<std::string, int> pipesOf(pid_t pid, std::string* why) {
+  std::map<std::string, int> sizes;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    *why = dir + ": " + std::strerror(errno);
+    return sizes;
+  }
+  while (dirent* e = ::readdir(d)) {
+    const std::string path = dir + "/" + e->d_name;
+    char target[64] = {};
+    if (::readlink(path.c_str(), target, sizeof(target) - 1) <= 0 ||
+        std::strncmp(target, "pipe:", 5) != 0 || sizes.count(target) != 0) {
+      continue;
+    }
+    // An extra read end that never reads: harmless to the pipe's owner.
+    Fd p(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!p) {
+      if (errno == ENOENT) {
+        continue;  // closed since readdir
+      }
+      *why = path + ": " + std::strerror(errno);
+      sizes.clear();
+      break;
+    }
+    sizes[target] = ::fcntl(p.get(), F_GETPIPE_SZ);
+  }
+  ::closedir(d);
+  return sizes;
 }
 
 }  // namespace weir::test

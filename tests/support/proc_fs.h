@@ -55,4 +55,10 @@ std::map<uint16_t, uint64_t> acceptedByClientPort(uint16_t listen_port);
 // holds, in the order of `pids`.
 std::vector<size_t> connectionsPerProcess(uint16_t listen_port, const std::vector<pid_t>& pids);
 
+// The distinct pipes process `pid` holds (a pipe whose two ends it holds counts once), keyed by
+// their /proc/PID/fd link ("pipe:[INODE]"), with their capacities (F_GETPIPE_SZ, in bytes),
+// opened through /proc/PID/fd. Sets *why and returns nothing when /proc does not let this
+// process open them.
+std::map<std::string, int> pipesOf(pid_t pid, std::string* why);
+
 }  // namespace weir::test

@@ -596,6 +596,79 @@ TEST(Config, CompoundDurationInConfig) {
   EXPECT_EQ(c.pools[0].idle_timeout, 24h);
 }
 
+// Every duration key has an upper bound (so that now + duration can never overflow): 1d, or
+// 7d for idle_timeout. The error names the place, the key and the maximum.
+TEST(Config, DurationsAboveTheirMaximumAreErrors) {
+  EXPECT_THAT(errorsOf(R"(
+[global]
+drain_timeout = "1d1ms"
+
+[listeners.web]
+bind = "127.0.0.1:8080"
+pool = "web"
+
+[pools.web]
+connect_timeout = "2d"
+idle_timeout = "8d"
+backends = [{ address = "10.0.0.1:80" }]
+
+[pools.web.health]
+interval = "99999999d"
+timeout = "25h"
+
+[pools.passive]
+passive_holddown = "9223372036854775807ms"
+backends = [{ address = "10.0.0.2:80" }]
+)"),
+              ElementsAre("weir.toml:2:17: global.drain_timeout: must be at most \"1d\", got "
+                          "\"1d1ms\"",
+                          "weir.toml:9:19: pools.web.connect_timeout: must be at most \"1d\", "
+                          "got \"2d\"",
+                          "weir.toml:10:16: pools.web.idle_timeout: must be at most \"7d\", got "
+                          "\"8d\"",
+                          "weir.toml:14:12: pools.web.health.interval: must be at most \"1d\", "
+                          "got \"99999999d\"",
+                          "weir.toml:15:11: pools.web.health.timeout: must be at most \"1d\", "
+                          "got \"25h\"",
+                          "weir.toml:18:20: pools.passive.passive_holddown: must be at most "
+                          "\"1d\", got \"9223372036854775807ms\""));
+}
+
+TEST(Config, DurationsAtTheirMaximumAreAccepted) {
+  Config c = parse(toml(R"(
+[global]
+drain_timeout = "1d"
+
+[listeners.web]
+bind = "127.0.0.1:8080"
+pool = "web"
+
+[pools.web]
+connect_timeout = "24h"
+idle_timeout = "7d"
+backends = [{ address = "10.0.0.1:80" }]
+
+[pools.web.health]
+interval = "1d"
+timeout = "23h59m59s999ms"
+
+[pools.passive]
+passive_holddown = "1d"
+backends = [{ address = "10.0.0.2:80" }]
+)"),
+                   "w");
+  EXPECT_EQ(c.global.drain_timeout, 24h);
+  ASSERT_EQ(c.pools.size(), 2U);
+  const Pool& passive = c.pools[0];  // sorted by name
+  const Pool& web = c.pools[1];
+  EXPECT_EQ(web.connect_timeout, 24h);
+  EXPECT_EQ(web.idle_timeout, 7 * 24h);
+  ASSERT_TRUE(web.health.has_value());
+  EXPECT_EQ(web.health->interval, 24h);
+  EXPECT_EQ(web.health->timeout, 24h - 1ms);
+  EXPECT_EQ(passive.passive_holddown, 24h);
+}
+
 TEST(Config, ReportsEveryProblemInFileOrder) {
   // toml++ orders tables by name, not by position; messages must still follow the file.
   EXPECT_THAT(errorsOf(R"(

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "health/schedule.h"
@@ -62,6 +63,19 @@ TEST(Schedule, ALateCheckerSkipsMissedRoundsInsteadOfBursting) {
   s.advance(first + 10500);  // stopped for ten intervals
   EXPECT_GT(s.due(), first + 10500);
   EXPECT_LE(s.due(), first + 12000 + 2 * jitterFor(c));
+}
+
+// Times near the end of int64 saturate at "never" instead of wrapping into the past (which
+// would make the checker probe in a tight loop).
+TEST(Schedule, DueTimesSaturateAtTheEndOfTime) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  const config::HealthCheck c = check(24h, 1s);
+  Schedule s(c, kMax - 1000, 123456789, 42);
+  EXPECT_GE(s.due(), kMax - 1000);
+  s.advance(kMax - 10);
+  EXPECT_GE(s.due(), kMax - jitterFor(c));  // saturated, then moved by at most the jitter
+  s.advance(kMax);
+  EXPECT_GE(s.due(), kMax - jitterFor(c));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -249,6 +250,27 @@ TEST(PoolSlots, HoldDownEndsOnTrial) {
     ASSERT_TRUE(s.reserve(0, 0));
     EXPECT_EQ(s.onConnectFailed(0, ECONNREFUSED, 23000), std::nullopt);
   }
+}
+
+// changed_ms is in memory every worker can write. Garbage there must not make the checker
+// compute now - changed_ms with signed overflow (which, wrapped, read as "held down for a
+// negative time" and kept the backend down for good): a time that far back is long over.
+TEST(PoolSlots, HoldDownSurvivesGarbageChangeTime) {
+  ShmFixture f("[pools.p]\npassive_holddown = \"10s\"\n" + backendList(1));
+  const PoolSlots& s = f.pool();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(s.reserve(0, 0));
+    (void)s.onConnectFailed(0, ECONNREFUSED, 1000);
+  }
+  ASSERT_EQ(s.state(0), BackendState::Down);
+  s.slot(0).changed_ms.store(std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(s.reviveIfHeldDown(0, 5000), kCameUp);
+  // The other way round: a change "in the far future" only keeps it held down.
+  ASSERT_TRUE(s.reserve(0, 0));
+  ASSERT_EQ(s.onConnectFailed(0, ECONNREFUSED, 6000), kWentDown);
+  s.slot(0).changed_ms.store(std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(s.reviveIfHeldDown(0, std::numeric_limits<int64_t>::min() + 5), std::nullopt);
+  EXPECT_EQ(s.state(0), BackendState::Down);
 }
 
 TEST(PoolSlots, CheckedPoolsHaveNoHoldDown) {
