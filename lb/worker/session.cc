@@ -344,6 +344,15 @@ Session::Pump Session::pump(Flow& flow, Side& from, Side& to, CloseReason from_e
   }
 }
 
+std::string Session::describe() const {
+  const std::string backend = backend_ >= 0 && state_ == State::Streaming
+                                  ? pool_->pool->backends[backend_].address.toString()
+                                  : "(none yet)";
+  return "client " + peer_.toString() + " -> backend " + backend + ", " +
+         std::to_string(c2u_.bytes) + " bytes up, " + std::to_string(u2c_.bytes) + " down, open " +
+         std::to_string(worker_->now() - started_ms_) + " ms";
+}
+
 void Session::finish(CloseReason reason) {
   if (state_ == State::Closed || state_ == State::Idle) {
     return;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "net/address.h"
 #include "net/pipe_pool.h"
@@ -66,6 +67,8 @@ public:
 
   State state() const { return state_; }
   uint64_t id() const { return id_; }
+  // "client IP:PORT -> backend IP:PORT, N bytes up, M down, open T ms" for a log line.
+  std::string describe() const;
   bool queued = false;  // on the worker's ready list
   TimerHook timer;
 

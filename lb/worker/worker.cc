@@ -21,6 +21,7 @@ namespace weir::worker {
 namespace {
 
 constexpr int kMaxEvents = 512;
+constexpr size_t kListedOnStop = 100;  // connections named one by one when a stop cuts them
 constexpr int kAcceptBatch = 64;
 constexpr int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE: retry later, never spin
 constexpr int64_t kReconcileMs = 1000;
@@ -337,8 +338,22 @@ int Worker::run() {
       pipes_.trim();
     }
   }
+  // Only a stop that does not wait (TERM: a fast stop, drain_timeout over, or a generation
+  // stopped to make room for a reload) gets here with connections open: say which it cuts.
+  if (active_ > 0) {
+    spdlog::warn("worker {}: closing {} open connection(s)", slot_, active_);
+  }
+  size_t listed = 0;
   for (auto& s : all_sessions_) {
+    if (s->state() != Session::State::Closed && s->state() != Session::State::Idle &&
+        listed++ < kListedOnStop) {
+      spdlog::warn("[C{}] closed by the stop: {}", s->id(), s->describe());
+    }
     s->finish(CloseReason::Shutdown);
+  }
+  if (listed > kListedOnStop) {
+    spdlog::warn("worker {}: {} more connections closed by the stop", slot_,
+                 listed - kListedOnStop);
   }
   spdlog::info("worker {} exiting: {} connections accepted in its life", slot_, accepted_);
   return 0;

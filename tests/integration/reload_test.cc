@@ -349,6 +349,16 @@ TEST(Reload, AtMostFourGenerationsRunAtOnce) {
             1u)
       << weir.logTail();
   EXPECT_EQ(weir.countLogLines("generation 2 stopped before its connections ended"), 1u);
+  // And the worker names each connection it cuts.
+  for (size_t g = 0; g < 2; ++g) {
+    auto local = SockAddr::local(held[g].get());
+    ASSERT_TRUE(local.has_value());
+    EXPECT_TRUE(weir.waitForLogLines("closed by the stop: client " + local->str() + " -> backend " +
+                                         echo.endpoint(),
+                                     1, seconds(5)))
+        << "generation " << g + 1 << "'s connection from " << local->str() << "\n"
+        << weir.logTail();
+  }
 }
 
 // Reloads back to back, with no wait between them, must not cut a long connection: the cap
