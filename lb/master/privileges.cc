@@ -1,16 +1,24 @@
 #include "master/privileges.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <pwd.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "net/unique_fd.h"
 
 namespace weir::master {
 namespace {
@@ -19,16 +27,107 @@ namespace {
   throw std::runtime_error(what + ": " + std::strerror(errno));
 }
 
-// capset(2) without libcap: the raw syscall with the v3 (64-bit) structures.
-void setCapabilities(std::initializer_list<int> caps) {
+// The v3 (64-bit) capability sets of the calling process, as capget(2)/capset(2) see them.
+struct CapSets {
+  uint64_t effective = 0;
+  uint64_t permitted = 0;
+  uint64_t inheritable = 0;
+};
+
+uint64_t maskOf(std::initializer_list<int> caps) {
+  uint64_t mask = 0;
+  for (int cap : caps) {
+    mask |= uint64_t{1} << cap;
+  }
+  return mask;
+}
+
+// capget(2) without libcap: the raw syscall with the v3 structures.
+CapSets getCapabilities() {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  for (int cap : caps) {
-    data[cap / 32].permitted |= 1u << (cap % 32);
-    data[cap / 32].effective |= 1u << (cap % 32);
+  if (::syscall(SYS_capget, &header, data) != 0) {
+    fail("capget");
+  }
+  auto join = [](uint32_t low, uint32_t high) { return uint64_t{high} << 32 | low; };
+  return {join(data[0].effective, data[1].effective), join(data[0].permitted, data[1].permitted),
+          join(data[0].inheritable, data[1].inheritable)};
+}
+
+// capset(2): `keep` permitted and effective, nothing inheritable. Lowering inheritable (or
+// permitted) also lowers the ambient set, which may only hold caps that are both.
+void setCapabilities(uint64_t keep) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  for (int half = 0; half < 2; ++half) {
+    data[half].permitted = static_cast<uint32_t>(keep >> (32 * half));
+    data[half].effective = data[half].permitted;
   }
   if (::syscall(SYS_capset, &header, data) != 0) {
     fail("capset");
+  }
+}
+
+// The highest capability number this kernel knows: PR_CAPBSET_READ fails with EINVAL past it.
+int lastCapability() {
+  int cap = 0;
+  while (cap < 63 && ::prctl(PR_CAPBSET_READ, cap + 1, 0, 0, 0) >= 0) {
+    ++cap;
+  }
+  return cap;
+}
+
+// Drops every capability outside `keep` from the bounding set, which caps what any exec can
+// give back (file capabilities, a setuid-root binary). Needs CAP_SETPCAP: a master started
+// without it (a non-root user with a few ambient caps) cannot, and its children's exec is
+// held by PR_SET_NO_NEW_PRIVS instead.
+void dropBoundingSet(uint64_t keep, int last_cap) {
+  if ((getCapabilities().effective & (uint64_t{1} << CAP_SETPCAP)) == 0) {
+    return;
+  }
+  for (int cap = 0; cap <= last_cap; ++cap) {
+    if ((keep & (uint64_t{1} << cap)) == 0 && ::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
+        ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      fail("prctl(PR_CAPBSET_DROP, " + std::to_string(cap) + ")");
+    }
+  }
+}
+
+// Supplementary groups, gid and uid as configured; keeps the permitted set across the uid
+// change when there are caps to keep (the kernel clears it when root becomes non-root).
+void changeIds(const config::Global& global, bool keep_caps) {
+  if (global.gid) {
+    const gid_t gid = *global.gid;
+    // The user's supplementary groups, as a login would have them; just the group otherwise.
+    if (global.uid && !global.user.empty() &&
+        ::initgroups(global.user.c_str(), gid) == 0) {
+      // done
+    } else if (::setgroups(1, &gid) != 0) {
+      fail("setgroups(" + std::to_string(gid) + ")");
+    }
+    if (::setresgid(gid, gid, gid) != 0) {
+      fail("setgid(" + std::to_string(gid) + ")");
+    }
+  } else if (global.uid && ::setgroups(0, nullptr) != 0) {
+    // A uid with no group known: at least shed root's supplementary groups.
+    fail("setgroups(0)");
+  }
+  if (global.uid) {
+    const uid_t uid = *global.uid;
+    const bool keep = keep_caps && uid != 0;
+    if (keep && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
+      fail("prctl(PR_SET_KEEPCAPS)");
+    }
+    if (::setresuid(uid, uid, uid) != 0) {
+      fail("setuid(" + std::to_string(uid) + ")");
+    }
+    if (keep) {
+      (void)::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+    }
+    if (uid != 0 && ::setuid(0) == 0) {
+      errno = EPERM;
+      fail("dropped to uid " + std::to_string(uid) + " but could regain root");
+    }
   }
 }
 
@@ -75,46 +174,35 @@ void pinToCpu(unsigned index) {
 }
 
 void dropPrivileges(const config::Global& global, std::initializer_list<int> keep_caps) {
-  if (!global.uid && !global.gid) {
-    return;
-  }
-  if (global.gid) {
-    const gid_t gid = *global.gid;
-    // The user's supplementary groups, as a login would have them; just the group otherwise.
-    if (global.uid && !global.user.empty() &&
-        ::initgroups(global.user.c_str(), gid) == 0) {
-      // done
-    } else if (::setgroups(1, &gid) != 0) {
-      fail("setgroups(" + std::to_string(gid) + ")");
-    }
-    if (::setresgid(gid, gid, gid) != 0) {
-      fail("setgid(" + std::to_string(gid) + ")");
-    }
-  } else if (::setgroups(0, nullptr) != 0) {
-    // A uid with no group known: at least shed root's supplementary groups.
-    fail("setgroups(0)");
-  }
-  if (global.uid) {
-    const uid_t uid = *global.uid;
-    const bool keep = keep_caps.size() > 0 && uid != 0;
-    if (keep && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
-      fail("prctl(PR_SET_KEEPCAPS)");
-    }
-    if (::setresuid(uid, uid, uid) != 0) {
-      fail("setuid(" + std::to_string(uid) + ")");
-    }
-    if (keep) {
-      // KEEPCAPS kept the permitted set; trim it to what is needed and make that effective.
-      setCapabilities(keep_caps);
-      (void)::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
-    }
-    if (uid != 0 && ::setuid(0) == 0) {
-      errno = EPERM;
-      fail("dropped to uid " + std::to_string(uid) + " but could regain root");
-    }
+  const uint64_t keep = maskOf(keep_caps);
+  const int last_cap = lastCapability();
+  dropBoundingSet(keep, last_cap);
+  changeIds(global, keep != 0);
+  setCapabilities(keep);
+  // Already empty now that nothing is inheritable; cleared anyway, in case of a kernel that
+  // would not lower it. EINVAL: a kernel before 4.3, which has no ambient set.
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    fail("prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
   }
   // Nothing this process execs may gain privileges back (workers exec nothing anyway).
-  (void)::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    fail("prctl(PR_SET_NO_NEW_PRIVS)");
+  }
+  // Check the end state rather than trust each step: a child with a capability too many is
+  // worse than a child that does not start.
+  const CapSets now = getCapabilities();
+  if (now.effective != keep || now.permitted != keep || now.inheritable != 0) {
+    errno = EPERM;
+    fail("capabilities left after dropping them (effective " + std::to_string(now.effective) +
+         ", permitted " + std::to_string(now.permitted) + ", inheritable " +
+         std::to_string(now.inheritable) + ")");
+  }
+  for (int cap = 0; cap <= last_cap; ++cap) {
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) == 1) {
+      errno = EPERM;
+      fail("ambient capability " + std::to_string(cap) + " left after clearing them");
+    }
+  }
 }
 
 void handOverFile(const std::string& path, const config::Global& global) {

@@ -1,5 +1,7 @@
-// Process hygiene: workers and the health checker drop to global.user/group and keep no
-// capabilities, workers are pinned and get their fd limit, titles name every role.
+// Process hygiene: workers and the health checker drop to global.user/group (by default an
+// unprivileged user when the master runs as root) and keep no capabilities whoever started
+// the master, hold no fd of the master's, workers are pinned and get their fd limit, titles
+// name every role, and handing log files over to the workers never follows a symlink.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sched.h>
@@ -9,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -68,6 +71,63 @@ int allowedCpu(unsigned index) {
   return -1;
 }
 
+constexpr const char* kNoCaps = "0000000000000000";
+
+// Waits until every one of `children` has set no_new_privs, the last step of giving up its
+// privileges: a child the test sees just after the master forked it (the health checker
+// comes last) still runs with the master's credentials for a moment.
+void waitUntilSettled(const std::vector<pid_t>& children) {
+  for (pid_t child : children) {
+    waitFor([&] { return procStatus(child)["NoNewPrivs"] == "1"; }, seconds(5));
+  }
+}
+
+// Waits until the master has exactly `count` children, all but one (the health checker, whose
+// title names no generation) workers of generation `gen`, and every one has given up its
+// privileges (waitUntilSettled). Empty on timeout.
+std::vector<pid_t> waitForGeneration(pid_t master, size_t count, unsigned gen) {
+  std::vector<pid_t> children;
+  const std::string tag = "(gen " + std::to_string(gen) + ")";
+  const bool ok = waitFor(
+      [&] {
+        children = childPids(master);
+        if (children.size() != count) {
+          return false;
+        }
+        size_t workers = 0;
+        for (pid_t c : children) {
+          workers += processCmdline(c).find(tag) != std::string::npos ? 1 : 0;
+        }
+        return workers == count - 1;
+      },
+      seconds(10));
+  if (!ok) {
+    return {};
+  }
+  waitUntilSettled(children);
+  return children;
+}
+
+// A uid or gid line of /proc/PID/status with all four ids (real, effective, saved, fs) `id`.
+std::string allIds(uint32_t id) {
+  const std::string one = std::to_string(id);
+  return one + "\t" + one + "\t" + one + "\t" + one;
+}
+
+// Every capability set of `pid` empty and no_new_privs set; the bounding set too when the
+// master held CAP_SETPCAP (started as root), so that it could drop it.
+void expectNoCapabilities(pid_t pid, bool bounding) {
+  auto st = procStatus(pid);
+  const std::string title = processCmdline(pid);
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapAmb"}) {
+    EXPECT_EQ(st[set], kNoCaps) << set << " of " << title;
+  }
+  if (bounding) {
+    EXPECT_EQ(st["CapBnd"], kNoCaps) << "CapBnd of " << title;
+  }
+  EXPECT_EQ(st["NoNewPrivs"], "1") << title;
+}
+
 TEST(Privileges, ChildrenRunAsTheConfiguredUserWithoutCapabilities) {
   if (geteuid() != 0) {
     GTEST_SKIP() << "dropping to another user needs root";
@@ -89,7 +149,7 @@ TEST(Privileges, ChildrenRunAsTheConfiguredUserWithoutCapabilities) {
   EXPECT_EQ(procStatus(weir.pid())["Uid"].substr(0, 2), "0\t");
   EXPECT_EQ(processCmdline(weir.pid()).substr(0, 12), "weir: master");
 
-  std::vector<pid_t> children = childPids(weir.pid());
+  std::vector<pid_t> children = waitForGeneration(weir.pid(), 3, 1);
   ASSERT_EQ(children.size(), 3u) << "two workers and the health checker";
   size_t checkers = 0;
   for (pid_t child : children) {
@@ -152,6 +212,36 @@ TEST(Privileges, ChildrenRunAsTheConfiguredUserWithoutCapabilities) {
       seconds(10)));
   for (pid_t w : gen2) {
     EXPECT_EQ(procStatus(w)["Uid"], "65534\t65534\t65534\t65534");
+  }
+}
+
+// A master started as a non-root user that holds capabilities (here ambient ones, as a
+// service manager grants them) keeps its uid for the children, but not its capabilities.
+// Without CAP_SETPCAP it cannot empty their bounding set; no_new_privs holds exec instead.
+TEST(Privileges, ChildrenOfACapableNonRootMasterHoldNoCapabilities) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "needs root to start weir as nobody with capabilities";
+  }
+  if (access("/usr/bin/setpriv", X_OK) != 0) {
+    GTEST_SKIP() << "needs /usr/bin/setpriv (util-linux) to start weir with capabilities";
+  }
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  WeirProcess weir(WeirConfig::simple({echo.endpoint()}, 2));
+  ASSERT_EQ(chmod(weir.dir().path().c_str(), 0755), 0) << "nobody must read weir.toml";
+  const std::string caps = "+net_bind_service,+net_admin,+bpf";
+  weir.setWrapper({"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                   "--inh-caps=" + caps, "--ambient-caps=" + caps, "--"});
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  auto master = procStatus(weir.pid());
+  ASSERT_EQ(master["Uid"], allIds(65534)) << "setpriv did not start the master as nobody";
+  ASSERT_NE(master["CapAmb"], kNoCaps) << "setpriv gave the master no ambient capabilities";
+  ASSERT_NE(master["CapEff"], kNoCaps);
+
+  const std::vector<pid_t> children = waitForGeneration(weir.pid(), 3, 1);
+  ASSERT_EQ(children.size(), 3u) << "two workers and the health checker";
+  for (pid_t child : children) {
+    EXPECT_EQ(procStatus(child)["Uid"], allIds(65534)) << processCmdline(child);
+    expectNoCapabilities(child, false);
   }
 }
 
