@@ -1,5 +1,6 @@
 // weir: the daemon's entry point. Parses the command line and hands over to lb/master.
 #include <getopt.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
@@ -9,6 +10,7 @@
 #include "config/config.h"
 #include "master/control.h"
 #include "master/master.h"
+#include "master/privileges.h"
 #include "master/proc_title.h"
 
 namespace {
@@ -76,6 +78,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (test_only) {
+    // The credentials the master would give its children, resolved as it would (this
+    // process's euid decides the default user).
+    const bool root_children = cfg.global.uid ? *cfg.global.uid == 0 : ::geteuid() == 0;
+    std::fprintf(stderr, "weir: %sworkers and the health checker will run as %s\n",
+                 root_children ? "warning: " : "",
+                 weir::master::describeChildCredentials(cfg.global).c_str());
     std::fprintf(stderr, "weir: configuration file %s test is successful\n", path.c_str());
     return 0;
   }

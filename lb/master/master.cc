@@ -102,6 +102,7 @@ void Supervisor::start() {
     // accept what is queued there until they stop.
     handover_ = Handover{worker::monotonicMs(), 0, nullptr, nullptr, 0};
   }
+  logChildCredentials(cfg_->global);
   handOverFile(cfg_->global.error_log, cfg_->global);
   handOverFile(cfg_->global.access_log, cfg_->global);
   pid_file_ = cfg_->global.pid_file;

@@ -131,6 +131,26 @@ void changeIds(const config::Global& global, bool keep_caps) {
   }
 }
 
+std::string userName(uid_t uid) {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    return found->pw_name;
+  }
+  return std::to_string(uid);
+}
+
+std::string groupName(gid_t gid) {
+  std::vector<char> buf(16384);
+  group gr{};
+  group* found = nullptr;
+  if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    return found->gr_name;
+  }
+  return std::to_string(gid);
+}
+
 }  // namespace
 
 void applyFileLimit(std::optional<uint64_t> limit) {
@@ -210,6 +230,39 @@ void handOverFile(const std::string& path, const config::Global& global) {
     return;
   }
   (void)::chown(path.c_str(), *global.uid, global.gid ? *global.gid : static_cast<gid_t>(-1));
+}
+
+std::string describeChildCredentials(const config::Global& global) {
+  std::string out;
+  if (global.uid) {
+    out = "user " + (global.user.empty() ? userName(*global.uid) : global.user) + " (uid " +
+          std::to_string(*global.uid) + ")";
+  } else {
+    out = "the master's user " + userName(::geteuid()) + " (uid " +
+          std::to_string(::geteuid()) + ")";
+  }
+  if (global.gid) {
+    out += ", group " + (global.group.empty() ? groupName(*global.gid) : global.group) +
+           " (gid " + std::to_string(*global.gid) + ")";
+  } else {
+    out += ", the master's group " + groupName(::getegid()) + " (gid " +
+           std::to_string(::getegid()) + ")";
+  }
+  if (global.user_default) {
+    out += ", the default for a master started as root";
+  }
+  return out + ", without capabilities";
+}
+
+void logChildCredentials(const config::Global& global) {
+  const bool root = global.uid ? *global.uid == 0 : ::geteuid() == 0;
+  if (root) {
+    spdlog::warn("workers and the health checker run as root ({}): a flaw in them is a "
+                 "flaw in root; set global.user to an unprivileged user",
+                 describeChildCredentials(global));
+  } else {
+    spdlog::info("workers and the health checker run as {}", describeChildCredentials(global));
+  }
 }
 
 }  // namespace weir::master

@@ -38,4 +38,13 @@ void dropPrivileges(const config::Global& global, std::initializer_list<int> kee
 // they drop to global.uid. No-op without a user or for "stderr"/"off"/"".
 void handOverFile(const std::string& path, const config::Global& global);
 
+// "user nobody (uid 65534), group nogroup (gid 65534)", or "uid 1000 and gid 1000 of the
+// master" when global.uid/gid are not set: who the children of a master running now with
+// `global` will be. For `weir -t` and the master's log.
+std::string describeChildCredentials(const config::Global& global);
+
+// The master, at start and after each reload: logs who the children run as, as a warning
+// when that is root (global.user = "root" or "0").
+void logChildCredentials(const config::Global& global);
+
 }  // namespace weir::master

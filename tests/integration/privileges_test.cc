@@ -3,6 +3,7 @@
 // the master, hold no fd of the master's, workers are pinned and get their fd limit, titles
 // name every role, and handing log files over to the workers never follows a symlink.
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 
 #include "support/net_io.h"
 #include "support/proc_fs.h"
+#include "support/process.h"
 #include "support/test_server.h"
 #include "weir_process.h"
 
@@ -128,6 +130,20 @@ void expectNoCapabilities(pid_t pid, bool bounding) {
   EXPECT_EQ(st["NoNewPrivs"], "1") << title;
 }
 
+struct Account {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+std::optional<Account> lookUpUser(const char* name) {
+  const passwd* pw = getpwnam(name);
+  if (pw == nullptr) {
+    return std::nullopt;
+  }
+  return Account{pw->pw_name, pw->pw_uid, pw->pw_gid};
+}
+
 TEST(Privileges, ChildrenRunAsTheConfiguredUserWithoutCapabilities) {
   if (geteuid() != 0) {
     GTEST_SKIP() << "dropping to another user needs root";
@@ -213,6 +229,119 @@ TEST(Privileges, ChildrenRunAsTheConfiguredUserWithoutCapabilities) {
   for (pid_t w : gen2) {
     EXPECT_EQ(procStatus(w)["Uid"], "65534\t65534\t65534\t65534");
   }
+}
+
+// A master started as root without global.user runs its children as "weir" if that user
+// exists, else as "nobody" (nginx's rule), hands its log files to that user, and `weir -t`
+// says so beforehand.
+TEST(Privileges, RootMasterRunsChildrenAsAnUnprivilegedUserByDefault) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "the default user applies to a master started as root";
+  }
+  std::optional<Account> expected = lookUpUser("weir");
+  if (!expected) {
+    expected = lookUpUser("nobody");
+  }
+  ASSERT_TRUE(expected.has_value()) << "neither weir nor nobody is in the user database";
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  TempDir logs("weir-logs");
+  ASSERT_EQ(chmod(logs.path().c_str(), 0755), 0);
+  WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);
+  cfg.access_log = logs.file("access.log");
+  WeirProcess weir(cfg);
+
+  const std::string who =
+      "user " + expected->name + " (uid " + std::to_string(expected->uid) + ")";
+  const RunResult check = run(kWeirBin, {"-t", "-c", weir.configPath()}, seconds(10));
+  EXPECT_EQ(check.exitCode(), 0) << check.err;
+  EXPECT_NE(check.err.find("will run as " + who), std::string::npos) << check.err;
+
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const std::vector<pid_t> children = waitForGeneration(weir.pid(), 3, 1);
+  ASSERT_EQ(children.size(), 3u) << "two workers and the health checker";
+  for (pid_t child : children) {
+    auto st = procStatus(child);
+    EXPECT_EQ(st["Uid"], allIds(expected->uid)) << processCmdline(child);
+    EXPECT_EQ(st["Gid"], allIds(expected->gid)) << processCmdline(child);
+    expectNoCapabilities(child, true);
+  }
+  EXPECT_TRUE(weir.logLine("run as " + who).has_value()) << weir.logTail();
+  struct stat info {};
+  ASSERT_EQ(stat(cfg.access_log.c_str(), &info), 0);
+  EXPECT_EQ(info.st_uid, expected->uid) << "the access log should belong to the workers' user";
+  Fd fd = connectTcp(weir.addr(), seconds(5));
+  ASSERT_TRUE(fd.valid());
+  EXPECT_EQ(echoRoundTrip(fd.get(), "default user\n", deadlineIn(seconds(5))), IoStatus::Ok);
+}
+
+// The other branch of the default: where a "weir" user exists, the children run as it. The
+// user exists only in a private mount namespace (a copy of /etc/passwd bind-mounted over the
+// real one for weir alone), so the machine's user database is never touched.
+TEST(Privileges, WeirUserIsTheDefaultWhereItExists) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "the default user applies to a master started as root";
+  }
+  if (access("/usr/bin/unshare", X_OK) != 0) {
+    GTEST_SKIP() << "needs /usr/bin/unshare (util-linux) for a private /etc/passwd";
+  }
+  if (getpwnam("weir") != nullptr) {
+    GTEST_SKIP() << "a weir user exists here: RootMasterRunsChildrenAsAnUnprivilegedUserByDefault"
+                    " covers it";
+  }
+  uid_t uid = 64000;
+  while (uid < 65000 && getpwuid(uid) != nullptr) {
+    ++uid;
+  }
+  ASSERT_LT(uid, 65000u) << "no free uid in 64000..64999";
+  TempDir etc("weir-etc");
+  ASSERT_EQ(chmod(etc.path().c_str(), 0755), 0);
+  const std::string passwd = etc.write(
+      "passwd", readTextFile("/etc/passwd") + "weir:x:" + std::to_string(uid) +
+                    ":65534:weir test user:/nonexistent:/usr/sbin/nologin\n");
+  ASSERT_EQ(chmod(passwd.c_str(), 0644), 0);
+
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  WeirProcess weir(WeirConfig::simple({echo.endpoint()}, 2));
+  weir.setWrapper({"/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/sh",
+                   "-c", "mount --bind \"$0\" /etc/passwd && exec \"$@\"", passwd});
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const std::vector<pid_t> children = waitForGeneration(weir.pid(), 3, 1);
+  ASSERT_EQ(children.size(), 3u) << "two workers and the health checker";
+  for (pid_t child : children) {
+    auto st = procStatus(child);
+    EXPECT_EQ(st["Uid"], allIds(uid)) << processCmdline(child);
+    EXPECT_EQ(st["Gid"], allIds(65534)) << "weir's primary group; " << processCmdline(child);
+    expectNoCapabilities(child, true);
+  }
+  EXPECT_TRUE(weir.logLine("run as user weir (uid " + std::to_string(uid) + ")").has_value())
+      << weir.logTail();
+}
+
+// Children run as root only when asked for by name, and then weir warns, at start and at
+// every reload. Even then they hold no capability.
+TEST(Privileges, ExplicitRootKeepsChildrenRootWithoutCapabilitiesAndWarns) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "children run as root only under a root master";
+  }
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);
+  cfg.global_lines = {"user = \"root\""};
+  WeirProcess weir(cfg);
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const std::vector<pid_t> children = waitForGeneration(weir.pid(), 3, 1);
+  ASSERT_EQ(children.size(), 3u) << "two workers and the health checker";
+  for (pid_t child : children) {
+    EXPECT_EQ(procStatus(child)["Uid"], allIds(0)) << processCmdline(child);
+    expectNoCapabilities(child, true);
+  }
+  const auto warning = weir.logLine("run as root");
+  ASSERT_TRUE(warning.has_value()) << weir.logTail();
+  EXPECT_NE(warning->find("[warning] master:"), std::string::npos) << *warning;
+
+  weir.writeConfig(weir.config());
+  ASSERT_TRUE(weir.signal(SIGHUP));
+  ASSERT_TRUE(weir.waitForLogLines("master: reloaded", 1, seconds(10))) << weir.logTail();
+  EXPECT_EQ(weir.countLogLines("run as root"), 2u) << "a reload should warn again";
 }
 
 // A master started as a non-root user that holds capabilities (here ambient ones, as a
