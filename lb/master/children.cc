@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "health/checker.h"
+#include "master/child_fds.h"
 #include "master/privileges.h"
 #include "master/proc_title.h"
 #include "master/supervisor.h"
@@ -74,16 +75,19 @@ void Supervisor::launch(Generation& gen) {
   spawnChecker(gen);
 }
 
-// What every child does first, in this order: let go of the master's signal handling
-// (TERM/INT/QUIT/USR1 stay blocked for the child's own signalfd), open its logs (still root,
-// so that the paths may be root's), raise its fd limit, pin itself, drop root, and only then
-// ask to die with the master (a credential change clears PR_SET_PDEATHSIG).
+// What every child does first, in this order: close every fd of the master's but its own
+// listening sockets (the caller's closeAllExcept left only those in sockets_), let go of the
+// master's signal handling (TERM/INT/QUIT/USR1 stay blocked for the child's own signalfd),
+// open its logs (still root, so that the paths may be root's), raise its fd limit, pin
+// itself, drop root and every capability, and only then ask to die with the master (a
+// credential change clears PR_SET_PDEATHSIG).
 void Supervisor::enterChild(const Generation& gen, const std::string& title, bool pin,
                             unsigned cpu) {
   signal_fd_.reset();
   if (upgrade_) {
     upgrade_->child.report.reset();
   }
+  closeInheritedFds(sockets_->fds());
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGUSR2, SIG_IGN);
   sigset_t unblock;

@@ -41,6 +41,14 @@ void setupLogging(const std::string& error_log, const std::string& access_log,
   }
 }
 
+void closeLogFiles() {
+  const spdlog::level::level_enum level = spdlog::default_logger()->level();
+  g_access.reset();
+  auto err = std::make_shared<spdlog::logger>("weir", makeSink("stderr"));
+  err->set_level(level);
+  spdlog::set_default_logger(err);
+}
+
 spdlog::logger* accessLog() { return g_access.get(); }
 
 }  // namespace weir::util

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "child_fds.h"
 #include "support/net_io.h"
 #include "support/proc_fs.h"
 #include "support/process.h"
@@ -142,6 +143,10 @@ std::optional<Account> lookUpUser(const char* name) {
     return std::nullopt;
   }
   return Account{pw->pw_name, pw->pw_uid, pw->pw_gid};
+}
+
+bool isChecker(pid_t pid) {
+  return processCmdline(pid).find("health checker") != std::string::npos;
 }
 
 TEST(Privileges, ChildrenRunAsTheConfiguredUserWithoutCapabilities) {
@@ -371,6 +376,52 @@ TEST(Privileges, ChildrenOfACapableNonRootMasterHoldNoCapabilities) {
   for (pid_t child : children) {
     EXPECT_EQ(procStatus(child)["Uid"], allIds(65534)) << processCmdline(child);
     expectNoCapabilities(child, false);
+    const std::vector<uint16_t> ports =
+        isChecker(child) ? std::vector<uint16_t>{} : std::vector<uint16_t>{weir.port()};
+    waitFor([&] { return static_cast<bool>(holdsOnlyItsOwnFds(child, ports)); }, seconds(3));
+    EXPECT_TRUE(holdsOnlyItsOwnFds(child, ports));
+  }
+}
+
+// Workers and the checker hold nothing of the master's: no BPF program or map (a worker
+// updates the load counters through the .bss mapping alone), no signalfd but their own, no
+// pipe, and each worker exactly its own listening socket of each address. Checked for the
+// first generation and for one a reload starts.
+TEST(Privileges, ChildrenHoldNoFdOfTheMasters) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "the master holds BPF fds only when it can load the program (root)";
+  }
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);
+  cfg.steering = "least-loaded";
+  cfg.listeners.push_back(ListenerSpec{"second", cfg.listeners.front().pool});
+  WeirProcess weir(cfg);
+  ASSERT_TRUE(weir.start(Readiness::Accepts));
+  EXPECT_TRUE(weir.logLine("BPF steering on").has_value())
+      << "the program did not load as root:\n" << weir.logTail();
+  const std::vector<uint16_t> both = {weir.port("front"), weir.port("second")};
+
+  for (unsigned gen = 1; gen <= 2; ++gen) {
+    if (gen == 2) {
+      weir.writeConfig(weir.config());
+      ASSERT_TRUE(weir.signal(SIGHUP));
+      ASSERT_TRUE(weir.waitForLogLines("master: reloaded", 1, seconds(10))) << weir.logTail();
+    }
+    const std::vector<pid_t> children = waitForGeneration(weir.pid(), 3, gen);
+    ASSERT_EQ(children.size(), 3u) << "generation " << gen << ": two workers and the checker";
+    for (pid_t child : children) {
+      const std::vector<uint16_t> ports = isChecker(child) ? std::vector<uint16_t>{} : both;
+      waitFor([&] { return static_cast<bool>(holdsOnlyItsOwnFds(child, ports)); }, seconds(3));
+      EXPECT_TRUE(holdsOnlyItsOwnFds(child, ports)) << "generation " << gen;
+    }
+  }
+  // Still serving on both addresses, steered by the program whose fds the workers closed.
+  for (const char* listener : {"front", "second"}) {
+    for (int i = 0; i < 4; ++i) {
+      Fd fd = connectTcp(weir.addr(listener), seconds(5));
+      ASSERT_TRUE(fd.valid());
+      EXPECT_EQ(echoRoundTrip(fd.get(), "fds\n", deadlineIn(seconds(5))), IoStatus::Ok);
+    }
   }
 }
 
