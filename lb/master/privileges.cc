@@ -229,7 +229,52 @@ void handOverFile(const std::string& path, const config::Global& global) {
   if (!global.uid || path.empty() || path == "stderr" || path == "off") {
     return;
   }
-  (void)::chown(path.c_str(), *global.uid, global.gid ? *global.gid : static_cast<gid_t>(-1));
+  const uid_t uid = *global.uid;
+  const gid_t gid = global.gid ? *global.gid : static_cast<gid_t>(-1);
+  auto refuse = [&](const std::string& why) {
+    spdlog::warn("not handing {} over to {}: {}; the workers may not be able to reopen it",
+                 path, global.user.empty() ? std::to_string(uid) : global.user, why);
+  };
+  // lstat first, so that a device or FIFO at the path is never even opened; the fstat below,
+  // on what was really opened, is the check that counts.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    refuse(std::strerror(errno));
+    return;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    refuse("it is a symbolic link");
+    return;
+  }
+  // O_NOFOLLOW: a symbolic link swapped in meanwhile (by the workers' user, who may write the
+  // directory) fails with ELOOP instead of making root chown its target. O_NONBLOCK: a FIFO
+  // swapped in cannot block the master.
+  net::UniqueFd fd(
+      ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!fd) {
+    refuse(errno == ELOOP ? "it is a symbolic link" : std::strerror(errno));
+    return;
+  }
+  if (::fstat(fd.get(), &st) != 0) {
+    refuse(std::string("fstat: ") + std::strerror(errno));
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    refuse("it is not a regular file");
+    return;
+  }
+  // A second name for the file may be a hard link to a file of someone else's (an
+  // unprivileged user can make one where fs.protected_hardlinks is off).
+  if (st.st_nlink != 1) {
+    refuse("it has " + std::to_string(st.st_nlink) + " hard links");
+    return;
+  }
+  if (st.st_uid == uid && (gid == static_cast<gid_t>(-1) || st.st_gid == gid)) {
+    return;
+  }
+  if (::fchown(fd.get(), uid, gid) != 0) {
+    refuse(std::string("fchown: ") + std::strerror(errno));
+  }
 }
 
 std::string describeChildCredentials(const config::Global& global) {

@@ -35,7 +35,10 @@ void pinToCpu(unsigned index);
 void dropPrivileges(const config::Global& global, std::initializer_list<int> keep_caps = {});
 
 // The master: makes `path` (a log file it created as root) writable by the children after
-// they drop to global.uid. No-op without a user or for "stderr"/"off"/"".
+// they drop to global.uid. Only a regular file with one link is handed over, opened with
+// O_NOFOLLOW and changed with fchown, so a symbolic link (or hard link) put in its place
+// cannot make root give away another file; anything else is logged as a warning and left
+// alone. No-op without a user or for "stderr"/"off"/"".
 void handOverFile(const std::string& path, const config::Global& global);
 
 // "user nobody (uid 65534), group nogroup (gid 65534)", or "uid 1000 and gid 1000 of the

@@ -425,5 +425,44 @@ TEST(Privileges, ChildrenHoldNoFdOfTheMasters) {
   }
 }
 
+// The master hands the log files it creates to the workers' user, but never through a
+// symbolic link: a log path swapped for a link to a root-owned file must not give that
+// file away. The master says why it did not hand it over.
+TEST(Privileges, LogHandOverDoesNotFollowASymlink) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "only a root master hands files over";
+  }
+  TempDir elsewhere("weir-precious");
+  const std::string target = elsewhere.write("precious", "root's own file\n");
+  ASSERT_EQ(chmod(target.c_str(), 0644), 0);
+  ASSERT_EQ(chown(target.c_str(), 0, 0), 0);
+  TempDir logs("weir-logs");
+  ASSERT_EQ(chmod(logs.path().c_str(), 0755), 0);
+  const std::string link = logs.file("access.log");
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);
+  cfg.access_log = link;
+  cfg.global_lines = {"user = \"nobody\"", "group = \"nogroup\""};
+  WeirProcess weir(cfg);
+  ASSERT_TRUE(weir.start(Readiness::Accepts));
+  auto ownerOf = [&] {
+    struct stat info {};
+    EXPECT_EQ(stat(target.c_str(), &info), 0);
+    return std::to_string(info.st_uid) + ":" + std::to_string(info.st_gid);
+  };
+  EXPECT_EQ(ownerOf(), "0:0") << "the master chowned the symlink's target at start";
+  const auto why = weir.logLine("not handing " + link + " over");
+  ASSERT_TRUE(why.has_value()) << weir.logTail();
+  EXPECT_NE(why->find("symbolic link"), std::string::npos) << *why;
+
+  ASSERT_TRUE(weir.signal(SIGUSR1));
+  ASSERT_TRUE(weir.waitForLogLines("master: log files reopened", 1, seconds(5)))
+      << weir.logTail();
+  EXPECT_EQ(ownerOf(), "0:0") << "the master chowned the symlink's target on USR1";
+  EXPECT_EQ(weir.countLogLines("not handing " + link + " over"), 2u) << weir.logTail();
+}
+
 }  // namespace
 }  // namespace weir::test
