@@ -1,6 +1,5 @@
 // weir: the daemon's entry point. Parses the command line and hands over to lb/master.
 #include <getopt.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
@@ -80,9 +79,8 @@ int main(int argc, char** argv) {
   if (test_only) {
     // The credentials the master would give its children, resolved as it would (this
     // process's euid decides the default user).
-    const bool root_children = cfg.global.uid ? *cfg.global.uid == 0 : ::geteuid() == 0;
     std::fprintf(stderr, "weir: %sworkers and the health checker will run as %s\n",
-                 root_children ? "warning: " : "",
+                 weir::master::childrenRunAsRoot(cfg.global) ? "warning: " : "",
                  weir::master::describeChildCredentials(cfg.global).c_str());
     std::fprintf(stderr, "weir: configuration file %s test is successful\n", path.c_str());
     return 0;

@@ -299,9 +299,12 @@ std::string describeChildCredentials(const config::Global& global) {
   return out + ", without capabilities";
 }
 
+bool childrenRunAsRoot(const config::Global& global) {
+  return global.uid ? *global.uid == 0 : ::geteuid() == 0;
+}
+
 void logChildCredentials(const config::Global& global) {
-  const bool root = global.uid ? *global.uid == 0 : ::geteuid() == 0;
-  if (root) {
+  if (childrenRunAsRoot(global)) {
     spdlog::warn("workers and the health checker run as root ({}): a flaw in them is a "
                  "flaw in root; set global.user to an unprivileged user",
                  describeChildCredentials(global));

@@ -46,6 +46,10 @@ void handOverFile(const std::string& path, const config::Global& global);
 // `global` will be. For `weir -t` and the master's log.
 std::string describeChildCredentials(const config::Global& global);
 
+// Whether the children of a master running now with `global` run as root: global.uid is 0,
+// or unset while this process runs as root.
+bool childrenRunAsRoot(const config::Global& global);
+
 // The master, at start and after each reload: logs who the children run as, as a warning
 // when that is root (global.user = "root" or "0").
 void logChildCredentials(const config::Global& global);
