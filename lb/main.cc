@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "master/control.h"
 #include "master/master.h"
+#include "master/privileges.h"
 #include "master/proc_title.h"
 
 namespace {
@@ -76,6 +77,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (test_only) {
+    // The credentials the master would give its children, resolved as it would (this
+    // process's euid decides the default user).
+    std::fprintf(stderr, "weir: %sworkers and the health checker will run as %s\n",
+                 weir::master::childrenRunAsRoot(cfg.global) ? "warning: " : "",
+                 weir::master::describeChildCredentials(cfg.global).c_str());
     std::fprintf(stderr, "weir: configuration file %s test is successful\n", path.c_str());
     return 0;
   }

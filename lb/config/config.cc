@@ -88,7 +88,7 @@ void sortByName(std::vector<T>& items) {
             [](const T& a, const T& b) { return a.name < b.name; });
 }
 
-Config build(const toml::table& root, const std::string& path) {
+Config build(const toml::table& root, const std::string& path, uint32_t euid) {
   Diagnostics diag(path);
   Config config;
   config.path = path;
@@ -101,6 +101,7 @@ Config build(const toml::table& root, const std::string& path) {
       diag.add(*node, "global", "expected a table, got " + detail::describe(*node));
     }
   }
+  detail::defaultUser(root, euid, config.global, diag);
   if (config.global.workers_auto) {
     config.global.workers = onlineCpus();
   }
@@ -139,6 +140,10 @@ ConfigError::ConfigError(std::vector<std::string> messages)
     : std::runtime_error(joinLines(messages)), messages_(std::move(messages)) {}
 
 Config parse(std::string_view text, const std::string& path) {
+  return parse(text, path, static_cast<uint32_t>(::geteuid()));
+}
+
+Config parse(std::string_view text, const std::string& path, uint32_t euid) {
   toml::table root;
   try {
     root = toml::parse(text, path);
@@ -147,10 +152,12 @@ Config parse(std::string_view text, const std::string& path) {
     throw ConfigError({path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
                        ": syntax error: " + std::string(e.description())});
   }
-  return build(root, path);
+  return build(root, path, euid);
 }
 
-Config load(const std::string& path) {
+Config load(const std::string& path) { return load(path, static_cast<uint32_t>(::geteuid())); }
+
+Config load(const std::string& path, uint32_t euid) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
                                                        &std::fclose);
   if (!file) {
@@ -165,7 +172,7 @@ Config load(const std::string& path) {
   if (std::ferror(file.get())) {
     throw ConfigError({path + ": cannot read: " + std::strerror(errno)});
   }
-  return parse(text, path);
+  return parse(text, path, euid);
 }
 
 }  // namespace weir::config

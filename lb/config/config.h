@@ -45,13 +45,17 @@ struct Global {
   // for connections to end before closing them.
   Duration drain_timeout{30000};
   // Credentials the workers and the health checker drop to after the master has bound the
-  // sockets and loaded BPF; the master stays as started. Empty: stay as started. The names
-  // are resolved when the config is read (an unknown name is a config error); a group left
-  // empty with a user set means the user's primary group.
+  // sockets and loaded BPF; the master stays as started. The names are resolved when the
+  // config is read (an unknown name is a config error); a group left empty with a user set
+  // means the user's primary group. Without `user`, a master started as root (euid 0) runs
+  // its children as "weir" if that user exists, else "nobody" (as nginx does; user_default is
+  // then set and `user` holds the name chosen); any other master keeps its own uid. Children
+  // run as root only with an explicit user = "root" (or "0").
   std::string user;
   std::string group;
   std::optional<uint32_t> uid;  // resolved `user` (nullopt: keep)
   std::optional<uint32_t> gid;  // resolved `group`, or the user's primary group
+  bool user_default = false;    // `user` was not in the file: the default above chose it
   bool worker_cpu_affinity = false;  // "auto": worker i runs on the i-th allowed CPU
   std::optional<uint64_t> worker_rlimit_nofile;  // RLIMIT_NOFILE of the workers; nullopt: keep
 };
@@ -122,9 +126,13 @@ private:
 };
 
 // Reads and validates a config file. Throws ConfigError (also for an unreadable file).
+// `euid` is the effective uid of the master that will run it (this process's by default):
+// it decides the children's default user (see Global::user).
 Config load(const std::string& path);
+Config load(const std::string& path, uint32_t euid);
 // Same, from text; `path` is only used in messages.
 Config parse(std::string_view text, const std::string& path);
+Config parse(std::string_view text, const std::string& path, uint32_t euid);
 // "250ms", "3s", "5m", "1h", "1d" and sums such as "1m30s". nullopt if malformed.
 std::optional<Duration> parseDuration(std::string_view text);
 // The inverse, in the largest units that are exact: 90000ms -> "1m30s", 250ms -> "250ms".

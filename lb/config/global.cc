@@ -108,6 +108,32 @@ void readCredentials(const Section& section, Global& global) {
 
 }  // namespace
 
+void defaultUser(const toml::table& root, uint32_t euid, Global& global, Diagnostics& diag) {
+  const toml::node* table = root.get("global");
+  if (euid != 0 || (table != nullptr && table->as_table() != nullptr &&
+                    table->as_table()->contains("user"))) {
+    return;  // not root, or the file names a user (a bad one is reported by readCredentials)
+  }
+  for (const char* name : {"weir", "nobody"}) {
+    std::vector<char> buf(16384);
+    passwd pw{};
+    passwd* found = nullptr;
+    if (::getpwnam_r(name, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+      global.user = name;
+      global.uid = found->pw_uid;
+      if (!global.gid) {
+        global.gid = found->pw_gid;
+      }
+      global.user_default = true;
+      return;
+    }
+  }
+  diag.add(table != nullptr ? table->source().begin : toml::source_position{1, 1}, "global.user",
+           "not set, and neither user \"weir\" nor \"nobody\" exists to run the workers as "
+           "(the master runs as root); create one of them or set user (\"root\" keeps the "
+           "workers root)");
+}
+
 void readGlobal(const Section& section, Global& global) {
   section.checkKeys({"workers", "log_level", "error_log", "access_log", "pid_file",
                      "max_connections", "steering", "drain_timeout", "user", "group",

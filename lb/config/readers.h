@@ -13,6 +13,12 @@ namespace weir::config::detail {
 // Fills `global` from [global]. Leaves workers unresolved when it is "auto".
 void readGlobal(const Section& section, Global& global);
 
+// Without [global] user, gives the children of a master running as `euid` 0 the default
+// user: "weir" if the user database has it, else "nobody" (and its primary group unless
+// [global] group is set). Records a problem at [global] (or the top of the file) when
+// neither exists. Any other euid: nothing to do (the children keep the master's uid).
+void defaultUser(const toml::table& root, uint32_t euid, Global& global, Diagnostics& diag);
+
 // Reads [pools.NAME]. The result is only meaningful if no problem was recorded.
 Pool readPool(const Section& section, const std::string& name);
 

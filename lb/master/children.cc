@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "health/checker.h"
+#include "master/child_fds.h"
 #include "master/generations.h"
 #include "master/privileges.h"
 #include "master/proc_title.h"
@@ -15,12 +16,15 @@
 namespace weir::master {
 namespace {
 
-// What every child does first, in this order: let go of the master's signal handling
-// (TERM/INT/QUIT/USR1 stay blocked for the child's own signalfd), open its logs (still root,
-// so that the paths may be root's), raise its fd limit, pin itself, drop root, and only then
-// ask to die with the master (a credential change clears PR_SET_PDEATHSIG).
-void enterChild(const config::Global& g, const std::string& title, bool pin, unsigned cpu,
-                pid_t master) {
+// What every child does first, in this order: close every fd of the master's but its own
+// listening sockets `keep` (the caller's closeAllExcept left only those open), let go of the
+// master's signal handling (TERM/INT/QUIT/USR1 stay blocked for the child's own signalfd),
+// open its logs (still root, so that the paths may be root's), raise its fd limit, pin
+// itself, drop root and every capability, and only then ask to die with the master (a
+// credential change clears PR_SET_PDEATHSIG).
+void enterChild(const config::Global& g, const std::vector<int>& keep, const std::string& title,
+                bool pin, unsigned cpu, pid_t master) {
+  closeInheritedFds(keep);
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGUSR2, SIG_IGN);
   sigset_t unblock;
@@ -53,7 +57,7 @@ void Generations::runWorker(Generation& gen, unsigned slot) {
     }
     std::vector<worker::ListenSocket> mine = sockets_.socketsFor(*gen.cfg, slot, gen.nworkers);
     sockets_.closeAllExcept(mine);
-    enterChild(gen.cfg->global,
+    enterChild(gen.cfg->global, sockets_.fds(),
                "weir: worker " + std::to_string(slot) + " (gen " + std::to_string(gen.number) +
                    ")",
                gen.cfg->global.worker_cpu_affinity, slot, master_pid_);
@@ -77,7 +81,7 @@ void Generations::runChecker(Generation& gen) {
       child_cleanup_();
     }
     sockets_.closeAllExcept({});  // the checker accepts nothing
-    enterChild(gen.cfg->global, "weir: health checker", false, 0, master_pid_);
+    enterChild(gen.cfg->global, {}, "weir: health checker", false, 0, master_pid_);
     rc = health::runChecker(*gen.cfg, *gen.region);
   } catch (const std::exception& e) {
     spdlog::critical("health checker: {}", e.what());

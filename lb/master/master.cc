@@ -107,6 +107,7 @@ void Supervisor::start() {
     // accept what is queued there until they stop.
     handover_.emplace(worker::monotonicMs(), nullptr, nullptr);
   }
+  logChildCredentials(cfg_->global);
   handOverFile(cfg_->global.error_log, cfg_->global);
   handOverFile(cfg_->global.access_log, cfg_->global);
   pid_file_ = cfg_->global.pid_file;

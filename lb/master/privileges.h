@@ -21,15 +21,37 @@ void applyFileLimit(std::optional<uint64_t> limit);
 // allowed to run on.
 void pinToCpu(unsigned index);
 
-// Drops to global.uid/gid (each optional): supplementary groups (the user's, from the group
-// database, or just gid), then the gid, then the uid, and checks that root cannot be regained.
-// `keep_caps` (CAP_* numbers) stay permitted and effective across the uid change; empty keeps
-// none. This is where transparent mode will keep CAP_NET_ADMIN in the workers.
-// Does nothing when neither user nor group is set.
+// Leaves the calling process with exactly `keep_caps` (CAP_* numbers) permitted and effective,
+// nothing inheritable or ambient, and PR_SET_NO_NEW_PRIVS set, whoever started the master:
+// - with CAP_SETPCAP, first drops every capability but `keep_caps` from the bounding set, so
+//   that nothing can come back through an exec;
+// - then, if global.uid/gid are set: supplementary groups (the user's, from the group
+//   database, or just gid), the gid, the uid (checking that root cannot be regained);
+// - then sets the capability sets (a master started as a non-root user with capabilities,
+//   e.g. ambient ones, keeps its uid but its children still lose every capability).
+// Empty `keep_caps` keeps none; transparent mode will keep CAP_NET_ADMIN in the workers.
+// Verifies the result with capget and PR_CAP_AMBIENT_IS_SET. Throws std::runtime_error naming
+// the step and errno (e.g. EPERM: a cap to keep that the process does not have).
 void dropPrivileges(const config::Global& global, std::initializer_list<int> keep_caps = {});
 
 // The master: makes `path` (a log file it created as root) writable by the children after
-// they drop to global.uid. No-op without a user or for "stderr"/"off"/"".
+// they drop to global.uid. Only a regular file with one link is handed over, opened with
+// O_NOFOLLOW and changed with fchown, so a symbolic link (or hard link) put in its place
+// cannot make root give away another file; anything else is logged as a warning and left
+// alone. No-op without a user or for "stderr"/"off"/"".
 void handOverFile(const std::string& path, const config::Global& global);
+
+// "user nobody (uid 65534), group nogroup (gid 65534)", or "uid 1000 and gid 1000 of the
+// master" when global.uid/gid are not set: who the children of a master running now with
+// `global` will be. For `weir -t` and the master's log.
+std::string describeChildCredentials(const config::Global& global);
+
+// Whether the children of a master running now with `global` run as root: global.uid is 0,
+// or unset while this process runs as root.
+bool childrenRunAsRoot(const config::Global& global);
+
+// The master, at start and after each reload: logs who the children run as, as a warning
+// when that is root (global.user = "root" or "0").
+void logChildCredentials(const config::Global& global);
 
 }  // namespace weir::master

@@ -67,6 +67,14 @@ std::optional<std::string> reopenLogs() {
   return std::nullopt;
 }
 
+void closeLogFiles() {
+  const spdlog::level::level_enum level = spdlog::default_logger()->level();
+  g_access.reset();
+  auto err = std::make_shared<spdlog::logger>("weir", makeSink("stderr"));
+  err->set_level(level);
+  spdlog::set_default_logger(err);
+}
+
 spdlog::logger* accessLog() { return g_access.get(); }
 
 }  // namespace weir::util

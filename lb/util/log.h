@@ -23,6 +23,11 @@ void setupLogging(const std::string& error_log, const std::string& access_log,
 // directory"), for the caller to log as an error. Never throws.
 [[nodiscard]] std::optional<std::string> reopenLogs();
 
+// Closes this process's log files: the error log falls back to stderr (same level), the
+// access log is off. A freshly forked child calls it before closing every descriptor it does
+// not know, so that no logger of the master's later closes a number the child reuses.
+void closeLogFiles();
+
 // The access logger, or nullptr when access_log = "off" (callers skip formatting entirely).
 spdlog::logger* accessLog();
 

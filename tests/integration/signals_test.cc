@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -92,6 +93,9 @@ TEST(Signals, TermStopsAtOnce) {
 TEST(Signals, Usr1ReopensLogFilesAfterARename) {
   TestServer echo = startTestServer(kTestsrvBin, "echo");
   TempDir logs("weir-logs");
+  // Workers of a root master run as nobody by default and reopen by name: they must reach
+  // the directory (TempDir makes 0700 ones).
+  ASSERT_EQ(chmod(logs.path().c_str(), 0755), 0);
   WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);
   cfg.error_log = logs.file("error.log");
   cfg.access_log = logs.file("access.log");
@@ -144,6 +148,8 @@ size_t countOf(const std::string& text, std::string_view needle) {
 TEST(Signals, Usr1WithAnUnopenableLogPathKeepsTheOldFilesAndTheConnections) {
   TestServer echo = startTestServer(kTestsrvBin, "echo");
   TempDir logs("weir-logs");
+  // Run as root, weir's workers are nobody: they must reach the directory to reopen in it.
+  ASSERT_EQ(chmod(logs.path().c_str(), 0755), 0);
   WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);
   cfg.error_log = logs.file("error.log");
   cfg.access_log = logs.file("access.log");

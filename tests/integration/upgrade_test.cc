@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "child_fds.h"
 #include "support/load_client.h"
 #include "support/net_io.h"
 #include "support/proc_fs.h"
@@ -200,6 +201,72 @@ TEST_P(UpgradeUnderLoad, TwoUpgradesFailNoConnection) {
 
 INSTANTIATE_TEST_SUITE_P(Steering, UpgradeUnderLoad,
                          ::testing::Values("least-loaded", "hash"), [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+// A master started by an upgrade holds the write end of the report pipe to the old master
+// (until it is ready) and the steering maps it inherited; the children it forks hold neither,
+// nor any other fd of the master's (see child_fds.h). "hash" has no maps: only the pipe.
+class UpgradeChildFds : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(UpgradeChildFds, ChildrenOfTheNewMasterHoldNoFdOfTheMasters) {
+  SubreaperScope subreaper;
+  UpgradeRig s;
+  installBinary(kWeirBin, s.binary);
+  WeirConfig cfg = s.config();
+  cfg.steering = GetParam();
+  WeirProcess weir(cfg);
+  weir.setBinary(s.binary);
+  ASSERT_TRUE(weir.start(Readiness::Accepts));
+  installBinary(kWeirBin, s.binary);
+  std::string why;
+  const pid_t fresh =
+      upgrade(weir.pid(), s.pid_file, [&] { return weir.waitExit(seconds(25)); }, &why);
+  ASSERT_NE(fresh, 0) << why;
+  if (geteuid() == 0 && std::string(GetParam()) != "hash") {
+    EXPECT_EQ(weir.countLogLines("maps taken over from the old master"), 1u)
+        << "the new master should have inherited the steering maps\n" << weir.logTail();
+  }
+  // Two workers of generation 2 and the health checker, each past its start-up.
+  std::vector<pid_t> children;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        children = childPids(fresh);
+        return children.size() == 3 &&
+               std::all_of(children.begin(), children.end(), [](pid_t c) {
+                 const std::string title = processCmdline(c);
+                 return title.find("(gen 2)") != std::string::npos ||
+                        title.find("health checker") != std::string::npos;
+               });
+      },
+      seconds(10)))
+      << "children of the new master: " << children.size();
+  for (pid_t child : children) {
+    const std::vector<uint16_t> ports =
+        processCmdline(child).find("health checker") != std::string::npos
+            ? std::vector<uint16_t>{}
+            : std::vector<uint16_t>{weir.port()};
+    waitFor([&] { return static_cast<bool>(holdsOnlyItsOwnFds(child, ports)); }, seconds(3));
+    EXPECT_TRUE(holdsOnlyItsOwnFds(child, ports));
+  }
+  Fd fd = connectTcp(weir.addr(), seconds(5));
+  ASSERT_TRUE(fd.valid());
+  EXPECT_EQ(echoRoundTrip(fd.get(), "after the upgrade\n", deadlineIn(seconds(5))),
+            IoStatus::Ok);
+  fd.reset();
+  auto st = reapAdopted(fresh, true, seconds(10));
+  ASSERT_TRUE(st.has_value()) << "the new master ignored SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << describeStatus(*st);
+  for (pid_t c : children) {
+    EXPECT_TRUE(waitFor([&] { return !processAlive(c); }, seconds(5))) << "child " << c;
+    reapAdopted(c, false, milliseconds(100));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Steering, UpgradeChildFds, ::testing::Values("least-loaded", "hash"),
+                         [](const auto& info) {
                            std::string n = info.param;
                            std::replace(n.begin(), n.end(), '-', '_');
                            return n;

@@ -181,6 +181,19 @@ std::set<uint64_t> socketInodes(pid_t pid) {
   return inodes;
 }
 
+std::map<int, std::string> openFds(pid_t pid) {
+  std::map<int, std::string> fds;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  for (const std::string& fd : listDir(dir)) {
+    char target[4096];
+    const ssize_t n = readlink((dir + "/" + fd).c_str(), target, sizeof target);
+    if (n > 0 && fd.find_first_not_of("0123456789") == std::string::npos) {
+      fds[std::stoi(fd)] = std::string(target, static_cast<size_t>(n));
+    }
+  }
+  return fds;
+}
+
 std::vector<TcpEntry> readTcpTables() {
   std::vector<TcpEntry> entries;
   readTcpTable("/proc/net/tcp", &entries);

@@ -33,6 +33,10 @@ long processCpuTicks(pid_t pid);
 // "socket:[INODE]").
 std::set<uint64_t> socketInodes(pid_t pid);
 
+// Every open fd of the process: number -> what /proc/<pid>/fd/<n> links to ("socket:[123]",
+// "pipe:[45]", "anon_inode:[signalfd]", "anon_inode:bpf-map", a path).
+std::map<int, std::string> openFds(pid_t pid);
+
 // One row of /proc/net/tcp or /proc/net/tcp6.
 struct TcpEntry {
   uint16_t local_port = 0;

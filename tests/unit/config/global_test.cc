@@ -1,7 +1,8 @@
 // [global] keys of issue 5: drain_timeout, user, group, worker_cpu_affinity,
-// worker_rlimit_nofile.
+// worker_rlimit_nofile; the default user of a root master (issue 9).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 
 #include <string>
 #include <vector>
@@ -38,13 +39,18 @@ std::vector<std::string> errorsOf(const std::string& text) {
   return {};
 }
 
+constexpr uint32_t kRootEuid = 0;
+constexpr uint32_t kUserEuid = 1000;
+
 TEST(GlobalConfig, Defaults) {
-  Config c = parse(withGlobal(""), "weir.toml");
+  // A master started by an ordinary user: no default user, the children keep its uid.
+  Config c = parse(withGlobal(""), "weir.toml", kUserEuid);
   EXPECT_EQ(c.global.drain_timeout, 30s);
   EXPECT_EQ(c.global.user, "");
   EXPECT_EQ(c.global.group, "");
   EXPECT_FALSE(c.global.uid.has_value());
   EXPECT_FALSE(c.global.gid.has_value());
+  EXPECT_FALSE(c.global.user_default);
   EXPECT_FALSE(c.global.worker_cpu_affinity);
   EXPECT_FALSE(c.global.worker_rlimit_nofile.has_value());
 }
@@ -81,9 +87,49 @@ TEST(GlobalConfig, NumericIds) {
 }
 
 TEST(GlobalConfig, GroupAlone) {
-  Config c = parse(withGlobal("group = \"nogroup\""), "weir.toml");
+  Config c = parse(withGlobal("group = \"nogroup\""), "weir.toml", kUserEuid);
   EXPECT_FALSE(c.global.uid.has_value());
   EXPECT_EQ(c.global.gid, 65534u);
+}
+
+// The account a root master's children get without `user`: "weir" where it exists, else
+// "nobody" (Debian's 65534:65534).
+struct DefaultAccount {
+  std::string name;
+  uint32_t uid;
+  uint32_t gid;
+};
+DefaultAccount defaultAccount() {
+  if (const passwd* pw = getpwnam("weir")) {
+    return {"weir", pw->pw_uid, pw->pw_gid};
+  }
+  return {"nobody", 65534, 65534};
+}
+
+TEST(GlobalConfig, RootMasterGetsAnUnprivilegedDefaultUser) {
+  const DefaultAccount want = defaultAccount();
+  for (const std::string& text : {withGlobal(""), std::string(kRest)}) {  // [global] or none
+    Config c = parse(text, "weir.toml", kRootEuid);
+    EXPECT_EQ(c.global.user, want.name);
+    EXPECT_EQ(c.global.uid, want.uid);
+    EXPECT_EQ(c.global.gid, want.gid) << "the default user's primary group";
+    EXPECT_EQ(c.global.group, "");
+    EXPECT_TRUE(c.global.user_default);
+  }
+}
+
+TEST(GlobalConfig, DefaultUserKeepsAConfiguredGroup) {
+  Config c = parse(withGlobal("group = \"root\""), "weir.toml", kRootEuid);
+  EXPECT_EQ(c.global.uid, defaultAccount().uid);
+  EXPECT_EQ(c.global.gid, 0u);
+  EXPECT_TRUE(c.global.user_default);
+}
+
+TEST(GlobalConfig, ExplicitRootIsKeptAndIsNoDefault) {
+  Config c = parse(withGlobal("user = \"root\""), "weir.toml", kRootEuid);
+  EXPECT_EQ(c.global.uid, 0u);
+  EXPECT_EQ(c.global.gid, 0u);
+  EXPECT_FALSE(c.global.user_default);
 }
 
 TEST(GlobalConfig, AffinityOff) {
