@@ -103,6 +103,12 @@ void readCredentials(const Section& section, Global& global) {
     }
   } else if (global.uid && primary_gid) {
     global.gid = primary_gid;
+  } else if (global.uid && *global.uid != 0) {
+    // A bare uid with no entry in the user database has no primary group: the children would
+    // keep the master's group (root's).
+    section.problem(*section.get("user"), "user",
+                    "user \"" + global.user + "\" has no entry in the user database, so it has "
+                    "no primary group; set group as well");
   }
 }
 

@@ -86,6 +86,14 @@ TEST(GlobalConfig, NumericIds) {
   EXPECT_EQ(c.global.gid, 4343u);  // a uid with no passwd entry has no primary group
 }
 
+TEST(GlobalConfig, ABareUidNeedsAGroup) {
+  // 4242 has no passwd entry, so no primary group: the children would keep root's group.
+  const auto errors = errorsOf(withGlobal("user = \"4242\""));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0], ::testing::HasSubstr("weir.toml:2:8: global.user:"));
+  EXPECT_THAT(errors[0], ::testing::HasSubstr("set group as well"));
+}
+
 TEST(GlobalConfig, GroupAlone) {
   Config c = parse(withGlobal("group = \"nogroup\""), "weir.toml", kUserEuid);
   EXPECT_FALSE(c.global.uid.has_value());
