@@ -49,17 +49,22 @@ static __always_inline __s64 loadOf(__u32 s) {
  * visited from `start` on, cyclically below n. One loop per mode keeps the verifier's work
  * linear in the number of slots. */
 
+/* The i-th slot visited from `start`, cyclically below n (start < n, i < n). */
+static __always_inline __u32 visit(__u32 start, __u32 i, __u32 n) {
+  __u32 s = start + i;
+  if (s >= n) {
+    s -= n;
+  }
+  return s & (WEIR_MAX_WORKERS - 1);
+}
+
 /* The first live slot from `start`. */
 static __always_inline __u32 firstLive(__u32 n, __u32 start, __u64 live) {
   for (__u32 i = 0; i < WEIR_MAX_WORKERS; i++) {
     if (i >= n) {
       break;
     }
-    __u32 s = start + i;
-    if (s >= n) {
-      s -= n;
-    }
-    s &= WEIR_MAX_WORKERS - 1;
+    __u32 s = visit(start, i, n);
     if ((live >> s) & 1) {
       return s;
     }
@@ -75,11 +80,7 @@ static __always_inline __u32 leastLoaded(__u32 n, __u32 start, __u64 live) {
     if (i >= n) {
       break;
     }
-    __u32 s = start + i;
-    if (s >= n) {
-      s -= n;
-    }
-    s &= WEIR_MAX_WORKERS - 1;
+    __u32 s = visit(start, i, n);
     /* A dead slot weighs more than any live one, without a branch of its own. */
     __s64 load = ((live >> s) & 1) ? loadOf(s) : 0x7fffffffffffffffLL;
     if (load < best) {

@@ -100,15 +100,6 @@ long totalPages(const std::vector<pid_t>& pids) {
   return pages;
 }
 
-// The workers of generation `gen` (their process title says so).
-std::vector<pid_t> workersOf(WeirProcess& weir, unsigned gen) {
-  std::vector<pid_t> out = weir.workerPids();
-  std::erase_if(out, [gen](pid_t p) {
-    return processCmdline(p).find("(gen " + std::to_string(gen) + ")") == std::string::npos;
-  });
-  return out;
-}
-
 // A client that reads nothing stalls weir's writes early: a tiny receive buffer, and small
 // segments, which also keep the send buffer of weir's side of the connection small.
 void slowReader(int fd) {
@@ -246,7 +237,7 @@ TEST(PipeBudget, FourUnprivilegedWorkersKeepIdlePipesInBudgetAndStillGetLargePip
   cfg.listeners.push_back({"fill", "src", 0, 4096});
   WeirProcess weir(cfg);
   ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
-  const std::vector<pid_t> gen1 = workersOf(weir, 1);
+  const std::vector<pid_t> gen1 = weir.generationWorkers(1);
   ASSERT_EQ(gen1.size(), kWorkers);
   if (const std::string why = pipeUse(gen1[0]).why; !why.empty()) {
     GTEST_SKIP() << "cannot inspect the workers' pipes: " << why;
@@ -298,7 +289,7 @@ TEST(PipeBudget, FourUnprivilegedWorkersKeepIdlePipesInBudgetAndStillGetLargePip
   std::vector<pid_t> gen2;
   ASSERT_TRUE(waitFor(
       [&] {
-        gen2 = workersOf(weir, 2);
+        gen2 = weir.generationWorkers(2);
         return gen2.size() == kWorkers;
       },
       seconds(20)))

@@ -221,16 +221,8 @@ TEST(Privileges, ChildrenRunAsTheConfiguredUserWithoutCapabilities) {
   weir.writeConfig(weir.config());
   ASSERT_TRUE(weir.signal(SIGHUP));
   ASSERT_TRUE(weir.waitForLogLines("master: reloaded", 1, seconds(10)));
-  std::vector<pid_t> gen2;
-  ASSERT_TRUE(waitFor(
-      [&] {
-        gen2 = weir.workerPids();
-        std::erase_if(gen2, [](pid_t p) {
-          return processCmdline(p).find("(gen 2)") == std::string::npos;
-        });
-        return gen2.size() == 2;
-      },
-      seconds(10)));
+  const std::vector<pid_t> gen2 = weir.waitForGenerationWorkers(2, 2);
+  ASSERT_EQ(gen2.size(), 2u);
   // A worker shows its title a moment before it drops root: wait for the drop.
   for (pid_t w : gen2) {
     EXPECT_TRUE(waitFor([&] { return procStatus(w)["Uid"] == "65534\t65534\t65534\t65534"; },

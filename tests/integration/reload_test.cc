@@ -51,15 +51,6 @@ size_t openFdCount(pid_t pid) {
   return n;
 }
 
-// The workers of generation `gen` (their process title says so).
-std::vector<pid_t> workersOf(WeirProcess& weir, unsigned gen) {
-  std::vector<pid_t> out = weir.workerPids();
-  std::erase_if(out, [gen](pid_t p) {
-    return processCmdline(p).find("(gen " + std::to_string(gen) + ")") == std::string::npos;
-  });
-  return out;
-}
-
 // With BPF steering only slots below the worker count get connections; with the kernel's
 // hash ("hash", or no BPF) every socket of a group does, so after a shrink the sockets
 // beyond the worker count must still have a worker accepting from them.
@@ -236,7 +227,7 @@ TEST(Reload, BadConfigChangesNothingAndIsReportedWithItsLocation) {
 
   // A good config then reloads normally.
   ASSERT_TRUE(reload(weir, variant(base, 3, 1, 1), 1));
-  EXPECT_TRUE(waitFor([&] { return workersOf(weir, 2).size() == 3; }, seconds(10)))
+  EXPECT_TRUE(waitFor([&] { return weir.generationWorkers(2).size() == 3; }, seconds(10)))
       << "generation 2 should run 3 workers";
   Fd again = connectTcp(weir.addr(), seconds(5));
   ASSERT_TRUE(again.valid());

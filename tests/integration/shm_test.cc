@@ -108,16 +108,8 @@ TEST(SharedMemory, ScribbledRegionIsDroppedOnReloadAndTheNewGenerationServes) {
   EXPECT_TRUE(serves(weir, 20));
 
   // 2. The whole region, header included, of the now serving generation.
-  std::vector<pid_t> gen2;
-  ASSERT_TRUE(waitFor(
-      [&] {
-        gen2 = weir.workerPids();
-        std::erase_if(gen2, [](pid_t p) {
-          return processCmdline(p).find("(gen 2)") == std::string::npos;
-        });
-        return gen2.size() == 2;
-      },
-      seconds(10)));
+  const std::vector<pid_t> gen2 = weir.waitForGenerationWorkers(2, 2);
+  ASSERT_EQ(gen2.size(), 2u);
   ASSERT_TRUE(scribble(gen2[0], 0, 0xa5, &why)) << why;
   ASSERT_TRUE(weir.signal(SIGHUP));
   ASSERT_TRUE(weir.waitForLogLines("master: reloaded: generation 3", 1, seconds(10)))

@@ -271,6 +271,26 @@ std::vector<pid_t> WeirProcess::waitForWorkers(size_t count, Clock::duration tim
   return ok ? kids : std::vector<pid_t>{};
 }
 
+std::vector<pid_t> WeirProcess::generationWorkers(unsigned gen) {
+  std::vector<pid_t> out = workerPids();
+  std::erase_if(out, [gen](pid_t p) {
+    return processCmdline(p).find("(gen " + std::to_string(gen) + ")") == std::string::npos;
+  });
+  return out;
+}
+
+std::vector<pid_t> WeirProcess::waitForGenerationWorkers(unsigned gen, size_t count,
+                                                         Clock::duration timeout) {
+  std::vector<pid_t> kids;
+  const bool ok = waitFor(
+      [&] {
+        kids = generationWorkers(gen);
+        return kids.size() == count;
+      },
+      timeout);
+  return ok ? kids : std::vector<pid_t>{};
+}
+
 uint16_t WeirProcess::port(const std::string& listener) const {
   for (const ListenerSpec& l : config_.listeners) {
     if (listener.empty() || l.name == listener) {

@@ -124,6 +124,12 @@ public:
   std::vector<pid_t> workerPids();
   // Waits until exactly `count` workers run; returns them (empty on timeout).
   std::vector<pid_t> waitForWorkers(size_t count, Clock::duration timeout = seconds(10));
+  // The workers of generation `gen` (their process titles say "(gen N)"), sorted.
+  std::vector<pid_t> generationWorkers(unsigned gen);
+  // Waits until exactly `count` workers of generation `gen` run; returns them (empty on
+  // timeout).
+  std::vector<pid_t> waitForGenerationWorkers(unsigned gen, size_t count,
+                                              Clock::duration timeout = seconds(10));
 
   const WeirConfig& config() const { return config_; }
   uint16_t port(const std::string& listener = "") const;
