@@ -145,7 +145,7 @@ Config parse(std::string_view text, const std::string& path) {
   } catch (const toml::parse_error& e) {
     const auto& at = e.source().begin;
     throw ConfigError({path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
-                       ": syntax error: " + std::string(e.description())});
+                       ": syntax error: " + detail::escapeControls(e.description())});
   }
   return build(root, path);
 }
