@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "config/readers.h"
+#include "config/toml_guard.h"
 
 namespace weir::config {
 namespace {
@@ -139,6 +140,10 @@ ConfigError::ConfigError(std::vector<std::string> messages)
     : std::runtime_error(joinLines(messages)), messages_(std::move(messages)) {}
 
 Config parse(std::string_view text, const std::string& path) {
+  if (auto hazard = detail::findTomlHazard(text)) {
+    throw ConfigError({path + ":" + std::to_string(hazard->line) + ":" +
+                       std::to_string(hazard->column) + ": syntax error: " + hazard->what});
+  }
   toml::table root;
   try {
     root = toml::parse(text, path);
