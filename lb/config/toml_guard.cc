@@ -77,6 +77,10 @@ bool isTomlWhitespace(unsigned char b) {
 std::optional<TomlHazard> findTomlHazard(std::string_view text) {
   enum class In { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral };
   In in = In::Code;
+  // The last character of code that is not a space or tab, '\n' at the start of a line. A quote
+  // starts a string only where a key or a value starts: inside a bare value (2"x") it is just a
+  // character, and toml++ reads on to the end of that value.
+  unsigned char last = '\n';
   Cursor c(text);
   if (c.lookingAt("\xef\xbb\xbf")) {
     c.skip(3);  // a UTF-8 byte order mark, which toml++ skips
@@ -84,20 +88,32 @@ std::optional<TomlHazard> findTomlHazard(std::string_view text) {
   while (!c.done()) {
     const unsigned char b = c.peek();
     switch (in) {
-      case In::Code:
+      case In::Code: {
         if (b >= 0x80) {
           return c.hazard("unexpected " + c.character() +
                           " (outside strings and comments TOML allows only ASCII)");
         }
-        if (c.lookingAt("\"\"\"") || c.lookingAt("'''")) {
+        const bool key_or_value = last == '\n' || last == '=' || last == '[' || last == ',' ||
+                                  last == '{' || last == '.';
+        if (key_or_value && (c.lookingAt("\"\"\"") || c.lookingAt("'''"))) {
           in = b == '"' ? In::MultiBasic : In::MultiLiteral;
           c.skip(3);
           continue;
         }
-        in = b == '#' ? In::Comment : b == '"' ? In::Basic : b == '\'' ? In::Literal : In::Code;
+        if (b == '#') {
+          in = In::Comment;
+        } else if (key_or_value && (b == '"' || b == '\'')) {
+          in = b == '"' ? In::Basic : In::Literal;
+        } else if (b != ' ' && b != '\t' && b != '\r') {
+          last = b;
+        }
         break;
+      }
       case In::Comment:
-        in = b == '\n' ? In::Code : In::Comment;
+        if (b == '\n') {
+          in = In::Code;
+          last = '\n';
+        }
         break;
       case In::Basic:
         if (b == '\\') {
@@ -106,15 +122,22 @@ std::optional<TomlHazard> findTomlHazard(std::string_view text) {
             continue;
           }
         }
-        in = b == '"' || b == '\n' ? In::Code : In::Basic;
+        if (b == '"' || b == '\n') {
+          in = In::Code;
+          last = b;
+        }
         break;
       case In::Literal:
-        in = b == '\'' || b == '\n' ? In::Code : In::Literal;
+        if (b == '\'' || b == '\n') {
+          in = In::Code;
+          last = b;
+        }
         break;
       case In::MultiBasic:
         if (c.lookingAt("\"\"\"")) {
           c.skipClosing('"');
           in = In::Code;
+          last = '"';
           continue;
         }
         if (b == '\\') {
@@ -140,6 +163,7 @@ std::optional<TomlHazard> findTomlHazard(std::string_view text) {
         if (c.lookingAt("'''")) {
           c.skipClosing('\'');
           in = In::Code;
+          last = '\'';
           continue;
         }
         break;

@@ -44,6 +44,14 @@ TEST(TomlGuard, NonAsciiOutsideStringsIsASyntaxErrorAtTheCharacter) {
   EXPECT_THAT(errorsOf("# caf\xc3\xa9\nx = 'caf\xc3\xa9' \xc2\xa7\n"),
               ElementsAre("weir.toml:2:12: syntax error: unexpected U+00A7 (outside strings and "
                           "comments TOML allows only ASCII)"));
+  // Found by fuzzing too: a quote inside a bare value does not start a string; toml++ reads on
+  // to the end of the value and asks of each character whether it ends it.
+  EXPECT_THAT(errorsOf("x = 2\"\xc3\xa9\"\n"),
+              ElementsAre("weir.toml:1:7: syntax error: unexpected U+00E9 (outside strings and "
+                          "comments TOML allows only ASCII)"));
+  EXPECT_THAT(errorsOf("x = 1979-05-27T'\xc3\xa9'\n"),
+              ElementsAre("weir.toml:1:17: syntax error: unexpected U+00E9 (outside strings and "
+                          "comments TOML allows only ASCII)"));
   EXPECT_THAT(errorsOf("x = 1\xff\n"),
               ElementsAre("weir.toml:1:6: syntax error: unexpected byte 0xff (outside strings "
                           "and comments TOML allows only ASCII)"));
