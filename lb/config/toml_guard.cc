@@ -72,72 +72,125 @@ bool isTomlWhitespace(unsigned char b) {
   return b == ' ' || b == '\t' || (b >= '\n' && b <= '\r');
 }
 
+bool isBareKeyCharacter(unsigned char b) {
+  return (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') ||
+         b == '_' || b == '-';
+}
+
+// What toml++ takes as the end of a bare value (a number, date, boolean, inf or nan).
+bool endsBareValue(unsigned char b) {
+  return isTomlWhitespace(b) || b == ']' || b == '}' || b == ',' || b == '#';
+}
+
 }  // namespace
 
+// A small model of TOML's structure, enough to know where toml++ looks at a character: in a
+// string or comment it does not ask whether the character is whitespace; everywhere else it
+// does. In a bare value toml++ reads on to a value terminator, so a quote there (2"x") is a
+// character of the value, not the start of a string.
 std::optional<TomlHazard> findTomlHazard(std::string_view text) {
-  enum class In { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral };
+  enum class In { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral, BareKey, BareValue };
+  enum class Next { Key, Value, Other };  // what the code at the cursor may start
   In in = In::Code;
-  // The last character of code that is not a space or tab, '\n' at the start of a line. A quote
-  // starts a string only where a key or a value starts: inside a bare value (2"x") it is just a
-  // character, and toml++ reads on to the end of that value.
-  unsigned char last = '\n';
+  Next next = Next::Key;
+  std::string open;  // brackets open at the cursor: 'h' table header, 'a' array, '{' inline table
+  // A bare value just ended at a space or tab: a quote now is no valid TOML, and toml++ may
+  // still be reading the value (a date followed by " " and a time), so it is not a string.
+  bool after_bare_value = false;
   Cursor c(text);
   if (c.lookingAt("\xef\xbb\xbf")) {
     c.skip(3);  // a UTF-8 byte order mark, which toml++ skips
   }
   while (!c.done()) {
     const unsigned char b = c.peek();
+    if (b >= 0x80 && (in == In::Code || in == In::BareKey || in == In::BareValue)) {
+      return c.hazard("unexpected " + c.character() +
+                      " (weir accepts non-ASCII characters only in string values and comments)");
+    }
     switch (in) {
-      case In::Code: {
-        if (b >= 0x80) {
-          return c.hazard("unexpected " + c.character() +
-                          " (outside strings and comments TOML allows only ASCII)");
+      case In::Code:
+        if (b == ' ' || b == '\t' || b == '\r') {
+          break;
         }
-        const bool key_or_value = last == '\n' || last == '=' || last == '[' || last == ',' ||
-                                  last == '{' || last == '.';
-        if (key_or_value && (c.lookingAt("\"\"\"") || c.lookingAt("'''"))) {
+        if ((b == '"' || b == '\'') && after_bare_value) {
+          in = In::BareValue;
+        } else if (c.lookingAt("\"\"\"") || c.lookingAt("'''")) {
           in = b == '"' ? In::MultiBasic : In::MultiLiteral;
           c.skip(3);
           continue;
-        }
-        if (b == '#') {
-          in = In::Comment;
-        } else if (key_or_value && (b == '"' || b == '\'')) {
+        } else if (b == '"' || b == '\'') {
           in = b == '"' ? In::Basic : In::Literal;
-        } else if (b != ' ' && b != '\t' && b != '\r') {
-          last = b;
+        } else if (b == '#') {
+          in = In::Comment;
+        } else if (b == '\n') {
+          next = !open.empty() && open.back() == 'a' ? next : Next::Key;
+        } else if (b == '[') {
+          open += next == Next::Value ? 'a' : 'h';
+        } else if (b == '{') {
+          open += '{';
+          next = Next::Key;
+        } else if (b == ']' || b == '}') {
+          next = !open.empty() && open.back() == 'h' ? Next::Key : Next::Other;
+          if (!open.empty()) {
+            open.pop_back();
+          }
+        } else if (b == ',') {
+          next = !open.empty() && open.back() == 'a' ? Next::Value : Next::Key;
+        } else if (b == '=') {
+          next = Next::Value;
+        } else if (b == '.') {
+          next = Next::Key;
+        } else if (next == Next::Value) {
+          in = In::BareValue;
+        } else if (isBareKeyCharacter(b)) {
+          in = In::BareKey;
+        }
+        after_bare_value = false;
+        break;
+      case In::BareKey:
+        if (!isBareKeyCharacter(b)) {
+          in = In::Code;
+          continue;  // the character after the key is code
         }
         break;
-      }
+      case In::BareValue:
+        if (endsBareValue(b)) {
+          in = In::Code;
+          next = Next::Other;
+          after_bare_value = b == ' ' || b == '\t';
+          continue;  // the terminator is code
+        }
+        break;
       case In::Comment:
         if (b == '\n') {
           in = In::Code;
-          last = '\n';
+          continue;  // the line break is code
         }
         break;
       case In::Basic:
-        if (b == '\\') {
+      case In::Literal: {
+        const char quote = in == In::Basic ? '"' : '\'';
+        if (in == In::Basic && b == '\\') {
           c.skip();  // the escaped character is skipped below, unless it ends the line
           if (c.peek() == '\n') {
             continue;
           }
+          break;
         }
-        if (b == '"' || b == '\n') {
+        if (b == quote || b == '\n') {
           in = In::Code;
-          last = b;
+          next = Next::Other;
+          if (b == '\n') {
+            continue;  // an unterminated string: toml++ stops here; the line break is code
+          }
         }
         break;
-      case In::Literal:
-        if (b == '\'' || b == '\n') {
-          in = In::Code;
-          last = b;
-        }
-        break;
+      }
       case In::MultiBasic:
         if (c.lookingAt("\"\"\"")) {
           c.skipClosing('"');
           in = In::Code;
-          last = '"';
+          next = Next::Other;
           continue;
         }
         if (b == '\\') {
@@ -163,7 +216,7 @@ std::optional<TomlHazard> findTomlHazard(std::string_view text) {
         if (c.lookingAt("'''")) {
           c.skipClosing('\'');
           in = In::Code;
-          last = '\'';
+          next = Next::Other;
           continue;
         }
         break;

@@ -31,30 +31,43 @@ std::vector<std::string> errorsOf(std::string_view text) {
   return {};
 }
 
+// What follows "unexpected CHARACTER" in the guard's error.
+constexpr std::string_view kWhere =
+    " (weir accepts non-ASCII characters only in string values and comments)";
+
+std::string unexpected(std::string_view at, std::string_view character) {
+  return "weir.toml:" + std::string(at) + ": syntax error: unexpected " + std::string(character) +
+         std::string(kWhere);
+}
+
 // Found by fuzzing (config_fuzz, UBSan in toml++'s is_non_ascii_horizontal_whitespace): a
 // non-ASCII letter in a table name.
 TEST(TomlGuard, NonAsciiOutsideStringsIsASyntaxErrorAtTheCharacter) {
-  EXPECT_THAT(errorsOf("[pools\xd2\x90" "eb]\n"),
-              ElementsAre("weir.toml:1:7: syntax error: unexpected U+0490 (outside strings and "
-                          "comments TOML allows only ASCII)"));
+  EXPECT_THAT(errorsOf("[pools\xd2\x90" "eb]\n"), ElementsAre(unexpected("1:7", "U+0490")));
   EXPECT_THAT(errorsOf(std::string(kValid) + "retries = 1 \xc3\xa9\n"),
-              ElementsAre("weir.toml:6:13: syntax error: unexpected U+00E9 (outside strings and "
-                          "comments TOML allows only ASCII)"));
+              ElementsAre(unexpected("6:13", "U+00E9")));
   // Columns count characters, as toml++'s own errors do: the comment's "é" is one.
   EXPECT_THAT(errorsOf("# caf\xc3\xa9\nx = 'caf\xc3\xa9' \xc2\xa7\n"),
-              ElementsAre("weir.toml:2:12: syntax error: unexpected U+00A7 (outside strings and "
-                          "comments TOML allows only ASCII)"));
-  // Found by fuzzing too: a quote inside a bare value does not start a string; toml++ reads on
-  // to the end of the value and asks of each character whether it ends it.
-  EXPECT_THAT(errorsOf("x = 2\"\xc3\xa9\"\n"),
-              ElementsAre("weir.toml:1:7: syntax error: unexpected U+00E9 (outside strings and "
-                          "comments TOML allows only ASCII)"));
-  EXPECT_THAT(errorsOf("x = 1979-05-27T'\xc3\xa9'\n"),
-              ElementsAre("weir.toml:1:17: syntax error: unexpected U+00E9 (outside strings and "
-                          "comments TOML allows only ASCII)"));
-  EXPECT_THAT(errorsOf("x = 1\xff\n"),
-              ElementsAre("weir.toml:1:6: syntax error: unexpected byte 0xff (outside strings "
-                          "and comments TOML allows only ASCII)"));
+              ElementsAre(unexpected("2:12", "U+00A7")));
+  EXPECT_THAT(errorsOf("x = 1\xff\n"), ElementsAre(unexpected("1:6", "byte 0xff")));
+}
+
+// Found by fuzzing too: toml++ reads a bare value (a number, a date) on to a value terminator
+// and asks of each character whether it is one, so a quote inside it starts no string.
+TEST(TomlGuard, AQuoteInsideABareValueStartsNoString) {
+  EXPECT_THAT(errorsOf("x = 2\"\xc3\xa9\"\n"), ElementsAre(unexpected("1:7", "U+00E9")));
+  EXPECT_THAT(errorsOf("g=1_\"{\"00x\xd0\x9d\n"), ElementsAre(unexpected("1:11", "U+041D")));
+  EXPECT_THAT(errorsOf("x = [1, 1979-05-27T'\xc3\xa9']\n"),
+              ElementsAre(unexpected("1:21", "U+00E9")));
+  // A date, a space and more: toml++ reads on, looking for the time.
+  EXPECT_THAT(errorsOf("x = 1979-05-27 \"\xc3\xa9\"\n"), ElementsAre(unexpected("1:17", "U+00E9")));
+}
+
+// Quoted keys are strings: toml++ reads them as such, and weir reports the unknown key.
+TEST(TomlGuard, QuotedKeysAreStrings) {
+  EXPECT_THAT(errorsOf(std::string(kValid) + "\"caf\xc3\xa9\" = 1\nx.\"\xc3\xa9\" = 2\n"),
+              ElementsAre("weir.toml:6:10: pools.web.\"caf\xc3\xa9\": unknown key",
+                          "weir.toml:7:1: pools.web.x: unknown key"));
 }
 
 // toml++ also asks whether the character after a backslash in a """ string is whitespace, and
