@@ -21,7 +21,8 @@ struct TomlHazard {
   std::string what;
 };
 
-// Finds the first non-ASCII character outside strings and comments (never valid TOML 1.0), or
+// Finds the first non-ASCII character outside strings and comments (never valid TOML 1.0; a
+// quote inside a bare value such as 2"x" starts no string, as toml++ reads the value on), or
 // after a backslash in a multi-line basic string, possibly past the whitespace and line breaks
 // a line-ending backslash skips (valid TOML, but write it as \uXXXX there). nullopt if none.
 std::optional<TomlHazard> findTomlHazard(std::string_view text);
