@@ -9,9 +9,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 PACKAGES=(
+  # Build: gcc for weir, clang for the BPF program and the fuzz targets.
   build-essential cmake pkg-config git
   clang llvm bpftool libbpf-dev linux-libc-dev
-  libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libgtest-dev libsystemd-dev
+  libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libsystemd-dev
+  # Tests: GoogleTest and GoogleMock; libFuzzer and clang's sanitizer runtimes (gcc's come
+  # with gcc); llvm (above) gives llvm-symbolizer for readable sanitizer stacks.
+  libgtest-dev libgmock-dev libclang-rt-14-dev
+  # Programs the tests run: prlimit and setpriv (util-linux), sh and sleep (dash, coreutils).
+  util-linux dash coreutils
   iproute2 procps curl
 )
 

@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "config/readers.h"
+#include "config/toml_guard.h"
 
 namespace weir::config {
 namespace {
@@ -144,13 +145,17 @@ Config parse(std::string_view text, const std::string& path) {
 }
 
 Config parse(std::string_view text, const std::string& path, uint32_t euid) {
+  if (auto hazard = detail::findTomlHazard(text)) {
+    throw ConfigError({path + ":" + std::to_string(hazard->line) + ":" +
+                       std::to_string(hazard->column) + ": syntax error: " + hazard->what});
+  }
   toml::table root;
   try {
     root = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     const auto& at = e.source().begin;
     throw ConfigError({path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
-                       ": syntax error: " + std::string(e.description())});
+                       ": syntax error: " + detail::escapeControls(e.description())});
   }
   return build(root, path, euid);
 }

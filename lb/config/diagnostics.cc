@@ -49,6 +49,21 @@ std::string closest(std::string_view word, const Range& candidates) {
   return "; did you mean " + quote(best) + "?";
 }
 
+// Appends `c`, or its escape if it is a control character: \n, \t or \u00XX as TOML writes them.
+void appendEscaped(std::string& out, char c) {
+  if (c == '\n') {
+    out += "\\n";
+  } else if (c == '\t') {
+    out += "\\t";
+  } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+    char buf[8];
+    std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned char>(c));
+    out += buf;
+  } else {
+    out += c;
+  }
+}
+
 }  // namespace
 
 void Diagnostics::add(const toml::source_position& at, std::string_view path,
@@ -80,30 +95,20 @@ void Diagnostics::throwIfAny() const {
 std::string quote(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
+    if (c == '"' || c == '\\') {
+      out += '\\';
     }
+    appendEscaped(out, c);
   }
   out += '"';
+  return out;
+}
+
+std::string escapeControls(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    appendEscaped(out, c);
+  }
   return out;
 }
 

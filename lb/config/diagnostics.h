@@ -42,6 +42,10 @@ private:
 // `text` as a double-quoted TOML basic string: "a\"b".
 std::string quote(std::string_view text);
 
+// `text` with its control characters written as escapes (\n, \t, \u0001) and nothing else
+// changed, so that it fits in one line of an error message.
+std::string escapeControls(std::string_view text);
+
 // A node as it should appear after "got ": "many", 3, true, a table, an array.
 std::string describe(const toml::node& node);
 

@@ -1,5 +1,7 @@
 #include "config/readers.h"
 
+#include <cstdio>
+
 namespace weir::config::detail {
 namespace {
 
@@ -14,6 +16,18 @@ int hexValue(char c) {
     return c - 'A' + 10;
   }
   return -1;
+}
+
+// `\q` for a printable byte; `\ followed by byte 0x0a` for any other, which must not go into
+// the one-line error as it is (a newline, or one byte of a UTF-8 sequence).
+std::string describeEscape(char c) {
+  auto byte = static_cast<unsigned char>(c);
+  if (byte > 0x20 && byte < 0x7f) {
+    return std::string("\\") + c;
+  }
+  char hex[8];
+  std::snprintf(hex, sizeof(hex), "0x%02x", byte);
+  return std::string("\\ followed by byte ") + hex;
 }
 
 }  // namespace
@@ -62,7 +76,7 @@ std::optional<std::string> decodeEscapes(std::string_view text, std::string& err
         break;
       }
       default:
-        error = "unknown escape \\" + std::string(1, c) + " at byte " + std::to_string(i - 1) +
+        error = "unknown escape " + describeEscape(c) + " at byte " + std::to_string(i - 1) +
                 " (known: \\r \\n \\t \\0 \\\\ \\xHH)";
         return std::nullopt;
     }

@@ -89,7 +89,7 @@ void readCredentials(const Section& section, Global& global) {
       global.user = *user;
       global.uid = uid;
     } else {
-      section.problem(*section.get("user"), "user", "no such user \"" + *user + "\"");
+      section.problem(*section.get("user"), "user", "no such user " + quote(*user));
     }
   }
   if (auto name = section.string("group", "a group name or gid")) {
@@ -99,7 +99,7 @@ void readCredentials(const Section& section, Global& global) {
       global.group = *name;
       global.gid = gid;
     } else {
-      section.problem(*section.get("group"), "group", "no such group \"" + *name + "\"");
+      section.problem(*section.get("group"), "group", "no such group " + quote(*name));
     }
   } else if (global.uid && primary_gid) {
     global.gid = primary_gid;

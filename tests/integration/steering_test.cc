@@ -28,8 +28,8 @@ class Steering : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(Steering, SpreadsABurstOverWorkers) {
   const std::string mode = GetParam();
-  if (geteuid() != 0) {
-    GTEST_SKIP() << "needs root (CAP_BPF) to load the steering program";
+  if (!canLoadBpf()) {
+    GTEST_SKIP() << "needs CAP_BPF and CAP_NET_ADMIN (root) to load the steering program";
   }
   TestServer hold = startTestServer(kTestsrvBin, "hold");
   WeirConfig cfg = WeirConfig::simple({hold.endpoint()}, kWorkers);
@@ -39,9 +39,7 @@ TEST_P(Steering, SpreadsABurstOverWorkers) {
   ASSERT_TRUE(weir.start());
   const std::vector<pid_t> workers = weir.waitForWorkers(kWorkers);
   ASSERT_EQ(workers.size(), kWorkers);
-  if (auto line = weir.logLine("steering off")) {
-    GTEST_SKIP() << "weir could not load BPF steering: " << *line;
-  }
+  ASSERT_FALSE(weir.logLine("steering off")) << "BPF steering did not load";
 
   std::string err;
   std::vector<Fd> conns = connectMany(weir.addr(), kConns, 100, deadlineIn(seconds(60)), &err);
@@ -56,9 +54,7 @@ TEST_P(Steering, SpreadsABurstOverWorkers) {
         return total == kConns;
       },
       seconds(30), milliseconds(100));
-  if (auto line = weir.logLine("steering off")) {
-    GTEST_SKIP() << "weir could not load BPF steering: " << *line;
-  }
+  ASSERT_FALSE(weir.logLine("steering off")) << "BPF steering did not load";
   ASSERT_TRUE(all_held) << "workers hold " << total << " of " << kConns << " connections";
   ASSERT_EQ(weir.workerPids(), workers) << "a worker was replaced during the burst";
 
@@ -85,8 +81,8 @@ TEST_P(Steering, SpreadsABurstOverWorkers) {
 // only up to the others' level. Counting accepted connections only, the whole burst would
 // see that worker as the emptiest and land there.
 TEST(SteeringLeastLoaded, BurstRefillsTheEmptiedWorkerOnlyToTheMean) {
-  if (geteuid() != 0) {
-    GTEST_SKIP() << "needs root (CAP_BPF) to load the steering program";
+  if (!canLoadBpf()) {
+    GTEST_SKIP() << "needs CAP_BPF and CAP_NET_ADMIN (root) to load the steering program";
   }
   constexpr size_t kFirst = 400;
   constexpr size_t kBurst = 400;
@@ -98,9 +94,7 @@ TEST(SteeringLeastLoaded, BurstRefillsTheEmptiedWorkerOnlyToTheMean) {
   ASSERT_TRUE(weir.start());
   const std::vector<pid_t> workers = weir.waitForWorkers(kWorkers);
   ASSERT_EQ(workers.size(), kWorkers);
-  if (auto line = weir.logLine("steering off")) {
-    GTEST_SKIP() << "weir could not load BPF steering: " << *line;
-  }
+  ASSERT_FALSE(weir.logLine("steering off")) << "BPF steering did not load";
 
   std::string err;
   std::vector<Fd> first = connectMany(weir.addr(), kFirst, 100, deadlineIn(seconds(30)), &err);
@@ -166,6 +160,7 @@ TEST(SteeringFallback, WithoutCapBpfWarnsOnceAndServes) {
   cfg.steering = "least-loaded";
   WeirProcess weir(cfg);
   weir.setWrapper({"/usr/bin/setpriv", "--bounding-set", "-bpf,-sys_admin,-perfmon", "--"});
+  weir.allowSteeringOff();
   ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
   auto line = weir.logLine("steering off");
   ASSERT_TRUE(line.has_value()) << "no 'steering off' warning in the log";

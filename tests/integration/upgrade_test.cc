@@ -171,7 +171,7 @@ TEST_P(UpgradeUnderLoad, TwoUpgradesFailNoConnection) {
               GetParam(), secs, stats.completed / secs, stats.summary().c_str());
   EXPECT_EQ(stats.failures(), 0u) << stats.summary();
   EXPECT_GE(stats.completed, 3000u);
-  if (!weir.logLine("steering off")) {
+  if (canLoadBpf()) {  // the program is loaded in every mode, "hash" included
     EXPECT_EQ(weir.countLogLines("maps taken over from the old master"), 2u)
         << "each new master should steer with the old master's maps";
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -30,7 +31,27 @@ bool isNumber(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// Whether capability `bit` is in the effective set, from /proc/self/status's CapEff (hex).
+bool hasEffectiveCap(unsigned bit) {
+  const std::string status = readTextFile("/proc/self/status");
+  const size_t at = status.find("CapEff:");
+  if (at == std::string::npos) {
+    return false;
+  }
+  const uint64_t caps = std::strtoull(status.c_str() + at + 7, nullptr, 16);
+  return (caps >> bit) & 1;
+}
+
+constexpr unsigned kCapNetAdmin = 12;  // linux/capability.h
+constexpr unsigned kCapSysAdmin = 21;
+constexpr unsigned kCapBpf = 39;
+
 }  // namespace
+
+bool canLoadBpf() {
+  return (hasEffectiveCap(kCapBpf) || hasEffectiveCap(kCapSysAdmin)) &&
+         hasEffectiveCap(kCapNetAdmin);
+}
 
 WeirConfig WeirConfig::simple(const std::vector<std::string>& backends, unsigned workers) {
   WeirConfig c;
@@ -115,6 +136,9 @@ WeirProcess::~WeirProcess() {
     }
   }
   checkWorkersGone();
+  if (auto line = unexpectedSteeringOff(); line && !steering_off_reported_) {
+    ADD_FAILURE() << "BPF steering did not load although this test can load BPF: " << *line;
+  }
   if (::testing::Test::HasFailure()) {
     std::fprintf(stderr, "----- weir config %s -----\n%s----- weir log %s (last lines) -----\n%s"
                  "----- end of weir log -----\n",
@@ -184,7 +208,19 @@ WeirProcess::~WeirProcess() {
                        std::to_string(workerPids().size()));
     }
   }
+  // The master loads BPF before it binds, so the line is in the log once the listeners accept.
+  if (auto line = unexpectedSteeringOff()) {
+    steering_off_reported_ = true;
+    return failStart("BPF steering did not load although this test can load BPF: " + *line);
+  }
   return ::testing::AssertionSuccess();
+}
+
+std::optional<std::string> WeirProcess::unexpectedSteeringOff() const {
+  if (steering_off_allowed_ || config_.steering == "hash" || !canLoadBpf()) {
+    return std::nullopt;
+  }
+  return logLine("steering off");
 }
 
 ::testing::AssertionResult WeirProcess::failStart(const std::string& why) {

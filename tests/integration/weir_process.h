@@ -70,6 +70,11 @@ struct WeirConfig {
   std::string toToml() const;
 };
 
+// True if this process may load weir's sk_reuseport program: CAP_BPF (or CAP_SYS_ADMIN) and
+// CAP_NET_ADMIN in its effective set, as root has. weir started from here inherits them, so
+// then BPF steering must load: a test that finds it off fails instead of skipping.
+bool canLoadBpf();
+
 // How WeirProcess::start decides weir is ready.
 enum class Readiness {
   Accepts,        // every listener port accepts a TCP connection
@@ -82,6 +87,9 @@ enum class Readiness {
 // The destructor stops weir with SIGTERM and checks what weir promises on SIGTERM: the
 // master exits 0 and every worker it had is gone (failures are added to the running test;
 // stragglers are SIGKILLed). When the test has failed, it prints weir's log.
+//
+// When canLoadBpf() and the config asks for BPF steering (anything but "hash"), a "steering
+// off" line in weir's log fails start() and the test (see allowSteeringOff).
 class WeirProcess {
 public:
   // Picks ports for listeners with port 0 and writes weir.toml. Does not start weir.
@@ -102,6 +110,8 @@ public:
 
   // Runs weir through a program that execs it (e.g. setpriv to drop capabilities).
   void setWrapper(std::vector<std::string> argv) { wrapper_ = std::move(argv); }
+  // For a test that takes BPF away from weir on purpose: "steering off" is then no failure.
+  void allowSteeringOff() { steering_off_allowed_ = true; }
   // Runs this binary instead of the weir under test (a copy, for binary upgrades).
   void setBinary(std::string path) { binary_ = std::move(path); }
   // Replaces weir.toml (for a reload); listeners with port 0 get a free port.
@@ -145,6 +155,8 @@ public:
 private:
   ::testing::AssertionResult failStart(const std::string& why);
   void checkWorkersGone();
+  // The log's "steering off" line if BPF steering should have loaded but did not.
+  std::optional<std::string> unexpectedSteeringOff() const;
 
   TempDir dir_;
   WeirConfig config_;
@@ -155,6 +167,8 @@ private:
   std::set<pid_t> seen_workers_;
   bool expect_clean_exit_ = true;
   bool stopped_ = false;
+  bool steering_off_allowed_ = false;
+  bool steering_off_reported_ = false;  // by start(), so not again by the destructor
 };
 
 // For each client socket, the pid of the worker (one of `workers`) holding the accepted end

@@ -308,6 +308,14 @@ retries = 2
   EXPECT_THAT(errors[0], ::testing::HasSubstr(": syntax error: "));
 }
 
+// Found by fuzzing (config_fuzz): toml++ quotes the character it did not expect as it is, so a
+// newline there split the one-line error; weir now writes control characters as escapes.
+TEST(Config, SyntaxErrorStaysOnOneLine) {
+  EXPECT_THAT(errorsOf("x = i\n"),
+              ElementsAre("weir.toml:1:6: syntax error: Error while parsing floating-point: "
+                          "expected 'inf', saw 'i\\n'"));
+}
+
 TEST(Config, DanglingPoolReference) {
   EXPECT_THAT(errorsOf(R"(
 [listeners.web]

@@ -171,5 +171,14 @@ TEST(GlobalConfig, ErrorsNameFileLineColumnAndKey) {
                   "weir.toml:2:24: global.worker_rlimit_nofile: expected an integer")));
 }
 
+// Found by fuzzing (config_fuzz): an unknown user or group name went into the message as it
+// was, so a tab or newline in it ("nobody\n") broke the one-line error.
+TEST(GlobalConfig, UnknownUserOrGroupIsQuotedOnOneLine) {
+  EXPECT_THAT(errorsOf(withGlobal("user = \"nobody\\n\"")),
+              ElementsAre("weir.toml:2:8: global.user: no such user \"nobody\\n\""));
+  EXPECT_THAT(errorsOf(withGlobal("group = \"no\\tgroup\\\"\"")),
+              ElementsAre("weir.toml:2:9: global.group: no such group \"no\\tgroup\\\"\""));
+}
+
 }  // namespace
 }  // namespace weir::config

@@ -278,6 +278,20 @@ TEST(HealthConfig, SendExpectErrors) {
               ElementsAre("weir.toml:9:8: pools.web.health.send: at most 1024 bytes, got 1025"));
 }
 
+// Found by fuzzing (config_values_fuzz): the byte after the backslash went into the message
+// as it was, so an escape of a control character (here a newline, written "\\\n" in TOML)
+// split the error over two lines.
+TEST(HealthConfig, UnknownEscapeOfAControlCharacterStaysOnOneLine) {
+  EXPECT_THAT(errorsOf(std::string(kBackends) +
+                       "[pools.web.health]\nkind = \"send-expect\"\nexpect = \"a\\\\\\n\"\n"),
+              ElementsAre("weir.toml:8:10: pools.web.health.expect: unknown escape \\ followed "
+                          "by byte 0x0a at byte 1 (known: \\r \\n \\t \\0 \\\\ \\xHH)"));
+  EXPECT_THAT(errorsOf(std::string(kBackends) +
+                       "[pools.web.health]\nkind = \"send-expect\"\nexpect = 'a\\\xc3\xa9'\n"),
+              ElementsAre("weir.toml:8:10: pools.web.health.expect: unknown escape \\ followed "
+                          "by byte 0xc3 at byte 1 (known: \\r \\n \\t \\0 \\\\ \\xHH)"));
+}
+
 TEST(HealthConfig, HttpErrors) {
   EXPECT_THAT(errorsOf(std::string(kBackends) + R"([pools.web.health]
 kind = "http"

@@ -1,0 +1,146 @@
+// libFuzzer target: config text -> weir::config::parse -> a Config or a ConfigError.
+//
+// Beyond crashes, leaks and undefined behaviour it checks what the rest of weir relies on: an
+// error names FILE:LINE:COL on every line and each line is one line of text; a Config that
+// parses is internally consistent (every listener's pool exists and pool_index points at it,
+// every pool has backends, a check's timeout is shorter than its interval, ...) and every
+// duration in it prints back to the same value.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "fuzz_check.h"
+
+namespace weir::fuzz {
+namespace {
+
+constexpr std::string_view kPath = "fuzz.toml";
+
+// Reads decimal digits at `pos`; returns the value (0 if none) and moves `pos` past them.
+uint64_t digitsAt(std::string_view s, size_t& pos) {
+  uint64_t value = 0;
+  size_t start = pos;
+  while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9' && pos - start < 10) {
+    value = value * 10 + static_cast<uint64_t>(s[pos] - '0');
+    ++pos;
+  }
+  return value;
+}
+
+// "fuzz.toml:LINE:COL: ..." with LINE and COL >= 1; returns {line, col}.
+std::pair<uint64_t, uint64_t> checkPosition(std::string_view message) {
+  check(message.substr(0, kPath.size() + 1) == std::string(kPath) + ":",
+        "a config error starts with FILE:", message);
+  size_t pos = kPath.size() + 1;
+  uint64_t line = digitsAt(message, pos);
+  check(line >= 1 && pos < message.size() && message[pos] == ':',
+        "a config error names LINE (>= 1) after FILE:", message);
+  ++pos;
+  uint64_t col = digitsAt(message, pos);
+  check(col >= 1 && message.substr(pos, 2) == ": ",
+        "a config error names COL (>= 1) after FILE:LINE:", message);
+  return {line, col};
+}
+
+void checkError(const config::ConfigError& e) {
+  const auto& messages = e.messages();
+  check(!messages.empty(), "a ConfigError holds at least one message");
+  std::pair<uint64_t, uint64_t> previous{0, 0};
+  std::string joined;
+  for (const std::string& message : messages) {
+    check(isOneLine(message), "each config error is one line without control characters",
+          message);
+    auto at = checkPosition(message);
+    check(at >= previous, "config errors are ordered by line and column", message);
+    previous = at;
+    if (!joined.empty()) {
+      joined += '\n';
+    }
+    joined += message;
+  }
+  check(joined == e.what(), "what() is the messages joined by newlines");
+}
+
+// parseDuration(formatDuration(d)) == d: what weir logs about a duration reads back the same.
+void checkDuration(config::Duration d, std::string_view key) {
+  check(d.count() > 0, "a configured duration is greater than 0", key);
+  std::string text = config::formatDuration(d);
+  auto back = config::parseDuration(text);
+  check(back.has_value() && *back == d, "formatDuration reads back with parseDuration", text);
+}
+
+void checkConfig(const config::Config& c) {
+  check(c.path == kPath, "Config::path is the path given");
+  check(c.global.workers >= 1 && c.global.workers <= config::kMaxWorkers, "workers 1..64");
+  check(c.global.max_connections >= 1, "max_connections >= 1");
+  checkDuration(c.global.drain_timeout, "drain_timeout");
+  check(c.global.uid.has_value() == !c.global.user.empty(), "a user resolves to a uid");
+  check(!c.global.error_log.empty() && !c.global.access_log.empty(), "log targets non-empty");
+
+  check(!c.listeners.empty(), "a valid config has a listener");
+  for (size_t i = 0; i < c.listeners.size(); ++i) {
+    const config::Listener& l = c.listeners[i];
+    check(i == 0 || c.listeners[i - 1].name < l.name, "listeners sorted, names unique", l.name);
+    check(!l.binds.empty(), "a listener binds at least one address", l.name);
+    for (const auto& bind : l.binds) {
+      check(bind.port() != 0, "no bind on port 0", l.name);
+    }
+    check(l.pool_index < c.pools.size() && c.pools[l.pool_index].name == l.pool,
+          "pool_index points at the listener's pool", l.name);
+    check(l.backlog >= 1 && l.backlog <= 65535, "backlog 1..65535", l.name);
+  }
+
+  for (size_t i = 0; i < c.pools.size(); ++i) {
+    const config::Pool& p = c.pools[i];
+    check(i == 0 || c.pools[i - 1].name < p.name, "pools sorted, names unique", p.name);
+    check(!p.name.empty() && p.name.size() <= config::kMaxPoolName, "pool name length", p.name);
+    check(!p.backends.empty(), "a pool has at least one backend", p.name);
+    for (size_t b = 0; b < p.backends.size(); ++b) {
+      const config::Backend& backend = p.backends[b];
+      check(backend.address.port() != 0, "no backend on port 0", p.name);
+      check(backend.weight >= 1 && backend.weight <= 1000, "weight 1..1000", p.name);
+      for (size_t other = 0; other < b; ++other) {
+        check(!(p.backends[other].address == backend.address), "no backend listed twice",
+              p.name);
+      }
+    }
+    checkDuration(p.connect_timeout, "connect_timeout");
+    checkDuration(p.idle_timeout, "idle_timeout");
+    checkDuration(p.passive_holddown, "passive_holddown");
+    if (p.health) {
+      const config::HealthCheck& h = *p.health;
+      checkDuration(h.interval, "interval");
+      checkDuration(h.timeout, "timeout");
+      check(h.interval >= config::Duration(10), "interval >= 10ms", p.name);
+      check(h.timeout < h.interval, "timeout < interval", p.name);
+      check(h.rise >= 1 && h.rise <= 100 && h.fall >= 1 && h.fall <= 100, "rise, fall 1..100");
+      check(h.status_min >= 100 && h.status_min <= h.status_max && h.status_max <= 599,
+            "expected statuses within 100..599", p.name);
+      if (h.kind == config::HealthKind::SendExpect) {
+        check(!h.expect.empty() && h.expect.size() <= 512 && h.send.size() <= 1024,
+              "send-expect: expect 1..512 bytes, send at most 1024", p.name);
+      }
+      if (h.kind == config::HealthKind::Http) {
+        check(!h.path.empty() && h.path.front() == '/' && isPrintableAscii(h.path),
+              "http: path starts with '/' and is printable", h.path);
+        check(isPrintableAscii(h.host), "http: host is printable", h.host);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace weir::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  // Anything thrown other than ConfigError escapes, and libFuzzer reports it as a crash.
+  try {
+    weir::fuzz::checkConfig(weir::config::parse(text, std::string(weir::fuzz::kPath)));
+  } catch (const weir::config::ConfigError& e) {
+    weir::fuzz::checkError(e);
+  }
+  return 0;
+}

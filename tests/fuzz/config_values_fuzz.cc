@@ -1,0 +1,63 @@
+// libFuzzer target: the value parsers under lb/config, fed directly (the config target reaches
+// them only through TOML strings): durations, the send/expect escape decoder and IP:PORT.
+//
+// Properties: a parsed duration prints back to itself; decoding never grows a string and a
+// decoding error is one printable line; an address prints as text that parses back to it.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "config/readers.h"
+#include "fuzz_check.h"
+#include "net/address.h"
+
+namespace weir::fuzz {
+namespace {
+
+void fuzzDuration(std::string_view text) {
+  auto d = config::parseDuration(text);
+  if (!d) {
+    return;
+  }
+  check(d->count() >= 0, "a parsed duration is not negative", text);
+  std::string printed = config::formatDuration(*d);
+  auto back = config::parseDuration(printed);
+  check(back.has_value() && *back == *d, "formatDuration reads back with parseDuration",
+        printed);
+}
+
+void fuzzEscapes(std::string_view text) {
+  std::string error;
+  auto bytes = config::detail::decodeEscapes(text, error);
+  if (bytes) {
+    check(bytes->size() <= text.size(), "decoding escapes never adds bytes", text);
+    check(error.empty(), "no error text on success", error);
+  } else {
+    check(!error.empty() && isOneLine(error), "an escape error is one line of text", error);
+  }
+}
+
+void fuzzAddress(std::string_view text) {
+  auto addr = net::SockAddr::parse(text);
+  if (!addr) {
+    return;
+  }
+  check(addr->family() == AF_INET || addr->family() == AF_INET6, "IPv4 or IPv6", text);
+  std::string printed = addr->toString();
+  auto back = net::SockAddr::parse(printed);
+  check(back.has_value() && *back == *addr, "toString reads back with SockAddr::parse",
+        printed);
+}
+
+}  // namespace
+}  // namespace weir::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  weir::fuzz::fuzzDuration(text);
+  weir::fuzz::fuzzEscapes(text);
+  weir::fuzz::fuzzAddress(text);
+  return 0;
+}
