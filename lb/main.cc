@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   weir::config::Config cfg;
   try {
     cfg = weir::config::load(path);
-  } catch (const weir::config::ConfigError& e) {
+  } catch (const std::exception& e) {  // ConfigError, or anything reading it threw
     std::fprintf(stderr, "%s\n", e.what());
     std::fprintf(stderr, "weir: configuration file %s test failed\n", path.c_str());
     return 1;

@@ -34,9 +34,20 @@ size_t editDistance(std::string_view a, std::string_view b) {
 template <typename Range>
 std::string closest(std::string_view word, const Range& candidates) {
   constexpr size_t kMaxDistance = 2;
+  // The distance table is |word| x |candidate|: nobody mistypes a name this long, and a
+  // config holding one must not cost gigabytes to reject.
+  constexpr size_t kMaxWord = 256;
+  if (word.size() > kMaxWord) {
+    return "";
+  }
   std::string_view best;
   size_t best_distance = kMaxDistance + 1;
   for (std::string_view candidate : candidates) {
+    const size_t apart = candidate.size() > word.size() ? candidate.size() - word.size()
+                                                        : word.size() - candidate.size();
+    if (apart > kMaxDistance) {
+      continue;  // at least that many edits apart
+    }
     size_t distance = editDistance(word, candidate);
     if (distance < best_distance) {
       best = candidate;

@@ -52,6 +52,12 @@ void Supervisor::reload() {
                   gens_->serving() ? gens_->serving()->number : 0);
     notifyReady(status());
     return;
+  } catch (const std::exception& e) {
+    // Anything else reading the file can throw (out of memory): the old config still serves.
+    spdlog::error("reload failed: {}: {}; still serving the previous configuration", cfg_->path,
+                  e.what());
+    notifyReady(status());
+    return;
   }
   try {
     startGeneration(std::move(next));

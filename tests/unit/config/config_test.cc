@@ -396,6 +396,18 @@ backends = [{ address = "10.0.0.1:80" }]
   EXPECT_EQ(c.listeners.size(), 3u);
 }
 
+TEST(Config, AHugeUnknownNameGetsNoSuggestionAndCostsLittle) {
+  // Suggestions compare names with a table |a| x |b|; a 2 MB pool reference next to a 2 MB
+  // pool name must not build a 4e12-cell one.
+  const std::string huge(2'000'000, 'x');
+  const std::string text = "[listeners.web]\nbind = \"127.0.0.1:80\"\npool = \"" + huge +
+                           "y\"\n[pools.\"" + huge + "\"]\nbackends = [{ address = "
+                           "\"10.0.0.1:80\" }]\n";
+  const std::vector<std::string> errors = errorsOf(text);
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors[0].find("did you mean"), std::string::npos);
+}
+
 TEST(Config, BadAddresses) {
   EXPECT_THAT(
       errorsOf(R"(
