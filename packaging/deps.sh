@@ -16,8 +16,9 @@ PACKAGES=(
   # Tests: GoogleTest and GoogleMock; libFuzzer and clang's sanitizer runtimes (gcc's come
   # with gcc); llvm (above) gives llvm-symbolizer for readable sanitizer stacks.
   libgtest-dev libgmock-dev libclang-rt-14-dev
-  # Programs the tests run: prlimit and setpriv (util-linux), sh and sleep (dash, coreutils).
-  util-linux dash coreutils
+  # Programs the tests run: prlimit and setpriv (util-linux), sh and sleep (dash, coreutils);
+  # nss_wrapper gives one test's weir a user database of its own.
+  util-linux dash coreutils libnss-wrapper
   iproute2 procps curl
 )
 

@@ -16,14 +16,15 @@
 namespace weir::master {
 namespace {
 
-// What every child does first, in this order: close every fd of the master's but its own
-// listening sockets `keep` (the caller's closeAllExcept left only those open), let go of the
-// master's signal handling (TERM/INT/QUIT/USR1 stay blocked for the child's own signalfd),
-// open its logs (still root, so that the paths may be root's), raise its fd limit, pin
-// itself, drop root and every capability, and only then ask to die with the master (a
+// What every child does first, in this order: take its title, close every fd of the master's
+// but its own listening sockets `keep` (the caller's closeAllExcept left only those open), let
+// go of the master's signal handling (TERM/INT/QUIT/USR1 stay blocked for the child's own
+// signalfd), open its logs (still root, so that the paths may be root's), raise its fd limit,
+// pin itself, drop root and every capability, and only then ask to die with the master (a
 // credential change clears PR_SET_PDEATHSIG).
 void enterChild(const config::Global& g, const std::vector<int>& keep, const std::string& title,
                 bool pin, unsigned cpu, pid_t master) {
+  setProcessTitle(title);  // first: ps (and the tests) tell the role at once
   closeInheritedFds(keep);
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGUSR2, SIG_IGN);
@@ -33,7 +34,6 @@ void enterChild(const config::Global& g, const std::vector<int>& keep, const std
     sigaddset(&unblock, sig);
   }
   ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
-  setProcessTitle(title);
   std::string tag = title.substr(title.find(' ') + 1);  // "worker 2 (gen 5)"
   util::setupLogging(g.error_log, g.access_log, g.log_level, tag);
   applyFileLimit(g.worker_rlimit_nofile);

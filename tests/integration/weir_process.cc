@@ -287,10 +287,12 @@ std::vector<pid_t> WeirProcess::workerPids() {
     return {};
   }
   std::vector<pid_t> kids = childPids(process_.pid());
-  // Besides its workers, the master supervises a health checker: it names itself "weir health"
-  // (/proc/PID/comm), the workers "weir worker N".
+  // Besides its workers, the master supervises a health checker ("weir: health checker") and,
+  // during a binary upgrade, a new master. Workers name themselves "weir: worker N (gen G)"
+  // (/proc/PID/comm holds the first 15 bytes) right after fork; until then a child still
+  // carries the master's name and is not counted yet.
   std::erase_if(kids, [](pid_t p) {
-    return processComm(p).find("health") != std::string::npos || !processAlive(p);
+    return processComm(p).rfind("weir: worker", 0) != 0 || !processAlive(p);
   });
   seen_workers_.insert(kids.begin(), kids.end());
   return kids;
