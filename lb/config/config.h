@@ -20,7 +20,14 @@ enum class Steering { LeastLoaded, RoundRobin, Hash };
 // How a worker picks a backend inside a pool (see lb/balance).
 enum class Balance { RoundRobin, LeastConn, Maglev, RandomTwo };
 // What an active health check does (see lb/health).
-enum class HealthKind { Tcp, SendExpect, Http };
+enum class HealthKind { Tcp, SendExpect, Http, Tls };
+// What a listener does with the bytes of a new connection (see docs/architecture.md, TLS).
+enum class ListenerMode {
+  Tcp,             // splice the bytes to a backend of `pool`, untouched
+  TlsPassthrough,  // peek at the ClientHello, route by its SNI, then splice the bytes untouched
+  TlsTerminate,    // handshake with the client (OpenSSL), plaintext to the backend
+};
+enum class TlsVersion { V1_2, V1_3 };
 
 inline constexpr unsigned kMaxWorkers = 64;  // must equal WEIR_MAX_WORKERS in bpf/steer.h
 inline constexpr size_t kMaxPoolName = 63;    // pool names key backends in shared memory
@@ -60,6 +67,65 @@ struct Global {
   std::optional<uint64_t> worker_rlimit_nofile;  // RLIMIT_NOFILE of the workers; nullopt: keep
 };
 
+// A config value that names a file, with where the config wrote it, so that the messages of
+// whoever reads the file later ("weir -t", a reload) can point at the key:
+// where = "FILE:LINE:COL: listeners.secure.tls.certificates[0].key".
+struct FileRef {
+  std::string path;
+  std::string where;
+  bool empty() const { return path.empty(); }
+};
+
+// One certificate (PEM; the leaf first, then its chain) and its private key (PEM).
+struct CertKey {
+  FileRef cert;
+  FileRef key;
+};
+
+// [listeners.NAME.tls], for mode = "tls-terminate". Defaults are what an auditor signs off:
+// TLS 1.2 and 1.3 only, forward-secret AEAD suites only, no renegotiation, no compression,
+// the server's cipher preference. Anything weaker must be written out.
+struct ServerTls {
+  std::vector<CertKey> certificates;  // at least one; chosen by SNI, the first is the default
+  TlsVersion min_version = TlsVersion::V1_2;
+  std::string ciphers;       // TLS 1.2 suites, OpenSSL syntax; empty: kDefaultCiphers
+  std::string ciphersuites;  // TLS 1.3 suites; empty: kDefaultCiphersuites
+  std::string groups;        // key exchange groups; empty: kDefaultGroups
+  std::vector<std::string> alpn;  // protocols offered, in server preference order
+  Duration handshake_timeout{10000};
+  bool session_tickets = true;          // stateless resumption, keys shared by all workers
+  Duration ticket_key_rotation{3600000};  // a ticket key encrypts this long, decrypts twice it
+};
+
+inline constexpr const char* kDefaultCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+inline constexpr const char* kDefaultCiphersuites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+inline constexpr const char* kDefaultGroups = "X25519:P-256:P-384";
+
+// [listeners.NAME.sni]: one server name -> pool route. `name` is lower case, either exact
+// ("api.example.com") or a wildcard of one leftmost label ("*.example.com" matches
+// "a.example.com", not "example.com" nor "a.b.example.com"). Exact names win over wildcards.
+struct SniRoute {
+  std::string name;
+  std::string pool;
+  size_t pool_index = 0;  // index into Config::pools
+};
+
+// [pools.NAME.tls]: weir speaks TLS to the pool's backends.
+struct UpstreamTls {
+  bool verify = true;      // verify the backend's chain (and name, when sni is set)
+  FileRef ca;              // PEM bundle of trusted CAs; empty: the system's default store
+  std::string sni;         // server name sent and verified; empty: none sent
+  std::optional<CertKey> client_certificate;  // presented when a backend asks
+  TlsVersion min_version = TlsVersion::V1_2;
+  std::string ciphers;       // empty: kDefaultCiphers
+  std::string ciphersuites;  // empty: kDefaultCiphersuites
+  std::vector<std::string> alpn;  // offered to the backend; empty: none
+};
+
 struct Backend {
   net::SockAddr address;
   uint32_t weight = 1;
@@ -96,14 +162,21 @@ struct Pool {
   uint32_t passive_fall = 3;
   // Pools without [health]: a backend taken down by traffic is tried again after this long.
   Duration passive_holddown{10000};
+  std::optional<UpstreamTls> tls;  // nullopt: plain TCP to the backends
 };
 
 struct Listener {
   std::string name;
   std::vector<net::SockAddr> binds;
   std::string pool;
-  size_t pool_index = 0;  // index into Config::pools
+  size_t pool_index = 0;  // index into Config::pools; the default route of TLS modes
   int backlog = 511;
+  ListenerMode mode = ListenerMode::Tcp;
+  // tls-passthrough: how long a client may take to send its whole ClientHello. (tls-terminate
+  // bounds the whole handshake with ServerTls::handshake_timeout.)
+  Duration client_hello_timeout{5000};
+  std::vector<SniRoute> sni;     // TLS modes; sorted by name
+  std::optional<ServerTls> tls;  // set exactly when mode == TlsTerminate
 };
 
 // An immutable, validated configuration. Nothing downstream of lb/config touches TOML.
