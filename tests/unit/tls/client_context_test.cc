@@ -315,8 +315,9 @@ std::string buildError(const config::UpstreamTls& tls) {
 TEST_F(ClientContextTest, BuildNamesTheFileAndWhereTheConfigSetIt) {
   config::UpstreamTls tls = upstream();
   tls.ca = file(dir_.file("missing.crt"), "weir.toml:7:6: pools.app.tls.ca");
-  EXPECT_THAT(buildError(tls), StartsWith("weir.toml:7:6: pools.app.tls.ca: cannot load CA file " +
-                                          dir_.file("missing.crt") + ": "));
+  EXPECT_THAT(buildError(tls),
+              StartsWith("weir.toml:7:6: pools.app.tls.ca: cannot load CA file " +
+                         dir_.file("missing.crt") + ": No such file or directory"));
 
   tls = upstream();
   tls.ca = file(dir_.write("garbage.crt", "not a certificate\n"), "w:1:1: pools.app.tls.ca");
