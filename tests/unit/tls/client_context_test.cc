@@ -190,6 +190,26 @@ TEST_F(ClientContextTest, RefusesAnExpiredCertificate) {
   EXPECT_EQ(t.error, "tls: certificate verify failed (certificate has expired)");
 }
 
+TEST_F(ClientContextTest, AnAddressIsVerifiedButNeverSentAsTheServerName) {
+  test::PemFiles by_ip = test::writePem(
+      dir_, "ip", ca_.issue({.dns_names = {kName}, .ip_addresses = {"127.0.0.1"}}));
+  TlsTestServer::Options o = serverOptions();
+  o.cert_file = by_ip.cert;
+  o.key_file = by_ip.key;
+  TlsTestServer server(o);
+  config::UpstreamTls tls = upstream();
+  tls.sni = "127.0.0.1";
+  Talk t = talk(server.port(), ClientContext::build(tls));
+  EXPECT_TRUE(t.ok) << t.error;
+  auto seen = server.next();
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->sni, "");  // RFC 6066: no address in server_name
+
+  tls.sni = "127.0.0.2";
+  t = talk(server.port(), ClientContext::build(tls));
+  EXPECT_EQ(t.error, "tls: certificate verify failed (IP address mismatch)");
+}
+
 TEST_F(ClientContextTest, VerifyOffAcceptsAnyCertificate) {
   TlsTestServer server(serverOptions());
   config::UpstreamTls tls = upstream();
