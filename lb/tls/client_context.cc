@@ -198,8 +198,8 @@ UniqueSsl ClientContext::newResumableSsl(int fd, size_t backend) {
   std::lock_guard<std::mutex> lock(sessions_->mu);
   auto it = sessions_->by_backend.find(backend);
   if (it != sessions_->by_backend.end()) {
-    // Takes its own reference. Fails only for a session of another protocol version, which
-    // the handshake would not resume anyway.
+    // Takes its own reference. Its failure, like a session the backend no longer accepts,
+    // only costs a full handshake.
     (void)SSL_set_session(ssl.get(), it->second.get());
   }
   return ssl;
