@@ -48,7 +48,8 @@ sigset_t stopSignals() {
 // The body of runChecker: one per checker process.
 class Checker {
 public:
-  Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t seed);
+  Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t seed,
+          const tls::Contexts* prebuilt);
   int run();
 
 private:
@@ -88,7 +89,8 @@ int64_t monotonicMs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-Checker::Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t seed)
+Checker::Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t seed,
+                 const tls::Contexts* prebuilt)
     : cfg_(cfg), map_(map) {
   const int64_t now = monotonicMs();
   // Reserved so that the addresses the specs keep stay valid (one per pool at most).
@@ -99,8 +101,12 @@ Checker::Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t
       passive_pools_.push_back(p);
       continue;
     }
-    const tls::ClientContext* tls =
-        pool.health->kind == config::HealthKind::Tls ? contextFor(pool) : nullptr;
+    const tls::ClientContext* tls = nullptr;
+    if (pool.health->kind == config::HealthKind::Tls) {
+      tls = prebuilt != nullptr && p < prebuilt->clients.size() && prebuilt->clients[p]
+                ? prebuilt->clients[p].get()
+                : contextFor(pool);
+    }
     for (size_t b = 0; b < pool.backends.size(); ++b) {
       uint64_t r1 = splitmix(seed);
       uint64_t r2 = splitmix(seed);
@@ -280,7 +286,7 @@ int Checker::waitMs(int64_t now) const {
   return static_cast<int>(std::clamp<int64_t>(next - now, 0, kMaxWaitMs));
 }
 
-int runChecker(const config::Config& cfg, shm::ShmRegion& region) {
+int runChecker(const config::Config& cfg, shm::ShmRegion& region, const tls::Contexts* tls) {
   auto map = shm::BackendMap::find(region, cfg);
   if (!map) {
     spdlog::critical("health checker: {}", map.error().message());
@@ -288,7 +294,7 @@ int runChecker(const config::Config& cfg, shm::ShmRegion& region) {
   }
   uint64_t seed = static_cast<uint64_t>(::getpid()) * 0x9e3779b97f4a7c15 ^
                   static_cast<uint64_t>(monotonicMs());
-  Checker checker(cfg, *map, seed);
+  Checker checker(cfg, *map, seed, tls);
   return checker.run();
 }
 
