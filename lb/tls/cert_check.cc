@@ -219,7 +219,7 @@ void checkPair(const config::CertKey& pair, bool serves, time_t now, CertReport&
   if (key && X509_check_private_key(leaf, key.get()) != 1) {
     clearErrors();
     key_site.error("does not match the certificate " + pair.cert.path +
-                   " (its first certificate must be the one the key belongs to)");
+                   " (the key must belong to the first certificate in the file)");
   }
   std::vector<std::string> names = certificateNames(leaf);
   if (names.empty() && serves) {

@@ -139,8 +139,8 @@ TEST_F(CertCheckTest, MismatchedKeyIsAnErrorAtTheKey) {
   EXPECT_THAT(r.errors,
               ElementsAre(errorAt(kKeyWhere, dir_.file("leaf.key"),
                                   "does not match the certificate " + dir_.file("leaf.pem") +
-                                      " (its first certificate must be the one the key belongs "
-                                      "to)")));
+                                      " (the key must belong to the first certificate in the "
+                                      "file)")));
 }
 
 TEST_F(CertCheckTest, RsaKeyForAnEcCertificateIsAMismatch) {
