@@ -10,7 +10,7 @@
 #include "support/net_io.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
-#include "support/test_certs.h"
+#include "support/cert_builder.h"
 #include "weir_process.h"
 
 namespace weir::test {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "support/temp_dir.h"
-#include "support/test_certs.h"
+#include "support/cert_builder.h"
 
 namespace weir::tls {
 namespace {

@@ -1,4 +1,4 @@
-#include "support/test_certs.h"
+#include "support/cert_builder.h"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
