@@ -672,8 +672,10 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
     }
     if (from.eof) {
       releaseBuffer(flow);
+      // As in pump(), a FIN that close() is about to send needs no shutdown(); a TLS peer
+      // still gets its close_notify, or it could not tell the end from a cut.
       const bool other_done = to.eof && from.shut_wr;
-      if (!to.shut_wr && !other_done) {
+      if (!to.shut_wr && (!other_done || to.ssl)) {
         passFin(to);
       }
       return Pump::Done;
