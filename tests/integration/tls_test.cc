@@ -19,6 +19,7 @@
 
 #include "support/identify_line.h"
 #include "support/net_io.h"
+#include "support/process.h"
 #include "support/raw_probe.h"
 #include "support/test_certs.h"
 #include "support/test_server.h"
@@ -347,6 +348,37 @@ TEST(TlsTerminate, HandshakeTimeoutClosesSilentClients) {
   // The worker is fine: a real client still gets through.
   TlsClient c = TlsClient::connect(s.weir->addr("secure"), opts("a.test", &s.certs));
   EXPECT_TRUE(c.ok()) << c.handshake().error;
+}
+
+// An ordinary client: curl over HTTPS (HTTP/1.1, then with HTTP/2 offered, which weir prefers
+// and curl then speaks), through tls-terminate to a plain HTTP backend. The HTTP/1.1 backend
+// answers the first; for the second, curl's own verbose output shows the h2 negotiation.
+TEST(TlsTerminate, CurlGetsAnAnswer) {
+  Certs certs;
+  TestServer http = startTestServer(kTestsrvBin, "http", {"--name", "web1"});
+  WeirConfig c = baseConfig(1);
+  ListenerSpec l{"secure", "web"};
+  l.lines = {"mode = \"tls-terminate\"", "tls.certificates = [" + certEntry(certs.a) + "]",
+             "tls.alpn = [\"h2\", \"http/1.1\"]"};
+  c.listeners = {l};
+  c.pools = {pool("web", http)};
+  WeirProcess weir(c);
+  ASSERT_TRUE(weir.start());
+  const std::string port = std::to_string(weir.port("secure"));
+  const std::vector<std::string> common = {"-sS", "-v", "--max-time", "10", "--cacert",
+                                           certs.ca_file, "--resolve",
+                                           "a.test:" + port + ":127.0.0.1"};
+  std::vector<std::string> h1 = common;
+  h1.insert(h1.end(), {"--http1.1", "https://a.test:" + port + "/"});
+  RunResult r = run("/usr/bin/curl", h1, seconds(20));
+  ASSERT_EQ(r.exitCode(), 0) << r.err;
+  EXPECT_NE(r.out.find("hello from web1"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("ALPN: server accepted http/1.1"), std::string::npos) << r.err;
+  std::vector<std::string> h2 = common;
+  // The backend speaks HTTP/1.1 only, so curl's h2 request goes unanswered: stop it soon.
+  h2.insert(h2.end(), {"--max-time", "2", "--http2", "https://a.test:" + port + "/"});
+  r = run("/usr/bin/curl", h2, seconds(20));
+  EXPECT_NE(r.err.find("ALPN: server accepted h2"), std::string::npos) << r.err;
 }
 
 // A reload reads the certificates again; a reload whose key is missing changes nothing.
