@@ -665,5 +665,35 @@ TEST(UpstreamTls, TerminatesAndReEncrypts) {
   EXPECT_EQ(back, "round trip");
 }
 
+// Health checks of kind "tls": a backend that does not complete a verified handshake (here, a
+// plain TCP one) goes down; traffic then only reaches the one that does. The master built the
+// pool's context (it read the CA file) and the checker uses it.
+TEST(UpstreamTls, TlsHealthChecksTakeDownABackendWithoutTls) {
+  Certs certs;
+  TestServer good = tlsIdentifyServer("good", certs.backend);
+  TestServer plain = identifyServer("plain");
+  WeirConfig c = baseConfig(2);
+  c.listeners = {{"front", "app"}};
+  PoolSpec p;
+  p.name = "app";
+  p.backends = {{good.endpoint()}, {plain.endpoint()}};
+  p.lines = {"tls.ca = " + q(certs.ca_file), "tls.sni = \"app.internal\""};
+  p.health = "kind = \"tls\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nfall = 2\nrise = 2\n";
+  c.pools = {p};
+  WeirProcess weir(c);
+  ASSERT_TRUE(weir.start());
+  ASSERT_TRUE(weir.waitForLogLines("backend " + plain.endpoint() + " is down", 1, seconds(10)))
+      << weir.logTail();
+  EXPECT_EQ(weir.countLogLines("backend " + good.endpoint() + " is down"), 0u);
+  for (int i = 0; i < 10; ++i) {
+    Fd fd = connectTcp(weir.addr("front"), seconds(2));
+    ASSERT_TRUE(fd.valid());
+    auto id = identifyPlain(fd);
+    ASSERT_TRUE(id.has_value()) << "connection " << i;
+    EXPECT_EQ(id->name(), "good");
+    EXPECT_EQ(id->tls(), "TLSv1.3");
+  }
+}
+
 }  // namespace
 }  // namespace weir::test
