@@ -397,6 +397,13 @@ TEST(TlsTerminate, ReloadReadsCertificatesAgainAndABadOneChangesNothing) {
   ASSERT_EQ(fresh.cert, s.certs.a.cert);
   ASSERT_TRUE(s.weir->signal(SIGHUP));
   ASSERT_TRUE(s.weir->waitForLogLines("reloaded: generation 2", 1, seconds(10)));
+  // Generation 1 keeps accepting for a moment after the reload (the hand-over): wait until
+  // its workers are gone, so the next connection is generation 2's.
+  const Deadline gone = Clock::now() + seconds(10);
+  while (!s.weir->generationWorkers(1).empty() && Clock::now() < gone) {
+    std::this_thread::sleep_for(milliseconds(20));  // polling /proc, bounded by the deadline
+  }
+  ASSERT_TRUE(s.weir->generationWorkers(1).empty()) << "generation 1 never stopped";
   {
     TlsClient c = TlsClient::connect(s.weir->addr("secure"), opts("a.test", &s.certs));
     ASSERT_TRUE(c.ok()) << c.handshake().error;
