@@ -1,5 +1,9 @@
 #include "tls/server_context.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -11,6 +15,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "net/unique_fd.h"
 #include "tls/cert_check.h"
 #include "tls/errors.h"
 
@@ -26,6 +31,30 @@ std::string at(const config::FileRef& f) {
 }
 
 }  // namespace
+
+bool kernelHasKtls() {
+  // Asked once per process, by the master (root: the kernel may load the tls module for it):
+  // can a connected TCP socket take the "tls" upper-layer protocol?
+  static const bool has = [] {
+    net::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    net::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!listener || !client) {
+      return false;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(listener.get(), 1) != 0 ||
+        ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+        ::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      return false;
+    }
+    return ::setsockopt(client.get(), IPPROTO_TCP, TCP_ULP, "tls", 3) == 0;
+  }();
+  return has;
+}
 
 int serverContextIndex() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -84,7 +113,15 @@ SSL_CTX* ServerContext::makeCtx(const config::ServerTls& cfg, const config::Cert
   if (!cfg.session_tickets) {
     options |= SSL_OP_NO_TICKET;
   }
+  if (!kernelHasKtls()) {
+    // OpenSSL would try (and fail) two setsockopt calls per handshake to find out.
+    options &= ~static_cast<uint64_t>(SSL_OP_ENABLE_KTLS);
+  }
   SSL_CTX_set_options(ctx, options);
+  // Read-ahead: one read() fetches a record's header and body (and whatever follows) instead
+  // of two reads per record. Bytes it buffers beyond a record are seen through
+  // SSL_has_pending by the worker.
+  SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
   // Stateless tickets only: a session cache would be per worker, so useless across workers.

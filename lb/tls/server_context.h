@@ -52,6 +52,11 @@ private:
   std::shared_ptr<TicketKeys> keys_;
 };
 
+// Whether this kernel offers kTLS (the "tls" TCP upper-layer protocol). Probed once per
+// process; without it contexts leave SSL_OP_ENABLE_KTLS off, sparing two failing setsockopt
+// calls per handshake.
+bool kernelHasKtls();
+
 // Index for SSL_CTX ex_data that points back at the owning ServerContext.
 int serverContextIndex();
 

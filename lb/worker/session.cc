@@ -710,8 +710,11 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
       } else {
         switch (sslWant(from.ssl.get(), ret, tls_error_)) {
           case SslWant::Read:
+            // The socket is empty; with read-ahead OpenSSL may still hold part of a record
+            // (SSL_has_pending), which only more bytes complete: wait for the next edge.
             from.readable = false;
-            continue;
+            releaseBuffer(flow);
+            return Pump::Blocked;
           case SslWant::Write:
             from.writable = false;  // a TLS 1.3 key update to answer
             releaseBuffer(flow);
@@ -740,6 +743,12 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
           return Pump::Failed;
         }
         continue;
+      }
+      if (static_cast<size_t>(n) < CopyBuffer::kSize && !from.hup) {
+        // A short read emptied the socket: bytes that come later raise a new edge, so the
+        // read that would only say EAGAIN is saved. (After RDHUP/HUP keep reading: the EOF
+        // is there and no edge will come for it.)
+        from.readable = false;
       }
     }
     flow.buf.len = static_cast<size_t>(n);
