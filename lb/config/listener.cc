@@ -102,25 +102,17 @@ void checkPassthroughPool(const Section& section, const toml::node& value,
 
 void readSni(const Section& section, std::optional<ListenerMode> mode, const PoolNames& pools,
              Listener& listener) {
-  const toml::node* node = section.get("sni");
-  if (node == nullptr) {
+  const std::optional<Section> sni = section.subtable("sni");
+  if (!sni) {
     return;
   }
-  auto* table = node->as_table();
-  if (table == nullptr) {
-    section.problem(*node, "sni",
-                    "expected a table such as [" + section.pathOf("sni") + "], got " +
-                        describe(*node));
-    return;
-  }
-  Section sni(*table, section.pathOf("sni"), section.diag());
-  listener.sni = readSniRoutes(sni, pools.all);
+  listener.sni = readSniRoutes(*sni, pools.all);
   if (mode == ListenerMode::Tcp) {
-    section.problem(*node, "sni", kTlsModes);
+    section.problem(*section.get("sni"), "sni", kTlsModes);
   }
   if (mode == ListenerMode::TlsPassthrough) {
-    for (auto&& [key, value] : *table) {
-      checkPassthroughPool(section, value, sni.pathOf(key.str()), pools);
+    for (auto&& [key, value] : sni->table()) {
+      checkPassthroughPool(section, value, sni->pathOf(key.str()), pools);
     }
   }
 }
@@ -136,14 +128,11 @@ void readServerTlsTable(const Section& section, std::optional<ListenerMode> mode
     }
     return;
   }
-  auto* table = node->as_table();
-  if (table == nullptr) {
-    section.problem(*node, "tls",
-                    "expected a table such as [" + section.pathOf("tls") + "], got " +
-                        describe(*node));
+  const std::optional<Section> tls = section.subtable("tls");
+  if (!tls) {
     return;
   }
-  listener.tls = readServerTls(Section(*table, section.pathOf("tls"), section.diag()));
+  listener.tls = readServerTls(*tls);
   if (mode == ListenerMode::Tcp) {
     section.problem(*node, "tls", "only used with mode = \"tls-terminate\"");
   } else if (mode == ListenerMode::TlsPassthrough) {

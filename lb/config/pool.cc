@@ -86,18 +86,9 @@ void readBackends(const Section& section, Pool& pool) {
 }
 
 void readHealthTable(const Section& section, Pool& pool) {
-  const toml::node* node = section.get("health");
-  if (node == nullptr) {
-    return;
+  if (auto health = section.subtable("health")) {
+    pool.health = readHealth(*health);
   }
-  auto* table = node->as_table();
-  if (table == nullptr) {
-    section.problem(*node, "health",
-                    "expected a table such as [" + section.pathOf("health") + "], got " +
-                        describe(*node));
-    return;
-  }
-  pool.health = readHealth(Section(*table, section.pathOf("health"), section.diag()));
 }
 
 // Passive health: failed connects from traffic. A pool with [health] takes `fall` from it and
@@ -120,18 +111,9 @@ void readPassive(const Section& section, Pool& pool) {
 }
 
 void readTlsTable(const Section& section, Pool& pool) {
-  const toml::node* node = section.get("tls");
-  if (node == nullptr) {
-    return;
+  if (auto tls = section.subtable("tls")) {
+    pool.tls = readUpstreamTls(*tls);
   }
-  auto* table = node->as_table();
-  if (table == nullptr) {
-    section.problem(*node, "tls",
-                    "expected a table such as [" + section.pathOf("tls") + "], got " +
-                        describe(*node));
-    return;
-  }
-  pool.tls = readUpstreamTls(Section(*table, section.pathOf("tls"), section.diag()));
 }
 
 }  // namespace

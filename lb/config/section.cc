@@ -110,6 +110,19 @@ std::optional<bool> Section::boolean(std::string_view key) const {
   return value->get();
 }
 
+std::optional<Section> Section::subtable(std::string_view key) const {
+  const toml::node* node = get(key);
+  if (node == nullptr) {
+    return std::nullopt;
+  }
+  if (const auto* table = node->as_table()) {
+    return Section(*table, pathOf(key), diag_);
+  }
+  problem(*node, key,
+          "expected a table such as [" + pathOf(key) + "], got " + describe(*node));
+  return std::nullopt;
+}
+
 std::optional<Duration> Section::duration(std::string_view key, Duration max) const {
   const toml::node* node = get(key);
   if (node == nullptr) {

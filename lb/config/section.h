@@ -46,6 +46,9 @@ public:
   // A duration string greater than zero and at most `max` (see parseDuration). The bound
   // keeps every deadline weir computes from it (now + duration) far from int64 overflow.
   std::optional<Duration> duration(std::string_view key, Duration max) const;
+  // The subtable at `key` ([path.key]) as a Section, or nullopt: absent (nothing recorded)
+  // or not a table (a problem recorded).
+  std::optional<Section> subtable(std::string_view key) const;
 
 private:
   const toml::table& table_;

@@ -1,5 +1,7 @@
 #include "support/tls_client.h"
 
+#include "tls/errors.h"
+
 #include <arpa/inet.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -22,19 +24,6 @@ constexpr size_t kRecordHeader = 5;
 constexpr uint8_t kHandshakeRecord = 22;
 constexpr size_t kIoChunk = 16 * 1024;
 
-// OpenSSL's error queue of this thread as "what: reason; reason", emptied.
-std::string takeErrors(const std::string& what) {
-  std::string out = what;
-  bool first = true;
-  while (const unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out += first ? ": " : "; ";
-    out += buf;
-    first = false;
-  }
-  return out;
-}
 
 int versionConstant(TlsVersion v) { return v == TlsVersion::Tls12 ? TLS1_2_VERSION : TLS1_3_VERSION; }
 
@@ -164,7 +153,7 @@ struct TlsClient::State {
   std::string init(const TlsClientOptions& o, bool measure_pad = true) {
     ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == nullptr) {
-      return takeErrors("SSL_CTX_new");
+      return tls::takeErrors("SSL_CTX_new");
     }
     SSL_CTX_set_min_proto_version(ctx, versionConstant(o.min_version));
     SSL_CTX_set_max_proto_version(ctx, versionConstant(o.max_version));
@@ -172,7 +161,7 @@ struct TlsClient::State {
     SSL_CTX_sess_set_new_cb(ctx, &State::newSession);
     if (!o.ca_file.empty()) {
       if (SSL_CTX_load_verify_locations(ctx, o.ca_file.c_str(), nullptr) != 1) {
-        return takeErrors("loading CA file " + o.ca_file);
+        return tls::takeErrors("loading CA file " + o.ca_file);
       }
       SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
     } else {
@@ -181,17 +170,17 @@ struct TlsClient::State {
     if (!o.cert_file.empty()) {
       if (SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1 ||
           SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-        return takeErrors("loading client certificate " + o.cert_file + " / " + o.key_file);
+        return tls::takeErrors("loading client certificate " + o.cert_file + " / " + o.key_file);
       }
     }
     if (o.hello.pad_to > 0 &&
         SSL_CTX_add_custom_ext(ctx, kPadExtensionType, SSL_EXT_CLIENT_HELLO, &State::addPad,
                                nullptr, &pad, nullptr, nullptr) != 1) {
-      return takeErrors("SSL_CTX_add_custom_ext");
+      return tls::takeErrors("SSL_CTX_add_custom_ext");
     }
     ssl = SSL_new(ctx);
     if (ssl == nullptr) {
-      return takeErrors("SSL_new");
+      return tls::takeErrors("SSL_new");
     }
     SSL_set_app_data(ssl, this);
     rbio = BIO_new(BIO_s_mem());
@@ -199,12 +188,12 @@ struct TlsClient::State {
     if (rbio == nullptr || wbio == nullptr) {
       BIO_free(rbio);
       BIO_free(wbio);
-      return takeErrors("BIO_new");
+      return tls::takeErrors("BIO_new");
     }
     SSL_set_bio(ssl, rbio, wbio);
     SSL_set_connect_state(ssl);
     if (!o.sni.empty() && SSL_set_tlsext_host_name(ssl, o.sni.c_str()) != 1) {
-      return takeErrors("SNI " + o.sni);
+      return tls::takeErrors("SNI " + o.sni);
     }
     if (!o.alpn.empty()) {
       std::string wire;
@@ -215,7 +204,7 @@ struct TlsClient::State {
       // Unlike most of OpenSSL, 0 is success here.
       if (SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
                               static_cast<unsigned>(wire.size())) != 0) {
-        return takeErrors("ALPN");
+        return tls::takeErrors("ALPN");
       }
     }
     if (!o.ca_file.empty() && !o.verify_host.empty()) {
@@ -226,11 +215,11 @@ struct TlsClient::State {
                                                            o.verify_host.c_str())
                            : SSL_set1_host(ssl, o.verify_host.c_str());
       if (rc != 1) {
-        return takeErrors("verify host " + o.verify_host);
+        return tls::takeErrors("verify host " + o.verify_host);
       }
     }
     if (o.session && SSL_set_session(ssl, o.session.get()) != 1) {
-      return takeErrors("SSL_set_session");
+      return tls::takeErrors("SSL_set_session");
     }
     if (o.hello.pad_to > 0 && measure_pad) {
       // The same hello with an empty padding extension, to learn how much to add.
@@ -345,7 +334,7 @@ void TlsClient::runHandshake(const TlsClientOptions& options, Deadline deadline)
     ERR_clear_error();
     const int rc = SSL_do_handshake(ssl);
     const int err = SSL_get_error(ssl, rc);
-    std::string failure = rc == 1 || err == SSL_ERROR_WANT_READ ? "" : takeErrors("handshake");
+    std::string failure = rc == 1 || err == SSL_ERROR_WANT_READ ? "" : tls::takeErrors("handshake");
     // Whatever OpenSSL wrote goes out, including the alert of a failed handshake.
     const IoStatus f = flushOut(deadline);
     if (!failure.empty()) {
@@ -441,7 +430,7 @@ IoStatus TlsClient::readSome(Deadline deadline) {
     const int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(st_->ssl, n);
     std::string failure = n > 0 || err == SSL_ERROR_WANT_READ || err == SSL_ERROR_ZERO_RETURN
                               ? ""
-                              : takeErrors("SSL_read");
+                              : tls::takeErrors("SSL_read");
     // Reading can make OpenSSL answer (a KeyUpdate, an alert): send that first.
     const IoStatus f = flushOut(deadline);
     if (n > 0) {
@@ -487,7 +476,7 @@ IoStatus TlsClient::write(std::string_view data, Deadline deadline) {
     const size_t len = std::min(kIoChunk, data.size() - pos);
     // A memory BIO grows as needed, so SSL_write takes everything or fails for good.
     if (SSL_write(st_->ssl, data.data() + pos, static_cast<int>(len)) <= 0) {
-      last_error_ = takeErrors("SSL_write");
+      last_error_ = tls::takeErrors("SSL_write");
       return IoStatus::Error;
     }
     const IoStatus f = flushOut(deadline);
@@ -557,7 +546,7 @@ IoStatus TlsClient::shutdown(Deadline deadline) {
   ERR_clear_error();
   // 0 means "sent, the server's has not arrived": all we want, a half-close.
   if (SSL_shutdown(st_->ssl) < 0) {
-    last_error_ = takeErrors("SSL_shutdown");
+    last_error_ = tls::takeErrors("SSL_shutdown");
     return IoStatus::Error;
   }
   const IoStatus f = flushOut(deadline);

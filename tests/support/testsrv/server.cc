@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "tls/errors.h"
 #include "support/testsrv/protocols.h"
 #include "support/testsrv/tls_stream.h"
 
@@ -163,7 +164,7 @@ void Server::acceptAll() {
     if (tls_) {
       conn->tls_.reset(new TlsStream(tls_->get(), conn->fd()));
       if (!conn->tls_->valid()) {
-        std::fprintf(stderr, "weir-testsrv: %s\n", takeTlsErrors("SSL_new").c_str());
+        std::fprintf(stderr, "weir-testsrv: %s\n", tls::takeErrors("SSL_new").c_str());
         continue;
       }
     }

@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include "support/testsrv/tls_stream.h"
+#include "tls/errors.h"
 
 namespace weir::testsrv {
 
@@ -15,24 +16,12 @@ constexpr unsigned char kSessionContext[] = "weir-testsrv";
 
 }  // namespace
 
-std::string takeTlsErrors(const std::string& what) {
-  std::string out = what;
-  bool first = true;
-  while (const unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out += first ? ": " : "; ";
-    out += buf;
-    first = false;
-  }
-  return out;
-}
 
 std::unique_ptr<TlsContext> TlsContext::create(const Options& options, std::string* error) {
   std::unique_ptr<TlsContext> c(new TlsContext());
   c->ctx_ = SSL_CTX_new(TLS_server_method());
   if (c->ctx_ == nullptr) {
-    *error = takeTlsErrors("SSL_CTX_new");
+    *error = tls::takeErrors("SSL_CTX_new");
     return nullptr;
   }
   SSL_CTX* ctx = c->ctx_;
@@ -45,12 +34,12 @@ std::unique_ptr<TlsContext> TlsContext::create(const Options& options, std::stri
   SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
   if (SSL_CTX_use_certificate_chain_file(ctx, options.tls_cert.c_str()) != 1) {
-    *error = takeTlsErrors("--tls-cert " + options.tls_cert);
+    *error = tls::takeErrors("--tls-cert " + options.tls_cert);
     return nullptr;
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, options.tls_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx) != 1) {
-    *error = takeTlsErrors("--tls-key " + options.tls_key);
+    *error = tls::takeErrors("--tls-key " + options.tls_key);
     return nullptr;
   }
   if (!options.tls_client_ca.empty()) {
@@ -58,7 +47,7 @@ std::unique_ptr<TlsContext> TlsContext::create(const Options& options, std::stri
     if (names == nullptr ||
         SSL_CTX_load_verify_locations(ctx, options.tls_client_ca.c_str(), nullptr) != 1) {
       sk_X509_NAME_pop_free(names, X509_NAME_free);
-      *error = takeTlsErrors("--tls-client-ca " + options.tls_client_ca);
+      *error = tls::takeErrors("--tls-client-ca " + options.tls_client_ca);
       return nullptr;
     }
     SSL_CTX_set_client_CA_list(ctx, names);

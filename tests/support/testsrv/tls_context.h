@@ -33,7 +33,4 @@ private:
   std::string alpn_wire_;  // --tls-alpn in wire format (length-prefixed names)
 };
 
-// OpenSSL's error queue of this thread as "what: reason; reason", emptied.
-std::string takeTlsErrors(const std::string& what);
-
 }  // namespace weir::testsrv

@@ -1,5 +1,7 @@
 #include "support/testsrv/tls_stream.h"
 
+#include "tls/errors.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -49,7 +51,7 @@ TlsStream::Step TlsStream::handshake(std::string* error) {
                         : std::string("TLS handshake: ") + std::strerror(saved);
     return Step::Failed;
   }
-  *error = takeTlsErrors("TLS handshake failed");
+  *error = tls::takeErrors("TLS handshake failed");
   return Step::Failed;
 }
 
