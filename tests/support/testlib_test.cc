@@ -6,6 +6,7 @@
 
 #include "support/drain_reply.h"
 #include "support/fnv.h"
+#include "support/identify_line.h"
 #include "support/net_io.h"
 #include "support/proc_fs.h"
 #include "support/process.h"
@@ -82,6 +83,21 @@ TEST(DrainReplyReader, SplitsHeaderAndPayload) {
   const std::string junk = "BYTES x\n";
   bad.feed(junk.data(), junk.size());
   EXPECT_TRUE(bad.malformed());
+}
+
+TEST(IdentifyLine, FormatsAndParsesWithEncoding) {
+  const std::string line = formatIdentifyLine(
+      {{"name", "web 1"}, {"sni", ""}, {"alpn-offered", "h2,http/1.1"}, {"x", "50%\n"}});
+  EXPECT_EQ(line, "ID name=web%201 sni=- alpn-offered=h2,http/1.1 x=50%25%0A\n");
+  const auto id = parseIdentifyLine(line);
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->name(), "web 1");
+  EXPECT_EQ(id->sni(), "-");
+  EXPECT_EQ(id->alpnOffered(), "h2,http/1.1");
+  EXPECT_EQ(id->get("x"), "50%\n");
+  EXPECT_EQ(id->get("missing"), "");
+  EXPECT_FALSE(parseIdentifyLine("HELLO name=x"));
+  EXPECT_FALSE(parseIdentifyLine("ID name"));
 }
 
 TEST(Process, RunCapturesOutputAndExitCode) {

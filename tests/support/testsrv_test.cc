@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "support/drain_reply.h"
+#include "support/identify_line.h"
 #include "support/net_io.h"
 #include "support/proc_fs.h"
 #include "support/process.h"
@@ -192,6 +193,35 @@ TEST(TestsrvHold, HoldsTwoThousandConnections) {
   char c;
   EXPECT_EQ(readExact(conns.front().get(), &c, 1, deadlineIn(milliseconds(200))),
             IoStatus::Timeout);
+}
+
+TEST(TestsrvIdentify, SaysWhoAnsweredThenEchoes) {
+  TestServer srv = startTestServer(kTestsrv, "identify", {"--name", "b2"});
+  Fd fd = connectTo(srv);
+  ASSERT_TRUE(fd);
+  const Deadline deadline = deadlineIn(seconds(5));
+  const std::string line = readUntil(
+      fd.get(), [](const std::string& s) { return s.ends_with("\n"); }, deadline);
+  const auto id = parseIdentifyLine(line);
+  ASSERT_TRUE(id) << line;
+  EXPECT_EQ(id->name(), "b2");
+  EXPECT_EQ(id->peer(), SockAddr::local(fd.get())->str());
+  EXPECT_EQ(id->tls(), "none");
+  EXPECT_EQ(id->sni(), "");  // not even "-": plain TCP has no such field
+  EXPECT_EQ(echoRoundTrip(fd.get(), "after the line\n", deadline), IoStatus::Ok);
+}
+
+TEST(Testsrv, RejectsIncompleteTlsOptions) {
+  RunResult r = run(kTestsrv, {"--mode", "echo", "--tls-cert", "/nonexistent"}, seconds(5));
+  EXPECT_EQ(r.exitCode(), 2);
+  EXPECT_NE(r.err.find("--tls-cert and --tls-key go together"), std::string::npos) << r.err;
+  r = run(kTestsrv, {"--mode", "echo", "--tls-alpn", "h2"}, seconds(5));
+  EXPECT_EQ(r.exitCode(), 2);
+  EXPECT_NE(r.err.find("need --tls-cert"), std::string::npos) << r.err;
+  r = run(kTestsrv, {"--mode", "echo", "--tls-cert", "/nonexistent", "--tls-key", "/nonexistent"},
+          seconds(5));
+  EXPECT_EQ(r.exitCode(), 1);
+  EXPECT_NE(r.err.find("--tls-cert /nonexistent"), std::string::npos) << r.err;
 }
 
 TEST(Testsrv, ExitsZeroOnSigterm) {

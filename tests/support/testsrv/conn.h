@@ -14,13 +14,28 @@
 namespace weir::testsrv {
 
 class Conn;
+class TlsStream;
+// Frees a TlsStream (defined in tls_stream.cc, so this header needs no OpenSSL).
+struct TlsStreamDeleter {
+  void operator()(TlsStream* stream) const;
+};
+
+// What a TLS handshake settled, as the client presented it. Empty strings for absent values.
+struct TlsInfo {
+  std::string version;       // "TLSv1.2", "TLSv1.3"
+  std::string sni;           // server_name sent by the client
+  std::string alpn;          // protocol we selected
+  std::string alpn_offered;  // the client's list, comma-separated
+  std::string client_cert;   // subject CN of the client certificate
+  bool resumed = false;
+};
 
 // What a mode does with a connection. The server owns the socket and all I/O; a protocol
 // only reacts to events and queues output through Conn.
 class Protocol {
 public:
   virtual ~Protocol() = default;
-  // Right after accept.
+  // Right after accept; over TLS, once the handshake is done (conn.tls() is set).
   virtual void onOpen(Conn&) {}
   // Bytes arrived from the client. Not called once the connection is finishing.
   virtual void onData(Conn& conn, std::string_view data) = 0;
@@ -53,6 +68,8 @@ public:
   const test::SockAddr& peer() const { return peer_; }
   State state() const { return state_; }
   bool peerEof() const { return peer_eof_; }
+  // Over TLS (from onOpen on): what the handshake settled. Null on plain TCP.
+  const TlsInfo* tls() const { return tls_info_ ? &*tls_info_ : nullptr; }
 
   // Queues bytes for the client.
   void send(std::string_view bytes) { out_.append(bytes); }
@@ -89,6 +106,9 @@ private:
   uint64_t stream_left_ = 0;
   test::Deadline linger_until_{};
   std::unique_ptr<Protocol> protocol_;
+  // TLS (--tls-cert): the OpenSSL side of the socket, and the handshake's result once done.
+  std::unique_ptr<TlsStream, TlsStreamDeleter> tls_;
+  std::optional<TlsInfo> tls_info_;
 };
 
 }  // namespace weir::testsrv

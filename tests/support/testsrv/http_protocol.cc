@@ -5,6 +5,8 @@
 #include <ctime>
 #include <vector>
 
+#include "support/identify_line.h"
+
 namespace weir::testsrv {
 
 namespace {
@@ -171,6 +173,11 @@ void HttpProtocol::respond(Conn& conn, int status, std::string_view reason,
   r += "\r\nServer: weir-testsrv\r\nDate: " + httpDate();
   r += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
        std::to_string(body.size());
+  if (const TlsInfo* tls = conn.tls()) {
+    r += "\r\nX-TLS-Version: " + tls->version;
+    r += "\r\nX-TLS-SNI: " + test::encodeIdentifyValue(tls->sni);
+    r += "\r\nX-TLS-ALPN: " + test::encodeIdentifyValue(tls->alpn);
+  }
   r += keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
   if (send_body) {
     r += body;

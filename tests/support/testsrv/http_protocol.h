@@ -10,7 +10,8 @@ namespace weir::testsrv {
 
 // A tiny HTTP/1.x responder, weir's demo backend. Every request, whatever its method and
 // target, gets "200 OK" with the body "hello from NAME (you are CLIENT_IP:PORT)\n" (no body
-// for HEAD). Requests may be pipelined; a Content-Length body is read and skipped.
+// for HEAD); over TLS the headers X-TLS-Version, X-TLS-SNI and X-TLS-ALPN say what the
+// handshake settled ("-" when absent). Requests may be pipelined; a Content-Length body is read and skipped.
 // HTTP/1.1 is keep-alive unless the request says "Connection: close"; HTTP/1.0 closes
 // unless it says "Connection: keep-alive". Malformed requests get 400, oversized heads 431,
 // chunked bodies 501 and other HTTP versions 505, each followed by a close.

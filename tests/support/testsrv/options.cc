@@ -1,5 +1,6 @@
 #include "support/testsrv/options.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -23,11 +24,23 @@ listens (use port 0 to let the kernel choose) and runs until SIGTERM or SIGINT.
                                    followed by --bytes bytes of the PRNG stream, close
                       source       send --bytes bytes of the PRNG stream, close; input ignored
                       hold         keep connections open, discard input, never answer
-  --name NAME         name for http replies (default: the listen address)
+                      identify     send one line saying who answered and what the client
+                                   presented, then echo:
+                                   "ID name=NAME peer=IP:PORT tls=none" or, over TLS,
+                                   "... tls=TLSv1.3 sni=S alpn=P alpn-offered=P,Q resumed=0|1
+                                   client-cert=CN" ("-" when absent; see identify_line.h)
+  --name NAME         name for http and identify replies (default: the listen address)
   --bytes N           payload size for drain-reply/source, suffix k/m/g for KiB/MiB/GiB
                       (default 1m)
   --seed S            PRNG stream seed (default 1). The stream is splitmix64 with state S,
                       each 64-bit output written little-endian (see prng_stream.h).
+  --tls-cert FILE     speak TLS (1.2 and 1.3, session tickets on) with this PEM
+                      certificate chain; every mode runs unchanged inside it. http replies
+                      then carry X-TLS-Version, X-TLS-SNI and X-TLS-ALPN headers
+  --tls-key FILE      the certificate's private key (PEM); required with --tls-cert
+  --tls-client-ca FILE  require a client certificate issued by a CA in this PEM file
+  --tls-alpn P1,P2    ALPN protocols to select from, in our order of preference (default:
+                      none selected; the client's offer is still reported)
   --help              show this text
 )USAGE";
 
@@ -61,6 +74,7 @@ std::optional<Mode> parseMode(std::string_view s) {
   if (s == "drain-reply") return Mode::DrainReply;
   if (s == "source") return Mode::Source;
   if (s == "hold") return Mode::Hold;
+  if (s == "identify") return Mode::Identify;
   return std::nullopt;
 }
 
@@ -114,12 +128,36 @@ std::optional<Options> parseOptions(int argc, char** argv) {
         return usageError("--seed: expected a decimal number, got '" + std::string(val) + "'");
       }
       o.seed = *n;
+    } else if (arg == "--tls-cert") {
+      o.tls_cert = val;
+    } else if (arg == "--tls-key") {
+      o.tls_key = val;
+    } else if (arg == "--tls-client-ca") {
+      o.tls_client_ca = val;
+    } else if (arg == "--tls-alpn") {
+      o.tls_alpn.clear();
+      for (size_t pos = 0; pos <= val.size();) {
+        const size_t end = std::min(val.find(',', pos), val.size());
+        const std::string_view p = val.substr(pos, end - pos);
+        if (p.empty() || p.size() > 255) {
+          return usageError("--tls-alpn: expected comma-separated protocol names, got '" +
+                            std::string(val) + "'");
+        }
+        o.tls_alpn.emplace_back(p);
+        pos = end + 1;
+      }
     } else {
       return usageError("unknown option: " + std::string(arg));
     }
   }
   if (!have_mode) {
     return usageError("--mode is required");
+  }
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return usageError("--tls-cert and --tls-key go together");
+  }
+  if (o.tls_cert.empty() && (!o.tls_client_ca.empty() || !o.tls_alpn.empty())) {
+    return usageError("--tls-client-ca and --tls-alpn need --tls-cert");
   }
   return o;
 }

@@ -1,6 +1,7 @@
 #include "support/testsrv/protocols.h"
 
 #include "support/fnv.h"
+#include "support/identify_line.h"
 #include "support/testsrv/http_protocol.h"
 
 namespace weir::testsrv {
@@ -54,6 +55,33 @@ public:
   void onEof(Conn& conn) override { conn.finish(); }
 };
 
+// Says who answered and what the client presented (identify_line.h), then echoes.
+class Identify : public Protocol {
+public:
+  explicit Identify(std::string name) : name_(std::move(name)) {}
+  void onOpen(Conn& conn) override {
+    const std::string peer = conn.peer().str();
+    const TlsInfo* tls = conn.tls();
+    if (tls == nullptr) {
+      conn.send(test::formatIdentifyLine({{"name", name_}, {"peer", peer}, {"tls", "none"}}));
+      return;
+    }
+    conn.send(test::formatIdentifyLine({{"name", name_},
+                                        {"peer", peer},
+                                        {"tls", tls->version},
+                                        {"sni", tls->sni},
+                                        {"alpn", tls->alpn},
+                                        {"alpn-offered", tls->alpn_offered},
+                                        {"resumed", tls->resumed ? "1" : "0"},
+                                        {"client-cert", tls->client_cert}}));
+  }
+  void onData(Conn& conn, std::string_view data) override { conn.send(data); }
+  void onEof(Conn& conn) override { conn.finish(); }
+
+private:
+  std::string name_;
+};
+
 }  // namespace
 
 std::unique_ptr<Protocol> makeProtocol(const Options& options, const std::string& name) {
@@ -63,6 +91,7 @@ std::unique_ptr<Protocol> makeProtocol(const Options& options, const std::string
     case Mode::DrainReply: return std::make_unique<DrainReply>(options.seed, options.bytes);
     case Mode::Source: return std::make_unique<Source>(options.seed, options.bytes);
     case Mode::Hold: return std::make_unique<Hold>();
+    case Mode::Identify: return std::make_unique<Identify>(name);
   }
   return nullptr;
 }

@@ -8,7 +8,7 @@
 namespace weir::testsrv {
 
 // A new Protocol instance for one connection in `options.mode`. `name` is the server name
-// used by the http mode.
+// used by the http and identify modes.
 std::unique_ptr<Protocol> makeProtocol(const Options& options, const std::string& name);
 
 }  // namespace weir::testsrv

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "support/testsrv/protocols.h"
+#include "support/testsrv/tls_stream.h"
 
 namespace weir::testsrv {
 
@@ -41,6 +42,14 @@ void logErrno(const char* what) {
 Server::Server(Options options) : options_(std::move(options)), read_buf_(64 * 1024) {}
 
 bool Server::start() {
+  if (!options_.tls_cert.empty()) {
+    std::string error;
+    tls_ = TlsContext::create(options_, &error);
+    if (!tls_) {
+      std::fprintf(stderr, "weir-testsrv: %s\n", error.c_str());
+      return false;
+    }
+  }
   epoll_ = test::Fd(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) {
     logErrno("epoll_create1");
@@ -151,6 +160,13 @@ void Server::acceptAll() {
     const uint64_t id = next_id_++;
     auto conn = std::make_unique<Conn>(id, std::move(fd), peer);
     conn->protocol_ = makeProtocol(options_, name_);
+    if (tls_) {
+      conn->tls_.reset(new TlsStream(tls_->get(), conn->fd()));
+      if (!conn->tls_->valid()) {
+        std::fprintf(stderr, "weir-testsrv: %s\n", takeTlsErrors("SSL_new").c_str());
+        continue;
+      }
+    }
     Conn& c = *conn;
     conns_.emplace(id, std::move(conn));
     epoll_event ev{};
@@ -161,14 +177,58 @@ void Server::acceptAll() {
       conns_.erase(id);
       continue;
     }
-    c.protocol_->onOpen(c);
-    writeTo(c);
+    if (c.tls_) {
+      // The ClientHello may be here already; if not, settle() waits for it.
+      continueHandshake(c);
+    } else {
+      c.protocol_->onOpen(c);
+      writeTo(c);
+    }
     settle(c);
   }
 }
 
+void Server::continueHandshake(Conn& conn) {
+  std::string error;
+  switch (conn.tls_->handshake(&error)) {
+    case TlsStream::Step::Again:
+      return;
+    case TlsStream::Step::Failed:
+      std::fprintf(stderr, "weir-testsrv: [%s] %s\n", conn.peer().str().c_str(), error.c_str());
+      conn.state_ = Conn::State::Closed;
+      return;
+    case TlsStream::Step::Done:
+      conn.tls_info_ = conn.tls_->info();
+      conn.protocol_->onOpen(conn);
+      writeTo(conn);
+      return;
+  }
+}
+
+ssize_t Server::receive(Conn& conn, char* buf, size_t len) {
+  return conn.tls_ ? conn.tls_->read(buf, len) : recv(conn.fd(), buf, len, 0);
+}
+
+ssize_t Server::transmit(Conn& conn, const char* buf, size_t len) {
+  return conn.tls_ ? conn.tls_->write(buf, len) : send(conn.fd(), buf, len, MSG_NOSIGNAL);
+}
+
 void Server::onConnEvent(Conn& conn, uint32_t events) {
-  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && conn.state_ != Conn::State::Closed) {
+  if (conn.tls_ && !conn.tls_info_) {
+    if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
+      conn.state_ = Conn::State::Closed;  // gone before the handshake finished
+    } else {
+      continueHandshake(conn);
+    }
+    settle(conn);
+    return;
+  }
+  // A TLS read can stop on a full socket (OpenSSL had something to send first): retry it
+  // once the socket drains.
+  const bool read_wants_out = conn.tls_ && conn.tls_->wantsWrite() && conn.pending() == 0 &&
+                              (events & EPOLLOUT) != 0;
+  if (((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 || read_wants_out) &&
+      conn.state_ != Conn::State::Closed) {
     readFrom(conn);
   }
   if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0 && conn.state_ != Conn::State::Closed) {
@@ -189,7 +249,7 @@ void Server::readFrom(Conn& conn) {
     if (conn.state_ == Conn::State::Open && conn.pending() > kHighWater) {
       return;  // backpressure: settle() removed EPOLLIN; a spurious wake-up ends here
     }
-    const ssize_t n = recv(conn.fd(), read_buf_.data(), read_buf_.size(), 0);
+    const ssize_t n = receive(conn, read_buf_.data(), read_buf_.size());
     if (n > 0) {
       if (conn.state_ == Conn::State::Open) {
         conn.protocol_->onData(conn, std::string_view(read_buf_.data(), static_cast<size_t>(n)));
@@ -223,8 +283,8 @@ void Server::writeTo(Conn& conn) {
       conn.stream_->fill(conn.out_.data(), n);
       conn.stream_left_ -= n;
     }
-    const ssize_t n = send(conn.fd(), conn.out_.data() + conn.out_off_,
-                           conn.out_.size() - conn.out_off_, MSG_NOSIGNAL);
+    const ssize_t n =
+        transmit(conn, conn.out_.data() + conn.out_off_, conn.out_.size() - conn.out_off_);
     if (n > 0) {
       conn.out_off_ += static_cast<size_t>(n);
       continue;
@@ -244,6 +304,9 @@ void Server::writeTo(Conn& conn) {
 
 void Server::settle(Conn& conn) {
   if (conn.state_ == Conn::State::Finishing && conn.pending() == 0) {
+    if (conn.tls_) {
+      conn.tls_->sendCloseNotify();
+    }
     if (shutdown(conn.fd(), SHUT_WR) != 0 || conn.peer_eof_) {
       conn.state_ = Conn::State::Closed;
     } else {
@@ -268,7 +331,7 @@ void Server::settle(Conn& conn) {
   if (!conn.peer_eof_ && !backpressured) {
     want |= EPOLLIN;
   }
-  if (conn.pending() > 0) {
+  if (conn.pending() > 0 || (conn.tls_ && conn.tls_->wantsWrite())) {
     want |= EPOLLOUT;
   }
   if (want != conn.events_) {

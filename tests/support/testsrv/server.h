@@ -12,11 +12,15 @@
 #include "support/fd.h"
 #include "support/testsrv/conn.h"
 #include "support/testsrv/options.h"
+#include "support/testsrv/tls_context.h"
 
 namespace weir::testsrv {
 
 // weir-testsrv's event loop: one thread, one level-triggered epoll set holding the listening
 // socket, a signalfd for SIGTERM/SIGINT and every connection.
+//
+// With --tls-cert every connection first runs its TLS handshake (Conn::tls_) and only then
+// meets its protocol; reads and writes go through OpenSSL, which behaves like recv/send here.
 //
 // Level-triggered keeps the loop simple and fair: a connection reads a bounded amount per
 // wake-up and the kernel reports it again if more is waiting. Epoll events carry a
@@ -40,6 +44,11 @@ private:
 
   void acceptAll();
   void onConnEvent(Conn& conn, uint32_t events);
+  // Advances a TLS handshake; when it is done, opens the protocol.
+  void continueHandshake(Conn& conn);
+  // recv()/send() on the connection, through TLS when it has it.
+  ssize_t receive(Conn& conn, char* buf, size_t len);
+  ssize_t transmit(Conn& conn, const char* buf, size_t len);
   // Reads what is available (bounded per call) and hands it to the protocol.
   void readFrom(Conn& conn);
   // Writes queued output; on a drained Finishing connection shuts down writes.
@@ -53,6 +62,7 @@ private:
 
   Options options_;
   std::string name_;
+  std::unique_ptr<TlsContext> tls_;  // with --tls-cert
   test::Fd epoll_;
   test::Fd listener_;
   test::Fd signals_;
