@@ -2,6 +2,7 @@
 #include <getopt.h>
 
 #include <cstdio>
+#include <ctime>
 #include <exception>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "master/master.h"
 #include "master/privileges.h"
 #include "master/proc_title.h"
+#include "tls/cert_check.h"
 
 namespace {
 
@@ -26,6 +28,23 @@ void usage(FILE* out) {
                "  -v        print the version and exit\n"
                "  -h        this help\n",
                kDefaultConfig);
+}
+
+// Reads the certificate, key and CA files the config names (parsing it only recorded their
+// paths). Prints each error and warning, and with `verbose` what each certificate serves.
+// Returns false if there was an error.
+bool checkFiles(const weir::config::Config& cfg, bool verbose) {
+  const weir::tls::CertReport report = weir::tls::checkCertificates(cfg, std::time(nullptr));
+  for (const auto& error : report.errors) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+  }
+  for (const auto& warning : report.warnings) {
+    std::fprintf(stderr, "weir: warning: %s\n", warning.c_str());
+  }
+  for (size_t i = 0; verbose && i < report.info.size(); ++i) {
+    std::fprintf(stderr, "weir: %s\n", report.info[i].c_str());
+  }
+  return report.ok();
 }
 
 }  // namespace
@@ -73,6 +92,11 @@ int main(int argc, char** argv) {
     cfg = weir::config::load(path);
   } catch (const std::exception& e) {  // ConfigError, or anything reading it threw
     std::fprintf(stderr, "%s\n", e.what());
+    std::fprintf(stderr, "weir: configuration file %s test failed\n", path.c_str());
+    return 1;
+  }
+  // -s only signals the running master, whose files are its own business.
+  if (action.empty() && !checkFiles(cfg, test_only)) {
     std::fprintf(stderr, "weir: configuration file %s test failed\n", path.c_str());
     return 1;
   }

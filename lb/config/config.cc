@@ -67,11 +67,14 @@ void forEachNamed(const toml::table& root, std::string_view kind, Diagnostics& d
   }
 }
 
-std::vector<std::string> poolNames(const toml::table& root) {
-  std::vector<std::string> names;
+detail::PoolNames poolNames(const toml::table& root) {
+  detail::PoolNames names;
   if (auto* pools = root["pools"].as_table()) {
     for (auto&& [key, value] : *pools) {
-      names.emplace_back(key.str());
+      names.all.emplace_back(key.str());
+      if (auto* pool = value.as_table(); pool != nullptr && pool->contains("tls")) {
+        names.with_tls.emplace_back(key.str());
+      }
     }
   }
   return names;
@@ -111,7 +114,7 @@ Config build(const toml::table& root, const std::string& path, uint32_t euid) {
     config.pools.push_back(detail::readPool(section, name));
   });
 
-  std::vector<std::string> pool_names = poolNames(root);
+  detail::PoolNames pool_names = poolNames(root);
   std::vector<detail::BindSite> binds;
   forEachNamed(root, "listeners", diag, [&](const Section& section, const std::string& name) {
     config.listeners.push_back(detail::readListener(section, name, pool_names, binds));
@@ -125,12 +128,18 @@ Config build(const toml::table& root, const std::string& path, uint32_t euid) {
 
   sortByName(config.pools);
   sortByName(config.listeners);
+  // Dangling references were reported above, so every pool a listener names exists.
+  auto indexOf = [&pools = config.pools](const std::string& name) {
+    auto pool = std::lower_bound(pools.begin(), pools.end(), name,
+                                 [](const Pool& p, const std::string& n) { return p.name < n; });
+    return static_cast<size_t>(pool - pools.begin());
+  };
   for (auto& listener : config.listeners) {
-    auto pool = std::lower_bound(
-        config.pools.begin(), config.pools.end(), listener.pool,
-        [](const Pool& p, const std::string& name) { return p.name < name; });
-    // Dangling references were reported above, so every listener's pool exists.
-    listener.pool_index = static_cast<size_t>(pool - config.pools.begin());
+    listener.pool_index = indexOf(listener.pool);
+    sortByName(listener.sni);
+    for (auto& route : listener.sni) {
+      route.pool_index = indexOf(route.pool);
+    }
   }
   return config;
 }

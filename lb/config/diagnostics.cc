@@ -77,12 +77,17 @@ void appendEscaped(std::string& out, char c) {
 
 }  // namespace
 
+std::string Diagnostics::where(const toml::source_position& at, std::string_view path) const {
+  std::string text = file_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
+  if (!path.empty()) {
+    text.append(": ").append(path);
+  }
+  return text;
+}
+
 void Diagnostics::add(const toml::source_position& at, std::string_view path,
                       std::string_view what) {
-  std::string text = file_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": ";
-  if (!path.empty()) {
-    text.append(path).append(": ");
-  }
+  std::string text = where(at, path) + ": ";
   text.append(what);
   problems_.push_back({at.line, at.column, std::move(text)});
 }

@@ -24,6 +24,11 @@ public:
 
   bool empty() const { return problems_.empty(); }
 
+  // The config file's name as the messages give it.
+  const std::string& file() const { return file_; }
+  // "FILE:LINE:COL: path", the start of a message about `at` (see FileRef::where).
+  std::string where(const toml::source_position& at, std::string_view path) const;
+
   // Throws ConfigError holding every problem ordered by line and column (problems at the same
   // position keep the order they were added in). Returns if there are none.
   void throwIfAny() const;

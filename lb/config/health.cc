@@ -35,14 +35,9 @@ std::optional<HealthKind> readKind(const Section& section) {
   if (node == nullptr) {
     return HealthKind::Tcp;
   }
-  if (auto* text = node->as_string(); text != nullptr && text->get() == "tls") {
-    section.problem(*node, "kind",
-                    "\"tls\" checks arrive with TLS support; until then use \"tcp\" (connect "
-                    "only) or \"send-expect\"");
-    return std::nullopt;
-  }
-  constexpr HealthKind kKinds[] = {HealthKind::Tcp, HealthKind::SendExpect, HealthKind::Http};
-  if (auto kind = section.oneOf("kind", {"tcp", "send-expect", "http"})) {
+  constexpr HealthKind kKinds[] = {HealthKind::Tcp, HealthKind::SendExpect, HealthKind::Http,
+                                   HealthKind::Tls};
+  if (auto kind = section.oneOf("kind", {"tcp", "send-expect", "http", "tls"})) {
     return kKinds[*kind];
   }
   return std::nullopt;

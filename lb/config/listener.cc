@@ -69,26 +69,136 @@ void readBinds(const Section& section, Listener& out, std::vector<BindSite>& bin
   }
 }
 
+constexpr std::string_view kTlsModes =
+    "only used with mode = \"tls-passthrough\" or \"tls-terminate\"";
+
+// nullopt if `mode` is wrong: the checks of the keys that depend on it are then skipped.
+std::optional<ListenerMode> readMode(const Section& section) {
+  if (section.get("mode") == nullptr) {
+    return ListenerMode::Tcp;
+  }
+  constexpr ListenerMode kModes[] = {ListenerMode::Tcp, ListenerMode::TlsPassthrough,
+                                     ListenerMode::TlsTerminate};
+  if (auto mode = section.oneOf("mode", {"tcp", "tls-passthrough", "tls-terminate"})) {
+    return kModes[*mode];
+  }
+  return std::nullopt;
+}
+
+// A passthrough listener hands the client's own TLS bytes to the backend; a pool that wants
+// weir to speak TLS to its backends would get them encrypted twice.
+void checkPassthroughPool(const Section& section, const toml::node& value,
+                          const std::string& path, const PoolNames& pools) {
+  auto* pool = value.as_string();
+  if (pool == nullptr || std::find(pools.with_tls.begin(), pools.with_tls.end(),
+                                   pool->get()) == pools.with_tls.end()) {
+    return;
+  }
+  section.diag().add(value, path,
+                     "pool " + quote(pool->get()) + " has [" + joinPath("pools", pool->get()) +
+                         ".tls], but tls-passthrough forwards the client's TLS untouched (only "
+                         "tls-terminate re-encrypts to backends)");
+}
+
+void readSni(const Section& section, std::optional<ListenerMode> mode, const PoolNames& pools,
+             Listener& listener) {
+  const toml::node* node = section.get("sni");
+  if (node == nullptr) {
+    return;
+  }
+  auto* table = node->as_table();
+  if (table == nullptr) {
+    section.problem(*node, "sni",
+                    "expected a table such as [" + section.pathOf("sni") + "], got " +
+                        describe(*node));
+    return;
+  }
+  Section sni(*table, section.pathOf("sni"), section.diag());
+  listener.sni = readSniRoutes(sni, pools.all);
+  if (mode == ListenerMode::Tcp) {
+    section.problem(*node, "sni", kTlsModes);
+  }
+  if (mode == ListenerMode::TlsPassthrough) {
+    for (auto&& [key, value] : *table) {
+      checkPassthroughPool(section, value, sni.pathOf(key.str()), pools);
+    }
+  }
+}
+
+void readServerTlsTable(const Section& section, std::optional<ListenerMode> mode,
+                        Listener& listener) {
+  const toml::node* node = section.get("tls");
+  if (node == nullptr) {
+    if (mode == ListenerMode::TlsTerminate) {
+      section.diag().add(section.table(), section.path(),
+                         "missing required key \"tls\": mode = \"tls-terminate\" needs [" +
+                             section.pathOf("tls") + "] with its certificates");
+    }
+    return;
+  }
+  auto* table = node->as_table();
+  if (table == nullptr) {
+    section.problem(*node, "tls",
+                    "expected a table such as [" + section.pathOf("tls") + "], got " +
+                        describe(*node));
+    return;
+  }
+  listener.tls = readServerTls(Section(*table, section.pathOf("tls"), section.diag()));
+  if (mode == ListenerMode::Tcp) {
+    section.problem(*node, "tls", "only used with mode = \"tls-terminate\"");
+  } else if (mode == ListenerMode::TlsPassthrough) {
+    section.problem(*node, "tls",
+                    "only used with mode = \"tls-terminate\" (tls-passthrough does not "
+                    "decrypt: the backends hold the certificates)");
+  }
+}
+
+void readClientHelloTimeout(const Section& section, std::optional<ListenerMode> mode,
+                            Listener& listener) {
+  auto timeout = section.duration("client_hello_timeout", kMaxDuration);
+  if (!timeout) {
+    return;
+  }
+  listener.client_hello_timeout = *timeout;
+  const toml::node& node = *section.get("client_hello_timeout");
+  if (mode == ListenerMode::Tcp) {
+    section.problem(node, "client_hello_timeout", "only used with mode = \"tls-passthrough\"");
+  } else if (mode == ListenerMode::TlsTerminate) {
+    section.problem(node, "client_hello_timeout",
+                    "only used with mode = \"tls-passthrough\"; tls-terminate bounds the whole "
+                    "handshake with " + section.pathOf("tls") + ".handshake_timeout");
+  }
+}
+
 }  // namespace
 
-Listener readListener(const Section& section, const std::string& name,
-                      const std::vector<std::string>& pool_names, std::vector<BindSite>& binds) {
-  section.checkKeys({"bind", "pool", "backlog"});
+Listener readListener(const Section& section, const std::string& name, const PoolNames& pools,
+                      std::vector<BindSite>& binds) {
+  section.checkKeys({"bind", "pool", "backlog", "mode", "client_hello_timeout", "sni", "tls"});
   Listener listener;
   listener.name = name;
   readBinds(section, listener, binds);
+  const std::optional<ListenerMode> mode = readMode(section);
   if (section.get("pool") == nullptr) {
     section.missing("pool");
   } else if (auto pool = section.string("pool", "a pool name")) {
-    if (std::find(pool_names.begin(), pool_names.end(), *pool) == pool_names.end()) {
+    if (std::find(pools.all.begin(), pools.all.end(), *pool) == pools.all.end()) {
       section.problem(*section.get("pool"), "pool",
-                      "no pool named " + quote(*pool) + didYouMean(*pool, pool_names));
+                      "no pool named " + quote(*pool) + didYouMean(*pool, pools.all));
+    } else if (mode == ListenerMode::TlsPassthrough) {
+      checkPassthroughPool(section, *section.get("pool"), section.pathOf("pool"), pools);
     }
     listener.pool = *pool;
   }
   if (auto backlog = section.integer("backlog", 1, 65535)) {
     listener.backlog = static_cast<int>(*backlog);
   }
+  if (mode) {
+    listener.mode = *mode;
+  }
+  readClientHelloTimeout(section, mode, listener);
+  readSni(section, mode, pools, listener);
+  readServerTlsTable(section, mode, listener);
   return listener;
 }
 

@@ -119,11 +119,26 @@ void readPassive(const Section& section, Pool& pool) {
   }
 }
 
+void readTlsTable(const Section& section, Pool& pool) {
+  const toml::node* node = section.get("tls");
+  if (node == nullptr) {
+    return;
+  }
+  auto* table = node->as_table();
+  if (table == nullptr) {
+    section.problem(*node, "tls",
+                    "expected a table such as [" + section.pathOf("tls") + "], got " +
+                        describe(*node));
+    return;
+  }
+  pool.tls = readUpstreamTls(Section(*table, section.pathOf("tls"), section.diag()));
+}
+
 }  // namespace
 
 Pool readPool(const Section& section, const std::string& name) {
   section.checkKeys({"balance", "connect_timeout", "idle_timeout", "retries", "backends",
-                     "health", "passive_fall", "passive_holddown"});
+                     "health", "passive_fall", "passive_holddown", "tls"});
   Pool pool;
   pool.name = name;
   if (name.size() > kMaxPoolName) {
@@ -149,6 +164,7 @@ Pool readPool(const Section& section, const std::string& name) {
   readBackends(section, pool);
   readHealthTable(section, pool);
   readPassive(section, pool);
+  readTlsTable(section, pool);
   return pool;
 }
 

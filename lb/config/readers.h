@@ -25,6 +25,28 @@ Pool readPool(const Section& section, const std::string& name);
 // Reads [pools.NAME.health]. nullopt only if a problem was recorded.
 std::optional<HealthCheck> readHealth(const Section& section);
 
+// Reads [pools.NAME.tls] / [listeners.NAME.tls]. File paths are recorded (resolved, see
+// resolvePath), never opened. The result is only meaningful if no problem was recorded.
+UpstreamTls readUpstreamTls(const Section& section);
+ServerTls readServerTls(const Section& section);
+
+// `path` as written in the config file `config_path`: an absolute path as is, a relative one
+// taken from the config file's directory ("/etc/weir/weir.toml", "certs/a.pem" ->
+// "/etc/weir/certs/a.pem"; "weir.toml", "a.pem" -> "a.pem"). Lexical only: no file is read.
+std::string resolvePath(std::string_view config_path, std::string_view path);
+
+// Reads [listeners.NAME.sni]: names lower-cased, each route's pool one of `pool_names`, in
+// file order. A wrong or duplicate route is recorded and left out. pool_index is not set.
+std::vector<SniRoute> readSniRoutes(const Section& section,
+                                    const std::vector<std::string>& pool_names);
+
+// Why `name` (lower case) is not a DNS host name (labels of 1..63 letters, digits and '-',
+// not starting or ending with '-'; at most 253 characters), or "" if it is one.
+std::string hostNameProblem(std::string_view name);
+
+// A host name value (lower-cased), such as pools.NAME.tls.sni; nullopt if absent or wrong.
+std::optional<std::string> readHostName(const Section& section, std::string_view key);
+
 // Decodes the escapes \r \n \t \0 \\ and \xHH (two hex digits) in a health check's send or
 // expect string. Returns nullopt and sets `error` ("unknown escape \q at byte 3") if malformed.
 std::optional<std::string> decodeEscapes(std::string_view text, std::string& error);
@@ -37,10 +59,15 @@ struct BindSite {
   toml::source_position at;
 };
 
-// Reads [listeners.NAME]. `pool_names` are every pool the file defines (valid or not), for
-// the dangling-reference check. Appends each bind address to `binds`.
-Listener readListener(const Section& section, const std::string& name,
-                      const std::vector<std::string>& pool_names, std::vector<BindSite>& binds);
+// The pools a file defines (valid or not), for the checks of references to them.
+struct PoolNames {
+  std::vector<std::string> all;
+  std::vector<std::string> with_tls;  // those with a [pools.NAME.tls] table
+};
+
+// Reads [listeners.NAME]. Appends each bind address to `binds`.
+Listener readListener(const Section& section, const std::string& name, const PoolNames& pools,
+                      std::vector<BindSite>& binds);
 
 // Records every bind that overlaps one written before it in the file. Two binds overlap when
 // they have the same family and port and either the same IP or one is the wildcard. IPv4 and

@@ -19,6 +19,7 @@
 #include "health/schedule.h"
 #include "net/unique_fd.h"
 #include "shm/backend_map.h"
+#include "tls/client_context.h"
 #include "util/log.h"
 
 namespace weir::health {
@@ -47,7 +48,8 @@ sigset_t stopSignals() {
 // The body of runChecker: one per checker process.
 class Checker {
 public:
-  Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t seed);
+  Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t seed,
+          const tls::Contexts* prebuilt);
   int run();
 
 private:
@@ -59,6 +61,7 @@ private:
     Probe probe;
   };
 
+  const tls::ClientContext* contextFor(const config::Pool& pool);
   void setup();
   void startDue(int64_t now);
   void expire(int64_t now);
@@ -71,6 +74,7 @@ private:
   const config::Config& cfg_;
   const shm::BackendMap& map_;
   std::vector<std::unique_ptr<Target>> targets_;  // stable addresses for epoll_event.data.ptr
+  std::vector<tls::ClientContext> contexts_;       // kind tls: one per pool, ProbeSpec::tls
   std::vector<size_t> passive_pools_;             // pools without [health]
   int64_t next_revive_ms_ = 0;
   net::UniqueFd epoll_;
@@ -85,26 +89,58 @@ int64_t monotonicMs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-Checker::Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t seed)
+Checker::Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t seed,
+                 const tls::Contexts* prebuilt)
     : cfg_(cfg), map_(map) {
   const int64_t now = monotonicMs();
+  // Reserved so that the addresses the specs keep stay valid (one per pool at most).
+  contexts_.reserve(cfg.pools.size());
   for (size_t p = 0; p < cfg.pools.size(); ++p) {
     const config::Pool& pool = cfg.pools[p];
     if (!pool.health) {
       passive_pools_.push_back(p);
       continue;
     }
+    const tls::ClientContext* tls = nullptr;
+    if (pool.health->kind == config::HealthKind::Tls) {
+      tls = prebuilt != nullptr && p < prebuilt->clients.size() && prebuilt->clients[p]
+                ? prebuilt->clients[p].get()
+                : contextFor(pool);
+    }
     for (size_t b = 0; b < pool.backends.size(); ++b) {
       uint64_t r1 = splitmix(seed);
       uint64_t r2 = splitmix(seed);
       targets_.push_back(std::make_unique<Target>(
-          Target{&map.pool(p), b, makeSpec(*pool.health, pool.backends[b].address),
+          Target{&map.pool(p), b, makeSpec(*pool.health, pool.backends[b].address, tls),
                  Schedule(*pool.health, now, r1, r2), Probe{}}));
     }
   }
 }
 
+// The pool's [tls] as its traffic uses it; a pool without one still gets TLS checks, with no
+// SNI and no verification (the check then only asks whether the backend completes a
+// handshake). A context that cannot be built (a CA file unreadable by now) is logged once
+// here, and every check of the pool fails naming it rather than the checker dying.
+const tls::ClientContext* Checker::contextFor(const config::Pool& pool) {
+  config::UpstreamTls settings;
+  if (pool.tls) {
+    settings = *pool.tls;
+  } else {
+    settings.verify = false;
+  }
+  try {
+    contexts_.push_back(tls::ClientContext::build(settings));
+  } catch (const std::exception& e) {
+    spdlog::error("health checker: pool {}: tls checks will fail: {}", pool.name, e.what());
+    return nullptr;
+  }
+  return &contexts_.back();
+}
+
 void Checker::setup() {
+  // OpenSSL writes handshakes with write(2): a backend that resets must cost an EPIPE, not the
+  // checker (the workers ignore SIGPIPE for the same reason).
+  ::signal(SIGPIPE, SIG_IGN);
   epoll_ = net::UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) {
     throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
@@ -250,7 +286,7 @@ int Checker::waitMs(int64_t now) const {
   return static_cast<int>(std::clamp<int64_t>(next - now, 0, kMaxWaitMs));
 }
 
-int runChecker(const config::Config& cfg, shm::ShmRegion& region) {
+int runChecker(const config::Config& cfg, shm::ShmRegion& region, const tls::Contexts* tls) {
   auto map = shm::BackendMap::find(region, cfg);
   if (!map) {
     spdlog::critical("health checker: {}", map.error().message());
@@ -258,7 +294,7 @@ int runChecker(const config::Config& cfg, shm::ShmRegion& region) {
   }
   uint64_t seed = static_cast<uint64_t>(::getpid()) * 0x9e3779b97f4a7c15 ^
                   static_cast<uint64_t>(monotonicMs());
-  Checker checker(cfg, *map, seed);
+  Checker checker(cfg, *map, seed, tls);
   return checker.run();
 }
 

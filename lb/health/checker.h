@@ -4,6 +4,7 @@
 
 #include "config/config.h"
 #include "shm/region.h"
+#include "tls/contexts.h"
 
 namespace weir::health {
 
@@ -19,7 +20,10 @@ namespace weir::health {
 // Blocks and then waits on SIGTERM, SIGINT, SIGQUIT (exit 0) and SIGUSR1 (reopens the error
 // log, with process tag "health") through a signalfd. Returns the exit code: 0 after a stop
 // signal, 1 if it could not start (region missing a backend, no epoll/signalfd).
-int runChecker(const config::Config& cfg, shm::ShmRegion& region);
+// `tls`: the generation's contexts, built by the master (which could still read root-only CA
+// and client-key files); kind tls checks of a pool with [tls] use its context from there.
+int runChecker(const config::Config& cfg, shm::ShmRegion& region,
+               const tls::Contexts* tls = nullptr);
 
 // CLOCK_MONOTONIC in milliseconds (the clock of every time stored in shm).
 int64_t monotonicMs();

@@ -8,6 +8,7 @@
 
 #include "health/reply.h"
 #include "net/socket.h"
+#include "tls/errors.h"
 #include "util/time.h"
 
 namespace weir::health {
@@ -19,7 +20,8 @@ std::string errnoText(const char* step, int err) {
 
 }  // namespace
 
-ProbeSpec makeSpec(const config::HealthCheck& check, const net::SockAddr& backend) {
+ProbeSpec makeSpec(const config::HealthCheck& check, const net::SockAddr& backend,
+                   const tls::ClientContext* tls) {
   ProbeSpec spec;
   spec.kind = check.kind;
   spec.address = backend;
@@ -35,6 +37,8 @@ ProbeSpec makeSpec(const config::HealthCheck& check, const net::SockAddr& backen
     spec.request = httpRequest(check.path, host);
     spec.status_min = check.status_min;
     spec.status_max = check.status_max;
+  } else if (check.kind == config::HealthKind::Tls) {
+    spec.tls = tls;
   }
   return spec;
 }
@@ -55,7 +59,14 @@ std::optional<Outcome> Probe::start(const ProbeSpec& spec, int64_t now_ms) {
 }
 
 uint32_t Probe::events() const {
-  return step_ == Step::Reading ? EPOLLIN : EPOLLOUT;
+  switch (step_) {
+    case Step::Reading:
+      return EPOLLIN;
+    case Step::Handshaking:
+      return tls_wants_;
+    default:
+      return EPOLLOUT;
+  }
 }
 
 std::optional<Outcome> Probe::onReady(uint32_t events) {
@@ -70,6 +81,8 @@ std::optional<Outcome> Probe::onReady(uint32_t events) {
     case Step::Reading:
       (void)events;  // errors and hang-ups surface through read()
       return readMore();
+    case Step::Handshaking:
+      return handshake();  // likewise, through SSL_connect
   }
   return std::nullopt;
 }
@@ -80,6 +93,18 @@ std::optional<Outcome> Probe::afterConnect() {
   }
   if (spec_->kind == config::HealthKind::Tcp) {
     return finish(true, {});
+  }
+  if (spec_->kind == config::HealthKind::Tls) {
+    if (spec_->tls == nullptr) {
+      return finish(false, "tls: no client context for this pool (see the checker's log)");
+    }
+    tls::clearErrors();  // SSL_get_error reads the queue: nothing stale may be in it
+    ssl_ = spec_->tls->newSsl(fd_.get());
+    if (!ssl_) {
+      return finish(false, tls::takeErrors("tls: cannot create a connection"));
+    }
+    step_ = Step::Handshaking;
+    return handshake();
   }
   step_ = Step::Sending;
   return sendMore();
@@ -136,6 +161,31 @@ std::optional<Outcome> Probe::readMore() {
   return finish(j.verdict == Verdict::Pass, std::move(j.error));
 }
 
+// Every handshake is a full one (newSsl, no resumption), so each check also sees the
+// backend's certificate chain as a new client would. The check passes when our side of the
+// handshake is done; in TLS 1.3 that is before the backend has judged a client certificate,
+// so a backend that refuses ours still passes (traffic to it will not).
+std::optional<Outcome> Probe::handshake() {
+  const int r = SSL_connect(ssl_.get());
+  if (r == 1) {
+    // close_notify, best effort: one non-blocking try, so that the backend logs an orderly
+    // close rather than an EOF; whether it left does not change the outcome.
+    (void)SSL_shutdown(ssl_.get());
+    tls::clearErrors();
+    return finish(true, {});
+  }
+  const int err = SSL_get_error(ssl_.get(), r);
+  if (err == SSL_ERROR_WANT_READ) {
+    tls_wants_ = EPOLLIN;
+    return std::nullopt;
+  }
+  if (err == SSL_ERROR_WANT_WRITE) {
+    tls_wants_ = EPOLLOUT;
+    return std::nullopt;
+  }
+  return finish(false, tls::failureText(ssl_.get(), err));
+}
+
 Outcome Probe::onTimeout() {
   std::string error =
       "timeout after " + config::formatDuration(config::Duration(spec_->timeout_ms));
@@ -145,12 +195,15 @@ Outcome Probe::onTimeout() {
     error += " waiting for " + quoteBytes(spec_->expect) + ", got " + quoteBytes(reply_);
   } else if (spec_->kind == config::HealthKind::Http) {
     error += " waiting for the status line";
+  } else if (spec_->kind == config::HealthKind::Tls) {
+    error += " during the TLS handshake";
   }
   return finish(false, std::move(error));
 }
 
 Outcome Probe::finish(bool ok, std::string error) {
-  fd_.reset();  // closing also removes it from the epoll set
+  ssl_.reset();  // no close_notify here (see handshake); the SSL must go before its socket
+  fd_.reset();   // closing also removes it from the epoll set
   return Outcome{ok, std::move(error)};
 }
 

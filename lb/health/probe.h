@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "net/address.h"
 #include "net/unique_fd.h"
+#include "tls/client_context.h"
 
 namespace weir::health {
 
@@ -19,9 +20,14 @@ struct ProbeSpec {
   uint16_t status_min = 200;
   uint16_t status_max = 200;
   int64_t timeout_ms = 1000;
+  // kind tls: the pool's context, owned by whoever owns the spec (the checker); nullptr when
+  // it could not be built, which fails every check of the backend.
+  const tls::ClientContext* tls = nullptr;
 };
 
-ProbeSpec makeSpec(const config::HealthCheck& check, const net::SockAddr& backend);
+// `tls` is used by kind tls only (see ProbeSpec::tls).
+ProbeSpec makeSpec(const config::HealthCheck& check, const net::SockAddr& backend,
+                   const tls::ClientContext* tls = nullptr);
 
 struct Outcome {
   bool ok = false;
@@ -29,9 +35,9 @@ struct Outcome {
 };
 
 // One check in flight: a non-blocking socket driven by the checker's epoll loop through
-// connect -> send -> read, each step bounded by the check's timeout. Edge cases are outcomes,
-// never exceptions: whatever the backend does, a started probe ends with exactly one Outcome
-// (from start, onReady or onTimeout) and closes its socket.
+// connect -> send -> read (kind tls: connect -> TLS handshake), all bounded by the check's
+// timeout. Edge cases are outcomes, never exceptions: whatever the backend does, a started
+// probe ends with exactly one Outcome (from start, onReady or onTimeout) and closes its socket.
 class Probe {
 public:
   // Starts a check. Returns the outcome if it is already decided (connect failed at once),
@@ -44,20 +50,24 @@ public:
 
   bool busy() const { return fd_.valid(); }
   int fd() const { return fd_.get(); }
-  // EPOLLOUT while connecting or sending, EPOLLIN while reading.
+  // EPOLLOUT while connecting or sending, EPOLLIN while reading, whichever OpenSSL waits for
+  // while handshaking.
   uint32_t events() const;
   int64_t deadline() const { return deadline_ms_; }
 
 private:
-  enum class Step { Connecting, Sending, Reading };
+  enum class Step { Connecting, Sending, Reading, Handshaking };
 
   std::optional<Outcome> afterConnect();
+  std::optional<Outcome> handshake();
   std::optional<Outcome> sendMore();
   std::optional<Outcome> readMore();
   Outcome finish(bool ok, std::string error);
 
   const ProbeSpec* spec_ = nullptr;
   net::UniqueFd fd_;
+  tls::UniqueSsl ssl_;  // kind tls, once connected; freed before fd_ is closed
+  uint32_t tls_wants_ = 0;
   Step step_ = Step::Connecting;
   size_t sent_ = 0;
   std::string reply_;

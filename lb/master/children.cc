@@ -65,7 +65,7 @@ void Generations::runWorker(Generation& gen, unsigned slot) {
     const bool counted = steering_.active() && gen.cfg->global.steering != config::Steering::Hash;
     worker::Worker w(*gen.cfg, slot, std::move(mine),
                      steer::SlotLoad(steering_.state(), slot, gen.lane, counted), *gen.backends,
-                     gen.region->worker(slot));
+                     gen.region->worker(slot), gen.tls);
     rc = w.run();
   } catch (const std::exception& e) {
     spdlog::critical("worker {}: {}", slot, e.what());
@@ -82,7 +82,7 @@ void Generations::runChecker(Generation& gen) {
     }
     sockets_.closeAllExcept({});  // the checker accepts nothing
     enterChild(gen.cfg->global, {}, "weir: health checker", false, 0, master_pid_);
-    rc = health::runChecker(*gen.cfg, *gen.region);
+    rc = health::runChecker(*gen.cfg, *gen.region, gen.tls.get());
   } catch (const std::exception& e) {
     spdlog::critical("health checker: {}", e.what());
   }

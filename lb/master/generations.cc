@@ -72,10 +72,31 @@ Generations::Generations(ListenSockets& sockets, steer::Steering& steering,
     : sockets_(sockets), steering_(steering), next_number_(first_number),
       master_pid_(::getpid()) {}
 
+namespace {
+
+bool needsTls(const config::Config& cfg) {
+  for (const auto& l : cfg.listeners) {
+    if (l.mode == config::ListenerMode::TlsTerminate) {
+      return true;
+    }
+  }
+  for (const auto& p : cfg.pools) {
+    if (p.tls) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 std::unique_ptr<Generation> Generations::make(std::shared_ptr<const config::Config> cfg) const {
   auto gen = std::make_unique<Generation>();
   gen->cfg = std::move(cfg);
   gen->nworkers = gen->cfg->global.workers;
+  if (needsTls(*gen->cfg)) {
+    gen->tls = tls::buildContexts(*gen->cfg, tickets_, ::time(nullptr));
+  }
   auto region = shm::ShmRegion::create(shm::ShmRegion::capacityFor(*gen->cfg), gen->nworkers);
   if (!region) {
     throw std::runtime_error("shared memory: " + region.error().message());

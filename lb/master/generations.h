@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "tls/contexts.h"
 #include "master/listen_sockets.h"
 #include "shm/backend_map.h"
 #include "shm/region.h"
@@ -41,6 +42,9 @@ struct Generation {
   unsigned nworkers = 0;
   std::unique_ptr<shm::ShmRegion> region;
   std::unique_ptr<shm::BackendMap> backends;
+  // OpenSSL contexts (certificates and keys read by the master, before any fork), null when
+  // the config has no TLS.
+  std::shared_ptr<const tls::Contexts> tls;
   std::vector<Child> workers;  // index = worker slot
   Child checker;
   std::optional<unsigned> lane;  // the steering lane its workers count in (bpf/steer.h)
@@ -73,8 +77,9 @@ public:
   // master may hold (its signalfd, an upgrade's pipe).
   void setChildCleanup(std::function<void()> cleanup) { child_cleanup_ = std::move(cleanup); }
 
-  // A generation for `cfg`, not started: its region with health state carried over from the
-  // serving generation. Throws std::runtime_error if the region cannot be made.
+  // A generation for `cfg`, not started: its TLS contexts, its region with health state
+  // carried over from the serving generation. Throws std::runtime_error if a certificate or
+  // key cannot be used or the region cannot be made.
   std::unique_ptr<Generation> make(std::shared_ptr<const config::Config> cfg) const;
   // Makes room (kMaxGenerations), numbers `gen`, gives it a steering lane, forks its children;
   // it is the serving generation from now on. Returns it.
@@ -136,6 +141,9 @@ private:
   pid_t master_pid_;
   std::function<void()> child_cleanup_;
   bool handed_off_ = false;
+  // Session ticket key chains, kept across generations (make() is logically const: the
+  // chains only move forward in time).
+  mutable tls::TicketStore tickets_;
 };
 
 }  // namespace weir::master

@@ -1,5 +1,6 @@
 // SIGHUP: a new generation on the same sockets, the old one drained; retiring listen
 // addresses a reload removed.
+#include <ctime>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -8,6 +9,7 @@
 #include "master/pid_file.h"
 #include "master/privileges.h"
 #include "master/supervisor.h"
+#include "tls/cert_check.h"
 #include "util/log.h"
 #include "worker/worker.h"
 
@@ -56,6 +58,26 @@ void Supervisor::reload() {
     // Anything else reading the file can throw (out of memory): the old config still serves.
     spdlog::error("reload failed: {}: {}; still serving the previous configuration", cfg_->path,
                   e.what());
+    notifyReady(status());
+    return;
+  }
+  // Parsing only recorded the paths of certificates and keys: a missing or mismatched file
+  // fails the reload here, like a config error, before anything changes.
+  const tls::CertReport files = tls::checkCertificates(*next, std::time(nullptr));
+  for (const auto& warning : files.warnings) {
+    spdlog::warn("{}", warning);
+  }
+  for (const auto& info : files.info) {
+    spdlog::debug("{}", info);
+  }
+  if (!files.ok()) {
+    for (const auto& error : files.errors) {
+      spdlog::error("{}", error);
+    }
+    spdlog::error("reload failed: the files {} names have {} problem(s); still serving the "
+                  "previous configuration (generation {})",
+                  cfg_->path, files.errors.size(),
+                  gens_->serving() ? gens_->serving()->number : 0);
     notifyReady(status());
     return;
   }

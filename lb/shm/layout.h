@@ -27,7 +27,7 @@
 namespace weir::shm {
 
 inline constexpr uint64_t kMagic = 0x324d485352494557;  // "WEIRSHM2" read as little-endian
-inline constexpr uint32_t kVersion = 2;
+inline constexpr uint32_t kVersion = 3;
 inline constexpr size_t kPoolKeyLen = 64;     // config::kMaxPoolName + NUL
 inline constexpr size_t kAddressKeyLen = 48;  // "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
 inline constexpr size_t kErrorWords = 16;     // last error text: 127 bytes + NUL, as 8-byte words
@@ -102,6 +102,10 @@ struct alignas(64) WorkerSlot {
   std::atomic<int64_t> active;           // client connections the worker holds
   std::atomic<uint64_t> accepted;        // client connections accepted, ever
   std::atomic<uint64_t> rejected_full;   // clients closed: every eligible backend was full
+  std::atomic<uint64_t> tls_handshakes;  // tls-terminate: handshakes completed (resumed too)
+  std::atomic<uint64_t> tls_resumed;     // of which resumed a session (tickets)
+  std::atomic<uint64_t> tls_failed;      // tls-terminate: handshakes failed or timed out
+  std::atomic<uint64_t> bad_hello;       // tls-passthrough: no valid ClientHello in time
 };
 
 static_assert(sizeof(Header) == 64);

@@ -28,4 +28,19 @@ inline void onRejectedFull(WorkerSlot& w) {
   w.rejected_full.fetch_add(1, std::memory_order_relaxed);
 }
 
+// The worker: a tls-terminate handshake with a client ended.
+inline void onTlsHandshake(WorkerSlot& w, bool ok, bool resumed) {
+  if (!ok) {
+    w.tls_failed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  w.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+  if (resumed) {
+    w.tls_resumed.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+// The worker: a tls-passthrough client sent no valid ClientHello (malformed, not TLS, too
+// large, or not complete within client_hello_timeout).
+inline void onBadHello(WorkerSlot& w) { w.bad_hello.fetch_add(1, std::memory_order_relaxed); }
+
 }  // namespace weir::shm

@@ -1,5 +1,7 @@
 #include "tls/errors.h"
 
+#include <cstring>
+
 #include <openssl/err.h>
 
 namespace weir::tls {
@@ -12,8 +14,10 @@ std::string takeErrors(const std::string& what) {
     char buf[256];
     ERR_error_string_n(code, buf, sizeof buf);
     out += first ? ": " : "; ";
-    // "error:0A000086:SSL routines::certificate verify failed": keep the reason only.
-    const char* reason = ERR_reason_error_string(code);
+    // "error:0A000086:SSL routines::certificate verify failed": keep the reason only. A
+    // system error (a CA file that does not exist) has no reason string: its errno's text.
+    const char* reason = ERR_SYSTEM_ERROR(code) ? std::strerror(ERR_GET_REASON(code))
+                                                : ERR_reason_error_string(code);
     out += reason != nullptr ? reason : buf;
     first = false;
   }

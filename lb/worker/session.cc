@@ -8,9 +8,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include <openssl/err.h>
 #include <spdlog/spdlog.h>
 
 #include "net/socket.h"
+#include "shm/worker_stats.h"
+#include "tls/client_hello.h"
+#include "tls/errors.h"
+#include "tls/server_context.h"
 #include "util/log.h"
 #include "worker/worker.h"
 
@@ -27,6 +32,50 @@ constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
 bool isResourceErrno(int err) {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+// What an SSL call that returned `ret` wants. Empties the thread's error queue (a stale entry
+// would make the next SSL_get_error lie) and keeps OpenSSL's reason in `why` on failure.
+enum class SslWant { Done, Read, Write, Eof, Error };
+SslWant sslWant(SSL* ssl, int ret, std::string& why) {
+  const int err = SSL_get_error(ssl, ret);
+  switch (err) {
+    case SSL_ERROR_NONE:
+      return SslWant::Done;
+    case SSL_ERROR_WANT_READ:
+      return SslWant::Read;
+    case SSL_ERROR_WANT_WRITE:
+      return SslWant::Write;
+    case SSL_ERROR_ZERO_RETURN:
+      return SslWant::Eof;  // close_notify, or a bare FIN (SSL_OP_IGNORE_UNEXPECTED_EOF)
+    case SSL_ERROR_SYSCALL:
+      why = errno != 0 ? std::strerror(errno) : "connection closed";
+      ERR_clear_error();
+      return SslWant::Error;
+    default:
+      why = tls::takeErrors("tls");
+      return SslWant::Error;
+  }
+}
+
+// " tls=TLSv1.3 alpn=h2 resumed=1 ktls=0" for an access-log line.
+std::string tlsSummary(SSL* ssl, const char* key) {
+  if (SSL_is_init_finished(ssl) != 1) {
+    return std::string(" ") + key + "=handshaking";
+  }
+  std::string out = std::string(" ") + key + "=" + SSL_get_version(ssl);
+  const unsigned char* alpn = nullptr;
+  unsigned alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn_len > 0) {
+    out += " alpn=" + std::string(reinterpret_cast<const char*>(alpn), alpn_len);
+  }
+  out += SSL_session_reused(ssl) == 1 ? " resumed=1" : " resumed=0";
+  // kTLS: the kernel encrypts (send) / decrypts (receive) for this socket.
+  const int ktls = (BIO_get_ktls_send(SSL_get_wbio(ssl)) ? 1 : 0) +
+                   (BIO_get_ktls_recv(SSL_get_rbio(ssl)) ? 2 : 0);
+  out += " ktls=" + std::string(ktls == 0 ? "off" : ktls == 1 ? "send" : ktls == 2 ? "recv" : "on");
+  return out;
 }
 
 }  // namespace
@@ -51,6 +100,14 @@ const char* toString(CloseReason reason) {
       return "resource-limit";
     case CloseReason::Shutdown:
       return "shutdown";
+    case CloseReason::BadHello:
+      return "bad-client-hello";
+    case CloseReason::HelloTimeout:
+      return "client-hello-timeout";
+    case CloseReason::TlsFailed:
+      return "tls-handshake-failed";
+    case CloseReason::TlsTimeout:
+      return "tls-handshake-timeout";
   }
   return "?";
 }
@@ -62,13 +119,14 @@ Session::Session(Worker* worker) : worker_(worker) {
 }
 
 void Session::resetSide(Side& side, EndpointKind kind) {
+  side.ssl.reset();  // before the fd it uses
   side.fd.reset();
-  side.readable = side.writable = side.eof = side.shut_wr = false;
+  side.readable = side.writable = side.eof = side.shut_wr = side.hup = false;
   side.ep = {kind, this};
 }
 
-void Session::start(net::UniqueFd client, const net::SockAddr& peer, uint32_t listener,
-                    PoolRuntime* pool, uint64_t id, int64_t now_ms) {
+void Session::start(net::UniqueFd client, const net::SockAddr& peer,
+                    const ListenerRuntime& listener, uint64_t id, int64_t now_ms) {
   id_ = id;
   resetSide(client_, EndpointKind::Client);
   resetSide(upstream_, EndpointKind::Upstream);
@@ -76,8 +134,10 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer, uint32_t li
   u2c_ = Flow{};
   client_.fd = std::move(client);
   peer_ = peer;
-  listener_ = listener;
-  pool_ = pool;
+  listener_ = &listener;
+  pool_ = listener.pool;
+  sni_.clear();
+  tls_error_.clear();
   backend_ = -1;
   reserved_ = false;
   attempts_ = 0;
@@ -94,7 +154,112 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer, uint32_t li
     finish(CloseReason::ResourceLimit);
     return;
   }
-  connectNext();  // client_ has TCP_NODELAY from its listener
+  switch (listener.listener->mode) {
+    case config::ListenerMode::Tcp:
+      connectNext();  // client_ has TCP_NODELAY from its listener
+      return;
+    case config::ListenerMode::TlsPassthrough:
+      state_ = State::Hello;
+      listener.first_timers->arm(timer, now_ms);
+      client_.readable = true;  // the hello may be there already: look before waiting
+      peekHello();
+      return;
+    case config::ListenerMode::TlsTerminate:
+      state_ = State::Handshake;
+      client_.ssl.reset(listener.server->newSsl(client_.fd.get()));
+      if (!client_.ssl) {
+        finish(CloseReason::ResourceLimit);
+        return;
+      }
+      listener.first_timers->arm(timer, now_ms);
+      serverHandshake();
+      return;
+  }
+}
+
+void Session::peekHello() {
+  if (!client_.readable) {
+    return;
+  }
+  const auto buf = worker_->helloScratch();
+  const ssize_t n = ::recv(client_.fd.get(), buf.data(), buf.size(), MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) {
+      client_.readable = false;
+      return;
+    }
+    last_error_ = errno;
+    finish(CloseReason::ClientReset);
+    return;
+  }
+  tls::ClientHello hello;
+  const tls::HelloStatus status =
+      n == 0 ? tls::HelloStatus::NeedMore
+             : tls::parseClientHello({reinterpret_cast<const uint8_t*>(buf.data()),
+                                      static_cast<size_t>(n)},
+                                     hello);
+  if (status == tls::HelloStatus::NeedMore) {
+    // Everything the client sent is still in the socket (peeked, not read): the next segment
+    // raises a new edge. A client that closed or reset before finishing never will.
+    client_.readable = false;
+    if (n == 0 || client_.hup) {
+      tls_error_ = n == 0 ? "closed before a ClientHello" : "closed in the middle of its ClientHello";
+      worker_->onBadHello();
+      finish(CloseReason::BadHello);
+    }
+    return;
+  }
+  if (status != tls::HelloStatus::Ok) {
+    tls_error_ = std::string("ClientHello: ") + tls::toString(status);
+    worker_->onBadHello();
+    finish(CloseReason::BadHello);
+    return;
+  }
+  TimerList::disarm(timer);
+  sni_ = std::move(hello.sni);
+  route(sni_);
+  state_ = State::Connecting;
+  connectNext();
+}
+
+void Session::route(const std::string& name) {
+  pool_ = listener_->pool;
+  if (!name.empty()) {
+    if (PoolRuntime* p = worker_->routeFor(*listener_, name)) {
+      pool_ = p;
+    }
+  }
+}
+
+void Session::serverHandshake() {
+  SSL* ssl = client_.ssl.get();
+  const int ret = SSL_do_handshake(ssl);
+  switch (ret == 1 ? SslWant::Done : sslWant(ssl, ret, tls_error_)) {
+    case SslWant::Done:
+      break;
+    case SslWant::Read:
+      client_.readable = false;
+      return;
+    case SslWant::Write:
+      client_.writable = false;
+      return;
+    case SslWant::Eof:
+    case SslWant::Error:
+      if (tls_error_.empty()) {
+        tls_error_ = "closed during the handshake";
+      }
+      worker_->onTlsHandshake(false, false);
+      finish(CloseReason::TlsFailed);
+      return;
+  }
+  TimerList::disarm(timer);
+  worker_->onTlsHandshake(true, SSL_session_reused(ssl) == 1);
+  if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
+    sni_ = name;
+  }
+  route(sni_);
+  state_ = State::Connecting;
+  connectNext();
 }
 
 void Session::connectNext() {
@@ -177,7 +342,9 @@ void Session::connectFailed(int err) {
 void Session::logConnectFailure() const {
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("[C{}] connect to {} failed: {}", id_,
-                  pool_->pool->backends[backend_].address.toString(), std::strerror(last_error_));
+                  pool_->pool->backends[backend_].address.toString(),
+                  last_error_ == EPROTO && !tls_error_.empty() ? tls_error_
+                                                               : std::strerror(last_error_));
   }
 }
 
@@ -192,35 +359,116 @@ void Session::onEvent(bool upstream, uint32_t events) {
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
     side.writable = true;
   }
-  if (state_ == State::Connecting) {
-    if (upstream && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-      // EPOLLOUT alone means connected; only an error report needs SO_ERROR's reason.
-      int err = (events & (EPOLLERR | EPOLLHUP)) ? net::socketError(upstream_.fd.get()) : 0;
-      if (err == 0 && (events & (EPOLLERR | EPOLLHUP))) {
-        err = ECONNRESET;  // hung up with no pending error: treat as a failed connect
-      }
-      if (err != 0) {
-        connectFailed(err);
-        return;
-      }
-      state_ = State::Streaming;
-      last_error_ = 0;
-      pool_->slots->onConnectOk(backend_);
-      pool_->idle_timers->arm(timer, worker_->now());
-      pumpAll();
-    }
-    return;  // client bytes wait in the socket until the backend is connected
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    side.hup = true;
   }
-  if (state_ == State::Streaming) {
-    pumpAll();
+  switch (state_) {
+    case State::Hello:
+      if (!upstream) {
+        peekHello();
+      }
+      return;
+    case State::Handshake:
+      if (!upstream) {
+        serverHandshake();
+      }
+      return;
+    case State::Connecting:
+      if (upstream && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        // EPOLLOUT alone means connected; only an error report needs SO_ERROR's reason.
+        int err = (events & (EPOLLERR | EPOLLHUP)) ? net::socketError(upstream_.fd.get()) : 0;
+        if (err == 0 && (events & (EPOLLERR | EPOLLHUP))) {
+          err = ECONNRESET;  // hung up with no pending error: treat as a failed connect
+        }
+        if (err != 0) {
+          connectFailed(err);
+          return;
+        }
+        connected();
+      }
+      return;  // client bytes wait in the socket until the backend is connected
+    case State::UpHandshake:
+      if (upstream) {
+        upstreamHandshake();
+      }
+      return;
+    case State::Streaming:
+      pumpAll();
+      return;
+    default:
+      return;
   }
 }
 
+void Session::connected() {
+  last_error_ = 0;
+  if (pool_->tls != nullptr) {
+    upstream_.ssl = pool_->tls->newResumableSsl(upstream_.fd.get(), static_cast<size_t>(backend_));
+    if (!upstream_.ssl) {
+      finish(CloseReason::ResourceLimit);
+      return;
+    }
+    state_ = State::UpHandshake;
+    pool_->connect_timers->arm(timer, worker_->now());  // connect_timeout bounds the handshake
+    upstreamHandshake();
+    return;
+  }
+  state_ = State::Streaming;
+  pool_->slots->onConnectOk(backend_);
+  pool_->idle_timers->arm(timer, worker_->now());
+  pumpAll();
+}
+
+void Session::upstreamHandshake() {
+  SSL* ssl = upstream_.ssl.get();
+  const int ret = SSL_do_handshake(ssl);
+  switch (ret == 1 ? SslWant::Done : sslWant(ssl, ret, tls_error_)) {
+    case SslWant::Done:
+      break;
+    case SslWant::Read:
+      upstream_.readable = false;
+      return;
+    case SslWant::Write:
+      upstream_.writable = false;
+      return;
+    case SslWant::Eof:
+    case SslWant::Error:
+      if (tls_error_.empty()) {
+        tls_error_ = "closed during the handshake";
+      }
+      // A backend we cannot speak TLS with counts against it like a refused connect.
+      connectFailed(EPROTO);
+      return;
+  }
+  state_ = State::Streaming;
+  pool_->slots->onConnectOk(backend_);
+  pool_->idle_timers->arm(timer, worker_->now());
+  pumpAll();
+}
+
 void Session::onTimeout() {
-  if (state_ == State::Connecting) {
-    connectFailed(ETIMEDOUT);
-  } else if (state_ == State::Streaming) {
-    finish(CloseReason::IdleTimeout);
+  switch (state_) {
+    case State::Hello:
+      tls_error_ = "no complete ClientHello in time";
+      worker_->onBadHello();
+      finish(CloseReason::HelloTimeout);
+      return;
+    case State::Handshake:
+      worker_->onTlsHandshake(false, false);
+      finish(CloseReason::TlsTimeout);
+      return;
+    case State::Connecting:
+      connectFailed(ETIMEDOUT);
+      return;
+    case State::UpHandshake:
+      tls_error_ = "tls handshake timed out";
+      connectFailed(ETIMEDOUT);
+      return;
+    case State::Streaming:
+      finish(CloseReason::IdleTimeout);
+      return;
+    default:
+      return;
   }
 }
 
@@ -234,11 +482,18 @@ void Session::onReady() {
 
 void Session::pumpAll() {
   moved_ = false;
-  Pump up = pump(c2u_, client_, upstream_, CloseReason::ClientReset, CloseReason::UpstreamReset);
+  const bool tls = client_.ssl || upstream_.ssl;
+  Pump up = tls ? copy(c2u_, client_, upstream_, CloseReason::ClientReset,
+                       CloseReason::UpstreamReset)
+                : pump(c2u_, client_, upstream_, CloseReason::ClientReset,
+                       CloseReason::UpstreamReset);
   if (up == Pump::Failed) {
     return;
   }
-  Pump down = pump(u2c_, upstream_, client_, CloseReason::UpstreamReset, CloseReason::ClientReset);
+  Pump down = tls ? copy(u2c_, upstream_, client_, CloseReason::UpstreamReset,
+                         CloseReason::ClientReset)
+                  : pump(u2c_, upstream_, client_, CloseReason::UpstreamReset,
+                         CloseReason::ClientReset);
   if (down == Pump::Failed) {
     return;
   }
@@ -344,6 +599,143 @@ Session::Pump Session::pump(Flow& flow, Side& from, Side& to, CloseReason from_e
   }
 }
 
+void Session::releaseBuffer(Flow& flow) {
+  if (flow.buf.data) {
+    worker_->giveBuffer(std::move(flow.buf.data));
+  }
+  flow.buf = CopyBuffer{};
+}
+
+void Session::passFin(Side& to) {
+  if (to.ssl) {
+    // close_notify, so the peer can tell an end from a truncation. Best effort: if the socket
+    // is full it is dropped, and the FIN below still ends the stream.
+    if (SSL_shutdown(to.ssl.get()) < 0) {
+      ERR_clear_error();
+    }
+  }
+  (void)::shutdown(to.fd.get(), SHUT_WR);
+  to.shut_wr = true;
+}
+
+// The flow of a session with a TLS end: bytes go source -> buffer -> destination, through
+// SSL_read/SSL_write on the TLS end and recv/send on a plain one. Same shape as pump():
+// deliver what the buffer holds before reading more, so memory stays one buffer per flow.
+Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_err,
+                            CloseReason to_err) {
+  size_t budget = kBudget;
+  for (;;) {
+    while (flow.buf.len > 0) {
+      if (!to.writable) {
+        return Pump::Blocked;
+      }
+      const char* data = flow.buf.data.get() + flow.buf.off;
+      ssize_t n;
+      if (to.ssl) {
+        size_t written = 0;
+        const int ret = SSL_write_ex(to.ssl.get(), data, flow.buf.len, &written);
+        if (ret == 1) {
+          n = static_cast<ssize_t>(written);
+        } else {
+          switch (sslWant(to.ssl.get(), ret, tls_error_)) {
+            case SslWant::Write:
+              to.writable = false;
+              return Pump::Blocked;
+            case SslWant::Read:
+              to.readable = false;  // renegotiation is off; a TLS 1.3 key update at most
+              return Pump::Blocked;
+            default:
+              last_error_ = EPIPE;
+              finish(to_err);
+              return Pump::Failed;
+          }
+        }
+      } else {
+        n = ::send(to.fd.get(), data, flow.buf.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+          if (errno == EAGAIN) {
+            to.writable = false;
+            return Pump::Blocked;
+          }
+          if (errno == EINTR) {
+            continue;
+          }
+          last_error_ = errno;
+          finish(to_err);
+          return Pump::Failed;
+        }
+      }
+      flow.buf.off += static_cast<size_t>(n);
+      flow.buf.len -= static_cast<size_t>(n);
+      flow.bytes += static_cast<uint64_t>(n);
+      moved_ = true;
+    }
+    if (from.eof) {
+      releaseBuffer(flow);
+      const bool other_done = to.eof && from.shut_wr;
+      if (!to.shut_wr && !other_done) {
+        passFin(to);
+      }
+      return Pump::Done;
+    }
+    // OpenSSL may hold decrypted bytes the socket no longer shows.
+    if (!from.readable && !(from.ssl && SSL_has_pending(from.ssl.get()))) {
+      releaseBuffer(flow);
+      return Pump::Blocked;
+    }
+    if (budget == 0) {
+      return Pump::Yield;
+    }
+    if (!flow.buf.data) {
+      flow.buf.data = worker_->takeBuffer();
+    }
+    flow.buf.off = 0;
+    ssize_t n;
+    if (from.ssl) {
+      size_t got = 0;
+      const int ret = SSL_read_ex(from.ssl.get(), flow.buf.data.get(), CopyBuffer::kSize, &got);
+      if (ret == 1) {
+        n = static_cast<ssize_t>(got);
+      } else {
+        switch (sslWant(from.ssl.get(), ret, tls_error_)) {
+          case SslWant::Read:
+            from.readable = false;
+            continue;
+          case SslWant::Write:
+            from.writable = false;  // a TLS 1.3 key update to answer
+            releaseBuffer(flow);
+            return Pump::Blocked;
+          case SslWant::Eof:
+            from.eof = true;
+            continue;
+          default:
+            last_error_ = EPROTO;
+            finish(from_err);
+            return Pump::Failed;
+        }
+      }
+    } else {
+      n = ::recv(from.fd.get(), flow.buf.data.get(), CopyBuffer::kSize, MSG_DONTWAIT);
+      if (n == 0) {
+        from.eof = true;
+        continue;
+      }
+      if (n < 0) {
+        if (errno == EAGAIN) {
+          from.readable = false;
+        } else if (errno != EINTR) {
+          last_error_ = errno;
+          finish(from_err);
+          return Pump::Failed;
+        }
+        continue;
+      }
+    }
+    flow.buf.len = static_cast<size_t>(n);
+    budget -= std::min(budget, static_cast<size_t>(n));
+  }
+}
+
 std::string Session::describe() const {
   const std::string backend = backend_ >= 0 && state_ == State::Streaming
                                   ? pool_->pool->backends[backend_].address.toString()
@@ -364,17 +756,32 @@ void Session::finish(CloseReason reason) {
     const auto& cfg = worker_->config();
     std::string backend =
         backend_ >= 0 && connected ? pool_->pool->backends[backend_].address.toString() : "-";
+    std::string tls;
+    if (!sni_.empty()) {
+      tls += " sni=" + sni_;
+    }
+    if (client_.ssl) {
+      tls += tlsSummary(client_.ssl.get(), "tls");
+    }
+    if (upstream_.ssl) {
+      tls += tlsSummary(upstream_.ssl.get(), "upstream_tls");
+    }
+    if (!tls_error_.empty()) {
+      tls += " tls_error=\"" + tls_error_ + "\"";
+    }
     log->info("conn={}-{} listener={} client={} backend={} up={} down={} duration={}ms "
-              "reason={}{}{}",
-              worker_->slot(), id_, cfg.listeners[listener_].name, peer_.toString(), backend,
-              c2u_.bytes, u2c_.bytes, worker_->now() - started_ms_, toString(reason),
-              last_error_ ? " error=" : "", last_error_ ? std::strerror(last_error_) : "");
+              "reason={}{}{}{}",
+              worker_->slot(), id_, cfg.listeners[listener_->index].name, peer_.toString(),
+              backend, c2u_.bytes, u2c_.bytes, worker_->now() - started_ms_, toString(reason),
+              last_error_ ? " error=" : "", last_error_ ? std::strerror(last_error_) : "", tls);
   }
   endReservation(connected);
   releasePipe(c2u_);
   releasePipe(u2c_);
-  client_.fd.reset();
-  upstream_.fd.reset();
+  releaseBuffer(c2u_);
+  releaseBuffer(u2c_);
+  resetSide(client_, EndpointKind::Client);
+  resetSide(upstream_, EndpointKind::Upstream);
   worker_->onClosed(this);
 }
 

@@ -1,17 +1,32 @@
 #pragma once
 
+#include <openssl/ssl.h>
+
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "net/address.h"
 #include "net/pipe_pool.h"
 #include "net/unique_fd.h"
+#include "tls/client_context.h"
 #include "worker/timer_list.h"
 
 namespace weir::worker {
 
 class Worker;
 struct PoolRuntime;
+struct ListenerRuntime;
+
+// A user-space buffer for the flows that cannot splice (one side speaks TLS through OpenSSL).
+// Taken from the worker's pool while it holds bytes, given back when empty.
+struct CopyBuffer {
+  static constexpr size_t kSize = 16384;  // one TLS record's plaintext
+  std::unique_ptr<char[]> data;
+  size_t off = 0;
+  size_t len = 0;
+};
+
 
 // Why a session ended; one access-log line says it.
 enum class CloseReason {
@@ -24,6 +39,10 @@ enum class CloseReason {
   BackendsFull,   // every eligible backend is at its max_connections
   ResourceLimit,  // out of fds or pipe memory
   Shutdown,       // the worker stopped
+  BadHello,       // tls-passthrough: not TLS, a malformed or too large ClientHello, or EOF
+  HelloTimeout,   // tls-passthrough: no complete ClientHello within client_hello_timeout
+  TlsFailed,      // tls-terminate: the handshake with the client failed
+  TlsTimeout,     // tls-terminate: no complete handshake within handshake_timeout
 };
 const char* toString(CloseReason reason);
 
@@ -35,7 +54,14 @@ struct Endpoint {
   void* owner;
 };
 
-// One proxied connection: client socket, backend socket and two splice flows between them.
+// One proxied connection: client socket, backend socket and two flows between them.
+//
+// Before the flows start, a TLS listener has a first phase on the client socket alone:
+// tls-passthrough peeks at the ClientHello (MSG_PEEK, so the bytes stay in the socket and are
+// spliced on unchanged) until it is complete and picks the pool by its SNI; tls-terminate
+// runs the server handshake. A pool with [tls] adds a client handshake after the connect.
+// A flow whose ends are both plain sockets splices; a flow with a TLS end copies through a
+// pooled CopyBuffer with SSL_read/SSL_write.
 //
 // Bytes never enter user space: each direction is splice(src -> pipe) then splice(pipe -> dst).
 // A direction holds a pipe from the worker's pool only while bytes sit in it. Reading stops
@@ -45,7 +71,7 @@ struct Endpoint {
 // clears them, so no epoll_ctl is needed after registration.
 class Session {
 public:
-  enum class State { Idle, Connecting, Retrying, Streaming, Closed };
+  enum class State { Idle, Hello, Handshake, Connecting, UpHandshake, Retrying, Streaming, Closed };
 
   explicit Session(Worker* worker);
   Session(const Session&) = delete;
@@ -54,7 +80,7 @@ public:
   // Takes an accepted client socket and starts connecting to a backend of `pool`. `id` names
   // the connection in log lines ([C<id>], conn=<slot>-<id>): unique within the worker, unlike
   // the Session object, which is reused for connection after connection.
-  void start(net::UniqueFd client, const net::SockAddr& peer, uint32_t listener, PoolRuntime* pool,
+  void start(net::UniqueFd client, const net::SockAddr& peer, const ListenerRuntime& listener,
              uint64_t id, int64_t now_ms);
   // An epoll event for the client (upstream = false) or backend socket.
   void onEvent(bool upstream, uint32_t events);
@@ -80,15 +106,24 @@ private:
     bool writable = false;
     bool eof = false;      // read returned 0
     bool shut_wr = false;  // we sent FIN
+    bool hup = false;      // epoll reported RDHUP/HUP/ERR (the peer closed or reset)
+    tls::UniqueSsl ssl;            // TLS on this side (tls-terminate client, [tls] pool backend)
   };
   struct Flow {
     net::Pipe pipe;
     size_t in_pipe = 0;
     uint64_t bytes = 0;
     bool bulk = false;  // a read filled most of a default pipe: ask for large pipes from now on
+    CopyBuffer buf;     // flows with a TLS end
   };
   enum class Pump { Blocked, Yield, Done, Failed };
 
+  void peekHello();
+  void serverHandshake();
+  void upstreamHandshake();
+  void connected();
+  // The pool of the first SNI route of the listener that matches `name`, else the default.
+  void route(const std::string& name);
   void connectNext();
   void connectFailed(int err);
   // The debug line about the failed connect to backend_ (last_error_ says why).
@@ -96,7 +131,11 @@ private:
   void endReservation(bool connected);
   void pumpAll();
   Pump pump(Flow& flow, Side& from, Side& to, CloseReason from_err, CloseReason to_err);
+  Pump copy(Flow& flow, Side& from, Side& to, CloseReason from_err, CloseReason to_err);
   void releasePipe(Flow& flow);
+  void releaseBuffer(Flow& flow);
+  // The FIN of `from` reached `to`: close_notify first when `to` speaks TLS, then FIN.
+  void passFin(Side& to);
   void resetSide(Side& side, EndpointKind kind);
 
   Worker* worker_;
@@ -108,7 +147,9 @@ private:
   Flow u2c_;
   net::SockAddr peer_;
   PoolRuntime* pool_ = nullptr;
-  uint32_t listener_ = 0;
+  const ListenerRuntime* listener_ = nullptr;
+  std::string sni_;        // the client's SNI (TLS listeners), for the access log
+  std::string tls_error_;  // OpenSSL's reason for the last TLS failure
   int backend_ = -1;
   bool reserved_ = false;  // backend_'s shared active count includes this session
   uint32_t attempts_ = 0;

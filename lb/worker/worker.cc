@@ -27,6 +27,8 @@ constexpr int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE: retry later, ne
 constexpr int64_t kReconcileMs = 1000;
 // Idle pipes unused for a whole period are freed at its end (so after 5 to 10 s).
 constexpr int64_t kPipeTrimMs = 5000;
+// Idle CopyBuffers kept for reuse (16 KiB each); more are freed when given back.
+constexpr size_t kFreeBuffers = 256;
 
 }  // namespace
 
@@ -37,13 +39,15 @@ int64_t monotonicMs() {
 }
 
 Worker::Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
-               steer::SlotLoad load, const shm::BackendMap& backends, shm::WorkerSlot& stats)
+               steer::SlotLoad load, const shm::BackendMap& backends, shm::WorkerSlot& stats,
+               std::shared_ptr<const tls::Contexts> tls)
     : cfg_(cfg),
       slot_(slot),
       sockets_(std::move(sockets)),
       load_(load),
       backends_(backends),
-      stats_(stats) {}
+      stats_(stats),
+      tls_(std::move(tls)) {}
 
 Worker::~Worker() = default;
 
@@ -91,7 +95,36 @@ void Worker::setup() {
     rt->slots = &slots;
     rt->connect_timers = timerList(pool.connect_timeout.count());
     rt->idle_timers = timerList(pool.idle_timeout.count());
+    if (tls_ && p < tls_->clients.size() && tls_->clients[p]) {
+      rt->tls = tls_->clients[p].get();
+    }
     pools_.push_back(std::move(rt));
+  }
+  for (size_t i = 0; i < cfg_.listeners.size(); ++i) {
+    const config::Listener& l = cfg_.listeners[i];
+    auto rt = std::make_unique<ListenerRuntime>();
+    rt->index = static_cast<uint32_t>(i);
+    rt->listener = &l;
+    rt->pool = pools_[l.pool_index].get();
+    for (const config::SniRoute& r : l.sni) {
+      rt->routes.push_back(pools_[r.pool_index].get());
+    }
+    if (!l.sni.empty()) {
+      rt->sni = std::make_unique<tls::SniTable>(l.sni);
+    }
+    if (l.mode == config::ListenerMode::TlsTerminate) {
+      if (!tls_ || i >= tls_->servers.size() || !tls_->servers[i]) {
+        throw std::runtime_error("listener " + l.name + ": no TLS context");
+      }
+      rt->server = tls_->servers[i].get();
+      rt->first_timers = timerList(l.tls->handshake_timeout.count());
+    } else if (l.mode == config::ListenerMode::TlsPassthrough) {
+      rt->first_timers = timerList(l.client_hello_timeout.count());
+      if (!hello_scratch_) {
+        hello_scratch_ = std::make_unique<char[]>(tls::kMaxClientHello);
+      }
+    }
+    listeners_.push_back(std::move(rt));
   }
 
   listen_eps_.resize(sockets_.size());
@@ -122,6 +155,33 @@ void Worker::onClosed(Session* s) {
 }
 
 void Worker::onRejectedFull() { shm::onRejectedFull(stats_); }
+
+void Worker::onBadHello() { shm::onBadHello(stats_); }
+
+void Worker::onTlsHandshake(bool ok, bool resumed) { shm::onTlsHandshake(stats_, ok, resumed); }
+
+PoolRuntime* Worker::routeFor(const ListenerRuntime& listener, const std::string& name) const {
+  if (!listener.sni) {
+    return nullptr;
+  }
+  const std::optional<size_t> i = listener.sni->lookup(name);
+  return i ? listener.routes[*i] : nullptr;
+}
+
+std::unique_ptr<char[]> Worker::takeBuffer() {
+  if (free_buffers_.empty()) {
+    return std::make_unique<char[]>(CopyBuffer::kSize);
+  }
+  auto buf = std::move(free_buffers_.back());
+  free_buffers_.pop_back();
+  return buf;
+}
+
+void Worker::giveBuffer(std::unique_ptr<char[]> buf) {
+  if (free_buffers_.size() < kFreeBuffers) {
+    free_buffers_.push_back(std::move(buf));
+  }
+}
 
 Session* Worker::newSession() {
   if (free_sessions_.empty()) {
@@ -176,9 +236,7 @@ void Worker::acceptFrom(size_t index) {
     shm::onAccept(stats_);
     load_.accepted();
     Session* s = newSession();
-    const auto& listener = cfg_.listeners[ls.listener];
-    s->start(net::UniqueFd(fd), peer, ls.listener, pools_[listener.pool_index].get(), accepted_,
-             now_ms_);
+    s->start(net::UniqueFd(fd), peer, *listeners_[ls.listener], accepted_, now_ms_);
   }
   // Batch used up with the queue maybe non-empty: continue after other events.
 }

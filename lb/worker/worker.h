@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,11 @@
 #include "shm/backend_map.h"
 #include "shm/region.h"
 #include "steer/slot_load.h"
+#include "tls/client_context.h"
+#include "tls/client_hello.h"
+#include "tls/contexts.h"
+#include "tls/server_context.h"
+#include "tls/sni.h"
 #include "worker/session.h"
 #include "worker/timer_list.h"
 
@@ -32,6 +38,18 @@ struct PoolRuntime {
   const shm::PoolSlots* slots = nullptr;
   TimerList* connect_timers = nullptr;
   TimerList* idle_timers = nullptr;
+  tls::ClientContext* tls = nullptr;  // [pools.NAME.tls]: speak TLS to the backends
+};
+
+// Per-listener state: its default pool, its SNI routes, its TLS server context.
+struct ListenerRuntime {
+  uint32_t index = 0;  // into Config::listeners
+  const config::Listener* listener = nullptr;
+  PoolRuntime* pool = nullptr;         // the default pool
+  std::vector<PoolRuntime*> routes;    // pool of each listener->sni entry
+  std::unique_ptr<tls::SniTable> sni;  // name -> index into routes; null without routes
+  const tls::ServerContext* server = nullptr;  // tls-terminate
+  TimerList* first_timers = nullptr;  // client_hello_timeout / handshake_timeout
 };
 
 // A worker process's event loop. Accepts from its own slot's listening sockets only (the
@@ -45,8 +63,10 @@ public:
   // load: this worker's part of the steering load. backends: where cfg's backends live in the
   // shared-memory region (bound to this worker's traffic row); stats: this worker's entry in
   // the region. Both outlive the worker.
+  // tls: the generation's OpenSSL contexts (built by the master), null if it has none.
   Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
-         steer::SlotLoad load, const shm::BackendMap& backends, shm::WorkerSlot& stats);
+         steer::SlotLoad load, const shm::BackendMap& backends, shm::WorkerSlot& stats,
+         std::shared_ptr<const tls::Contexts> tls = nullptr);
   ~Worker();
 
   // Runs until SIGTERM/SIGINT (fast stop) or SIGQUIT once every connection has ended.
@@ -61,6 +81,14 @@ public:
   void enqueue(Session* s);
   void onClosed(Session* s);
   void onRejectedFull();
+  void onBadHello();
+  void onTlsHandshake(bool ok, bool resumed);
+  // The pool of the SNI route that matches `name`, or null (then the listener's default).
+  PoolRuntime* routeFor(const ListenerRuntime& listener, const std::string& name) const;
+  // Scratch space for peeking at a ClientHello (the bytes stay in the socket).
+  std::span<char> helloScratch() { return {hello_scratch_.get(), tls::kMaxClientHello}; }
+  std::unique_ptr<char[]> takeBuffer();
+  void giveBuffer(std::unique_ptr<char[]> buf);
   unsigned slot() const { return slot_; }
 
 private:
@@ -92,6 +120,10 @@ private:
   net::PipePool pipes_;
   std::vector<std::unique_ptr<TimerList>> timer_lists_;
   std::vector<std::unique_ptr<PoolRuntime>> pools_;
+  std::vector<std::unique_ptr<ListenerRuntime>> listeners_;
+  std::shared_ptr<const tls::Contexts> tls_;
+  std::unique_ptr<char[]> hello_scratch_;
+  std::vector<std::unique_ptr<char[]>> free_buffers_;  // CopyBuffer storage, at most kFreeBuffers
 
   std::vector<std::unique_ptr<Session>> all_sessions_;
   std::vector<Session*> free_sessions_;

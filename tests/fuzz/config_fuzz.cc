@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "fuzz_check.h"
@@ -71,6 +72,53 @@ void checkDuration(config::Duration d, std::string_view key) {
   check(back.has_value() && *back == d, "formatDuration reads back with parseDuration", text);
 }
 
+void checkFile(const config::FileRef& file, std::string_view what) {
+  check(!file.path.empty() && isOneLine(file.path), "a file path is non-empty and one line",
+        what);
+  check(file.where.substr(0, kPath.size() + 1) == std::string(kPath) + ":" &&
+            isOneLine(file.where),
+        "FileRef::where is one line starting with FILE:", file.where);
+}
+
+void checkAlpn(const std::vector<std::string>& alpn) {
+  check(alpn.size() <= 16, "at most 16 ALPN protocols");
+  for (size_t i = 0; i < alpn.size(); ++i) {
+    check(!alpn[i].empty() && alpn[i].size() <= 255, "an ALPN protocol is 1..255 bytes");
+    for (size_t k = 0; k < i; ++k) {
+      check(alpn[k] != alpn[i], "no ALPN protocol twice", alpn[i]);
+    }
+  }
+}
+
+void checkTls(const config::Config& c, const config::Listener& l) {
+  check(l.tls.has_value() == (l.mode == config::ListenerMode::TlsTerminate),
+        "[tls] is set exactly in mode tls-terminate", l.name);
+  check(l.sni.empty() || l.mode != config::ListenerMode::Tcp, "SNI routes only in TLS modes",
+        l.name);
+  for (size_t i = 0; i < l.sni.size(); ++i) {
+    const config::SniRoute& r = l.sni[i];
+    check(i == 0 || l.sni[i - 1].name < r.name, "SNI routes sorted, names unique", r.name);
+    check(!r.name.empty() && r.name.size() <= 255 && isPrintableAscii(r.name),
+          "an SNI route's name is a printable host name", r.name);
+    for (char ch : r.name) {
+      check(!(ch >= 'A' && ch <= 'Z'), "SNI route names are lower case", r.name);
+    }
+    check(r.pool_index < c.pools.size() && c.pools[r.pool_index].name == r.pool,
+          "an SNI route's pool_index points at its pool", r.name);
+  }
+  checkDuration(l.client_hello_timeout, "client_hello_timeout");
+  if (l.tls) {
+    check(!l.tls->certificates.empty(), "tls-terminate has a certificate", l.name);
+    for (const config::CertKey& pair : l.tls->certificates) {
+      checkFile(pair.cert, "cert");
+      checkFile(pair.key, "key");
+    }
+    checkAlpn(l.tls->alpn);
+    checkDuration(l.tls->handshake_timeout, "handshake_timeout");
+    checkDuration(l.tls->ticket_key_rotation, "ticket_key_rotation");
+  }
+}
+
 void checkConfig(const config::Config& c) {
   check(c.path == kPath, "Config::path is the path given");
   check(c.global.workers >= 1 && c.global.workers <= config::kMaxWorkers, "workers 1..64");
@@ -90,6 +138,7 @@ void checkConfig(const config::Config& c) {
     check(l.pool_index < c.pools.size() && c.pools[l.pool_index].name == l.pool,
           "pool_index points at the listener's pool", l.name);
     check(l.backlog >= 1 && l.backlog <= 65535, "backlog 1..65535", l.name);
+    checkTls(c, l);
   }
 
   for (size_t i = 0; i < c.pools.size(); ++i) {
@@ -109,6 +158,17 @@ void checkConfig(const config::Config& c) {
     checkDuration(p.connect_timeout, "connect_timeout");
     checkDuration(p.idle_timeout, "idle_timeout");
     checkDuration(p.passive_holddown, "passive_holddown");
+    if (p.tls) {
+      if (!p.tls->ca.empty()) {
+        checkFile(p.tls->ca, "ca");
+        check(p.tls->verify, "a CA bundle only with verify = true", p.name);
+      }
+      if (p.tls->client_certificate) {
+        checkFile(p.tls->client_certificate->cert, "client_certificate.cert");
+        checkFile(p.tls->client_certificate->key, "client_certificate.key");
+      }
+      checkAlpn(p.tls->alpn);
+    }
     if (p.health) {
       const config::HealthCheck& h = *p.health;
       checkDuration(h.interval, "interval");

@@ -10,6 +10,7 @@
 #include "support/net_io.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
+#include "support/cert_builder.h"
 #include "weir_process.h"
 
 namespace weir::test {
@@ -130,6 +131,95 @@ TEST(ConfigCheck, RunningWithBadConfigFailsFast) {
   EXPECT_LT(ms, 5000) << "weir took " << ms << " ms to reject the config";
   EXPECT_TRUE(hasLocatedError(r.err, 15, {1, 11}, "pools.web.retires"));
   EXPECT_TRUE(portIsFree("127.0.0.1", port)) << "weir left its listen port bound";
+}
+
+// A tls-terminate listener on `port` whose certificate and key are `cert` and `key` (paths as
+// written in the file); line 7 holds them.
+std::string tlsConfig(uint16_t port, uint16_t backend_port, const std::string& cert,
+                      const std::string& key) {
+  return "[listeners.secure]\n"                                                // 1
+         "bind = \"127.0.0.1:" + std::to_string(port) + "\"\n"                 // 2
+         "mode = \"tls-terminate\"\n"                                          // 3
+         "pool = \"web\"\n"                                                    // 4
+         "[listeners.secure.tls]\n"                                           // 5
+         "alpn = [\"http/1.1\"]\n"                                             // 6
+         "certificates = [{ cert = \"" + cert + "\", key = \"" + key + "\" }]\n"  // 7
+         "[pools.web]\n"                                                       // 8
+         "backends = [ { address = \"127.0.0.1:" + std::to_string(backend_port) +
+         "\" } ]\n";                                                          // 9
+}
+
+// Writes a self-signed certificate for "localhost" valid for `days` more days (plus an hour)
+// and its key as DIR/site.pem and DIR/site.key.
+void writeCertificate(const TempDir& dir, int days) {
+  TestKey key = TestKey::ecP256();
+  CertSpec spec;
+  spec.common_name = "localhost";
+  spec.dns_names = {"localhost"};
+  spec.valid_until = int64_t{days} * 86400 + 3600;
+  dir.write("site.pem", TestCert::make(spec, key).pem());
+  dir.write("site.key", key.pem());
+}
+
+TEST(ConfigCheck, TlsMissingKeyFileFailsNamingTheFile) {
+  TempDir dir("weir-cfg");
+  writeCertificate(dir, 90);
+  const uint16_t port = pickFreePort();
+  // Relative paths: found next to the config, wherever weir runs.
+  const std::string config = tlsConfig(port, pickFreePort(), "site.pem", "missing.key");
+  const std::string path = dir.write("bad.toml", config);
+  const RunResult r = run(kWeirBin, {"-t", "-c", path}, seconds(10));
+  EXPECT_EQ(r.exitCode(), 1) << describeStatus(r.status) << "\nstderr:\n" << r.err;
+  const size_t line7 = config.find("certificates = ");
+  const size_t col = config.find("key = \"", line7) - line7 + 7;
+  EXPECT_NE(r.err.find("bad.toml:7:" + std::to_string(col) +
+                       ": listeners.secure.tls.certificates[0].key: " + dir.file("missing.key") +
+                       ": cannot read: No such file or directory\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("test failed"), std::string::npos) << r.err;
+  EXPECT_TRUE(portIsFree("127.0.0.1", port));
+}
+
+TEST(ConfigCheck, TlsMissingKeyFileStopsAStart) {
+  TempDir dir("weir-cfg");
+  writeCertificate(dir, 90);
+  const uint16_t port = pickFreePort();
+  const std::string path = dir.write(
+      "bad.toml", tlsConfig(port, pickFreePort(), dir.file("site.pem"), dir.file("gone.key")));
+  const RunResult r = run(kWeirBin, {"-c", path}, seconds(10));
+  EXPECT_FALSE(r.timed_out) << "weir -c bad.toml was still running after 10 s";
+  EXPECT_EQ(r.exitCode(), 1) << describeStatus(r.status) << "\nstderr:\n" << r.err;
+  EXPECT_NE(r.err.find(dir.file("gone.key") + ": cannot read: No such file or directory"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(portIsFree("127.0.0.1", port)) << "weir left its listen port bound";
+}
+
+TEST(ConfigCheck, TlsExpiringCertificateWarnsButPasses) {
+  TempDir dir("weir-cfg");
+  writeCertificate(dir, 5);
+  const std::string path = dir.write(
+      "good.toml", tlsConfig(pickFreePort(), pickFreePort(), "site.pem", "site.key"));
+  const RunResult r = run(kWeirBin, {"-t", "-c", path}, seconds(10));
+  EXPECT_EQ(r.exitCode(), 0) << describeStatus(r.status) << "\nstderr:\n" << r.err;
+  EXPECT_NE(r.err.find("weir: warning: " + path + ":7:26: listeners.secure.tls.certificates[0]"
+                       ".cert: " + dir.file("site.pem") + ": expires in 5 days, on "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(": serves localhost; valid until "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("test is successful"), std::string::npos) << r.err;
+}
+
+TEST(ConfigCheck, TlsGoodCertificatePassesWithoutWarnings) {
+  TempDir dir("weir-cfg");
+  writeCertificate(dir, 90);
+  const std::string path = dir.write(
+      "good.toml", tlsConfig(pickFreePort(), pickFreePort(), "site.pem", "site.key"));
+  const RunResult r = run(kWeirBin, {"-t", "-c", path}, seconds(10));
+  EXPECT_EQ(r.exitCode(), 0) << describeStatus(r.status) << "\nstderr:\n" << r.err;
+  EXPECT_EQ(r.err.find("expires in"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(": serves localhost; valid until "), std::string::npos) << r.err;
 }
 
 }  // namespace

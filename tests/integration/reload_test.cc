@@ -236,6 +236,41 @@ TEST(Reload, BadConfigChangesNothingAndIsReportedWithItsLocation) {
   EXPECT_EQ(echoRoundTrip(fd.get(), "old one\n", deadlineIn(seconds(5))), IoStatus::Ok);
 }
 
+TEST(Reload, MissingCertificateFileChangesNothing) {
+  TestServer echo0 = startTestServer(kTestsrvBin, "echo");
+  TestServer echo1 = startTestServer(kTestsrvBin, "echo");
+  WeirConfig base = WeirConfig::simple({echo0.endpoint(), echo1.endpoint()}, 2);
+  WeirProcess weir(base);
+  base = weir.config();
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const std::vector<pid_t> before = weir.waitForWorkers(2);
+  ASSERT_EQ(before.size(), 2u);
+
+  // A valid config (3 workers) naming a CA file that does not exist: only reading the file
+  // finds the problem, and the reload must fail as for a config error.
+  TempDir dir("weir-reload-ca");
+  const std::string missing = dir.file("missing-ca.pem");
+  WeirConfig bad = variant(base, 3, 1, 1);
+  bad.pools[0].lines.push_back("tls = { ca = \"" + missing + "\" }");
+  weir.writeConfig(bad);
+  ASSERT_TRUE(weir.signal(SIGHUP));
+  ASSERT_TRUE(weir.waitForLogLines("reload failed", 1, seconds(10))) << weir.logTail();
+  auto located = weir.logLine(missing);
+  ASSERT_TRUE(located.has_value()) << weir.logTail();
+  EXPECT_NE(located->find("[error]"), std::string::npos) << *located;
+  EXPECT_NE(located->find("pools.back.tls.ca: " + missing +
+                          ": cannot read: No such file or directory"),
+            std::string::npos)
+      << *located;
+  EXPECT_EQ(weir.countLogLines("master: reloaded: generation"), 0u) << weir.logTail();
+
+  // Nothing changed: same workers, still serving.
+  EXPECT_EQ(weir.workerPids(), before);
+  Fd fd = connectTcp(weir.addr(), seconds(5));
+  ASSERT_TRUE(fd.valid());
+  EXPECT_EQ(echoRoundTrip(fd.get(), "still here\n", deadlineIn(seconds(5))), IoStatus::Ok);
+}
+
 TEST(Reload, ListenersAndPoolsComeAndGo) {
   TestServer echo0 = startTestServer(kTestsrvBin, "echo");
   TestServer echo1 = startTestServer(kTestsrvBin, "echo");

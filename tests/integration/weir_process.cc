@@ -89,6 +89,9 @@ std::string WeirConfig::toToml() const {
     t << "bind = [" << quoted("127.0.0.1:" + std::to_string(l.port)) << "]\n";
     t << "pool = " << quoted(l.pool) << "\n";
     t << "backlog = " << l.backlog << "\n";
+    for (const std::string& line : l.lines) {
+      t << line << "\n";
+    }
   }
   for (const PoolSpec& p : pools) {
     t << "\n[pools." << p.name << "]\n";

@@ -48,6 +48,9 @@ struct ListenerSpec {
   std::string pool;
   uint16_t port = 0;  // 0: WeirProcess picks a free 127.0.0.1 port
   int backlog = 4096;
+  // Extra [listeners.NAME] lines; dotted keys reach its subtables, e.g.
+  // "mode = \"tls-terminate\"", "tls.certificates = [...]", "sni.\"a.test\" = \"api\"".
+  std::vector<std::string> lines;
 };
 
 // A weir configuration, written out as TOML by WeirProcess.

@@ -272,7 +272,7 @@ colour = "red"
 bnid = "127.0.0.1:8080"
 pool = "web"
 
-[listeners.web.tls]
+[listeners.web.tsl]
 cert = "x"
 
 [pools.web]
@@ -283,7 +283,7 @@ backends = [{ address = "10.0.0.1:80", wieght = 2 }]
                           "weir.toml:4:10: global.colour: unknown key",
                           "weir.toml:6:1: listeners.web: missing required key \"bind\"",
                           "weir.toml:7:8: listeners.web.bnid: unknown key; did you mean \"bind\"?",
-                          "weir.toml:10:1: listeners.web.tls: unknown key",
+                          "weir.toml:10:1: listeners.web.tsl: unknown key; did you mean \"tls\"?",
                           "weir.toml:14:49: pools.web.backends[0].wieght: unknown key; did you "
                           "mean \"weight\"?"));
 }

@@ -208,10 +208,17 @@ TEST(HealthConfig, HttpStatusClass) {
   EXPECT_EQ(c.pools[0].health->status_max, 399);
 }
 
-TEST(HealthConfig, TlsWaitsForTlsSupport) {
-  EXPECT_THAT(errorsOf(std::string(kBackends) + "[pools.web.health]\nkind = \"tls\"\n"),
-              ElementsAre("weir.toml:7:8: pools.web.health.kind: \"tls\" checks arrive with TLS "
-                          "support; until then use \"tcp\" (connect only) or \"send-expect\""));
+TEST(HealthConfig, TlsKind) {
+  Config c = parsePool(std::string(kBackends) + "[pools.web.health]\nkind = \"tls\"\n");
+  ASSERT_TRUE(c.pools[0].health.has_value());
+  EXPECT_EQ(c.pools[0].health->kind, HealthKind::Tls);
+  EXPECT_THAT(errorsOf(std::string(kBackends) + "[pools.web.health]\nkind = \"tsl\"\n"),
+              ElementsAre("weir.toml:7:8: pools.web.health.kind: expected \"tcp\", "
+                          "\"send-expect\", \"http\" or \"tls\", got \"tsl\"; did you mean "
+                          "\"tls\"?"));
+  EXPECT_THAT(errorsOf(std::string(kBackends) +
+                       "[pools.web.health]\nkind = \"tls\"\npath = \"/\"\n"),
+              ElementsAre("weir.toml:8:8: pools.web.health.path: only used with kind = \"http\""));
 }
 
 TEST(HealthConfig, ValueErrors) {
@@ -223,7 +230,8 @@ fall = 101
 port = 0
 )"),
               ElementsAre("weir.toml:7:8: pools.web.health.kind: expected \"tcp\", "
-                          "\"send-expect\" or \"http\", got \"htp\"; did you mean \"http\"?",
+                          "\"send-expect\", \"http\" or \"tls\", got \"htp\"; did you mean "
+                          "\"http\"?",
                           "weir.toml:8:12: pools.web.health.interval: must be at least "
                           "\"10ms\", got \"5ms\"",
                           "weir.toml:9:8: pools.web.health.rise: must be 1..100, got 0",
