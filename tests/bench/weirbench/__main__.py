@@ -120,7 +120,7 @@ def make_certificate(out):
     tls = configs.TlsFiles(cert=os.path.join(d, "cert.pem"), key=os.path.join(d, "key.pem"),
                            combined=os.path.join(d, "cert-and-key.pem"))
     argv = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-keyout", tls.key,
+            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "365", "-keyout", tls.key,
             "-out", tls.cert, "-subj", f"/CN={configs.TLS_SNI}",
             "-addext", f"subjectAltName=DNS:{configs.TLS_SNI}"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
