@@ -118,7 +118,10 @@ def make_certificate(out):
     d = os.path.join(out, "tls")
     os.makedirs(d, exist_ok=True)
     tls = configs.TlsFiles(cert=os.path.join(d, "cert.pem"), key=os.path.join(d, "key.pem"),
-                           combined=os.path.join(d, "cert-and-key.pem"))
+                           combined=os.path.join(d, "cert-and-key.pem"),
+                           client_conf=os.path.join(d, "client-openssl.cnf"))
+    with open(tls.client_conf, "w") as f:
+        f.write(configs.TLS_CLIENT_CONF)
     argv = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "365", "-keyout", tls.key,
             "-out", tls.cert, "-subj", f"/CN={configs.TLS_SNI}",

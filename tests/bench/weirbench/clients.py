@@ -141,14 +141,16 @@ def h2load(port, sni, seconds, threads, connections, h2, streams=1, path="/"):
 _TLSCLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tlsclient.py")
 
 
-def tls_handshakes(port, sni, seconds, processes):
+def tls_handshakes(port, sni, seconds, processes, openssl_conf):
     """Full TLS handshakes, one HTTP request each with Connection: close, from `processes`
-    tlsclient.py processes side by side (each one connection at a time). Returns (result dict
-    or None, error text or None); the result holds connections, connections_per_second,
-    reused (must be 0), errors (dict), p50_ms, p99_ms, client_cpu_s, protocol and cipher."""
+    tlsclient.py processes side by side (each one connection at a time), with OpenSSL
+    configured by the file openssl_conf. Returns (result dict or None, error text or None); the
+    result holds connections, connections_per_second, reused (must be 0), errors (dict),
+    p50_ms, p99_ms, client_cpu_s, protocol and cipher."""
     argv = [sys.executable, _TLSCLIENT, str(port), sni, str(seconds)]
+    env = dict(os.environ, OPENSSL_CONF=openssl_conf)
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              preexec_fn=die_with_parent) for _ in range(processes)]
+                              env=env, preexec_fn=die_with_parent) for _ in range(processes)]
     reports, problems = [], []
     deadline = time.monotonic() + seconds + 20
     for p in procs:

@@ -35,6 +35,23 @@ class TlsFiles:
     cert: str
     key: str
     combined: str  # cert then key in one file: HAProxy's `crt` wants that
+    client_conf: str  # OPENSSL_CONF of tlsclient.py: the one TLS 1.3 cipher suite it offers
+
+
+# Python's ssl module cannot choose TLS 1.3 cipher suites, and the servers differ in whose order
+# wins (weir picks its own, HAProxy and nginx take the client's): left alone, weir negotiated
+# AES-128-GCM and the others AES-256-GCM with SHA-384. tlsclient.py offers only the suite h2load
+# puts first, so every target and every TLS workload runs the same cipher.
+TLS_CLIENT_SUITE = "TLS_AES_128_GCM_SHA256"
+TLS_CLIENT_CONF = f"""# OpenSSL configuration of the benchmark's TLS client (generated)
+openssl_conf = default_conf
+[default_conf]
+ssl_conf = ssl_section
+[ssl_section]
+system_default = system_default_section
+[system_default_section]
+Ciphersuites = {TLS_CLIENT_SUITE}
+"""
 
 
 def _nginx_tls_lines(tls, indent):

@@ -96,7 +96,7 @@ def run_tls_handshakes(target, s, service):
         return rec
     cpu0 = target.cpu_seconds()
     result, err = clients.tls_handshakes(target.ports[service], configs.TLS_SNI, s.tls_seconds,
-                                         s.tls_clients)
+                                         s.tls_clients, target.tls.client_conf)
     cpu = _cpu_delta(cpu0, target.cpu_seconds())
     if err:
         rec.errors.append(err)
@@ -121,6 +121,8 @@ def run_tls_handshakes(target, s, service):
         rec.errors.append("TLS client errors: " + _failures_text(result["errors"]))
     if n and result["protocol"] != "TLSv1.3":
         rec.errors.append(f"negotiated {result['protocol']}, not TLSv1.3")
+    if n and result["cipher"] != configs.TLS_CLIENT_SUITE:
+        rec.errors.append(f"negotiated {result['cipher']}, not {configs.TLS_CLIENT_SUITE}")
     return rec
 
 
