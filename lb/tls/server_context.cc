@@ -1,5 +1,9 @@
 #include "tls/server_context.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -11,6 +15,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "net/unique_fd.h"
+#include "tls/cert_check.h"
 #include "tls/errors.h"
 
 namespace weir::tls {
@@ -20,52 +26,35 @@ int versionOf(config::TlsVersion v) {
   return v == config::TlsVersion::V1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-// SAN DNS names of a certificate, else its subject CN; lower case.
-std::vector<std::string> namesOf(X509* cert) {
-  std::vector<std::string> out;
-  auto* sans =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (sans != nullptr) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
-      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
-      if (gn->type == GEN_DNS) {
-        const ASN1_STRING* s = gn->d.dNSName;
-        out.push_back(lower(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                                        static_cast<size_t>(ASN1_STRING_length(s)))));
-      }
-    }
-    GENERAL_NAMES_free(sans);
-  }
-  if (out.empty()) {
-    char cn[256];
-    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
-    if (n > 0) {
-      out.push_back(lower(std::string(cn, static_cast<size_t>(n))));
-    }
-  }
-  return out;
-}
-
-bool matches(const std::string& pattern, const std::string& host) {
-  if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
-    const size_t dot = host.find('.');
-    return dot != std::string::npos && dot > 0 && host.compare(dot, std::string::npos,
-                                                               pattern, 1, std::string::npos) == 0;
-  }
-  return pattern == host;
-}
-
 std::string at(const config::FileRef& f) {
   return (f.where.empty() ? std::string() : f.where + ": ") + f.path;
 }
 
 }  // namespace
+
+bool kernelHasKtls() {
+  // Asked once per process, by the master (root: the kernel may load the tls module for it):
+  // can a connected TCP socket take the "tls" upper-layer protocol?
+  static const bool has = [] {
+    net::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    net::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!listener || !client) {
+      return false;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(listener.get(), 1) != 0 ||
+        ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+        ::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      return false;
+    }
+    return ::setsockopt(client.get(), IPPROTO_TCP, TCP_ULP, "tls", 3) == 0;
+  }();
+  return has;
+}
 
 int serverContextIndex() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -91,6 +80,13 @@ ServerContext::ServerContext(const config::ServerTls& cfg, std::shared_ptr<Ticke
   if (ctxs_.empty()) {
     throw std::runtime_error("tls: no certificate configured");
   }
+  std::vector<SniTable::Entry> entries;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    for (const std::string& n : names_[i]) {
+      entries.push_back({n, i});
+    }
+  }
+  by_name_ = SniTable(std::move(entries));
 }
 
 ServerContext::~ServerContext() {
@@ -117,7 +113,15 @@ SSL_CTX* ServerContext::makeCtx(const config::ServerTls& cfg, const config::Cert
   if (!cfg.session_tickets) {
     options |= SSL_OP_NO_TICKET;
   }
+  if (!kernelHasKtls()) {
+    // OpenSSL would try (and fail) two setsockopt calls per handshake to find out.
+    options &= ~static_cast<uint64_t>(SSL_OP_ENABLE_KTLS);
+  }
   SSL_CTX_set_options(ctx, options);
+  // Read-ahead: one read() fetches a record's header and body (and whatever follows) instead
+  // of two reads per record. Bytes it buffers beyond a record are seen through
+  // SSL_has_pending by the worker.
+  SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
   // Stateless tickets only: a session cache would be per worker, so useless across workers.
@@ -146,7 +150,7 @@ SSL_CTX* ServerContext::makeCtx(const config::ServerTls& cfg, const config::Cert
   if (SSL_CTX_check_private_key(ctx) != 1) {
     fail(at(pair.key) + ": the private key does not match the certificate " + pair.cert.path);
   }
-  names_.push_back(namesOf(SSL_CTX_get0_certificate(ctx)));
+  names_.push_back(certificateNames(SSL_CTX_get0_certificate(ctx)));
   SSL_CTX_set_ex_data(ctx, serverContextIndex(), this);
   SSL_CTX_set_tlsext_servername_callback(ctx, &ServerContext::onServerName);
   SSL_CTX_set_tlsext_servername_arg(ctx, this);
@@ -176,33 +180,15 @@ SSL* ServerContext::newSsl(int fd) const {
   return ssl;
 }
 
-size_t ServerContext::pick(const std::string& host) const {
-  for (size_t i = 0; i < names_.size(); ++i) {  // exact names first, in config order
-    for (const std::string& n : names_[i]) {
-      if (n == host) {
-        return i;
-      }
-    }
-  }
-  for (size_t i = 0; i < names_.size(); ++i) {
-    for (const std::string& n : names_[i]) {
-      if (matches(n, host)) {
-        return i;
-      }
-    }
-  }
-  return 0;
-}
-
 int ServerContext::onServerName(SSL* ssl, int* /*alert*/, void* arg) {
   auto* self = static_cast<ServerContext*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name == nullptr || self->ctxs_.size() < 2) {
     return SSL_TLSEXT_ERR_OK;  // no SNI, or one certificate: the default serves
   }
-  const size_t i = self->pick(lower(name));
-  if (i != 0) {
-    SSL_set_SSL_CTX(ssl, self->ctxs_[i]);
+  const std::optional<size_t> i = self->by_name_.lookup(name);
+  if (i && *i != 0) {
+    SSL_set_SSL_CTX(ssl, self->ctxs_[*i]);
   }
   return SSL_TLSEXT_ERR_OK;
 }
@@ -267,7 +253,10 @@ int ServerContext::onTicket(SSL* ssl, unsigned char key_name[16], unsigned char*
   if (EVP_MAC_CTX_set_params(mac, params) != 1) {
     return -1;
   }
-  return result;
+  // 2 = "valid, renew it": a resumed handshake also hands out a fresh ticket. Without that,
+  // OpenSSL sends no ticket on a TLS 1.3 resumption, and a client that uses each ticket once
+  // (as RFC 8446 advises, and browsers do) falls back to a full handshake every other time.
+  return enc != 0 ? result : 2;
 }
 
 }  // namespace weir::tls

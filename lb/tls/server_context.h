@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "tls/sni.h"
 #include "tls/ticket_keys.h"
 
 namespace weir::tls {
@@ -43,14 +44,18 @@ private:
   static int onTicket(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
                       EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc);
   SSL_CTX* makeCtx(const config::ServerTls& cfg, const config::CertKey& pair);
-  // Index of the certificate that serves `host` (lower case), or 0 (the default).
-  size_t pick(const std::string& host) const;
 
   std::vector<SSL_CTX*> ctxs_;
   std::vector<std::vector<std::string>> names_;
+  SniTable by_name_;  // certificate name -> index into ctxs_ (exact names over wildcards)
   std::string alpn_;  // wire format: length-prefixed names
   std::shared_ptr<TicketKeys> keys_;
 };
+
+// Whether this kernel offers kTLS (the "tls" TCP upper-layer protocol). Probed once per
+// process; without it contexts leave SSL_OP_ENABLE_KTLS off, sparing two failing setsockopt
+// calls per handshake.
+bool kernelHasKtls();
 
 // Index for SSL_CTX ex_data that points back at the owning ServerContext.
 int serverContextIndex();

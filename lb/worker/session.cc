@@ -121,7 +121,7 @@ Session::Session(Worker* worker) : worker_(worker) {
 void Session::resetSide(Side& side, EndpointKind kind) {
   side.ssl.reset();  // before the fd it uses
   side.fd.reset();
-  side.readable = side.writable = side.eof = side.shut_wr = side.hup = false;
+  side.readable = side.writable = side.eof = side.shut_wr = side.hup = side.ktls_send = false;
   side.ep = {kind, this};
 }
 
@@ -253,6 +253,7 @@ void Session::serverHandshake() {
       return;
   }
   TimerList::disarm(timer);
+  client_.ktls_send = BIO_get_ktls_send(SSL_get_wbio(ssl)) != 0;
   worker_->onTlsHandshake(true, SSL_session_reused(ssl) == 1);
   if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
     sni_ = name;
@@ -440,6 +441,7 @@ void Session::upstreamHandshake() {
       connectFailed(EPROTO);
       return;
   }
+  upstream_.ktls_send = BIO_get_ktls_send(SSL_get_wbio(ssl)) != 0;
   state_ = State::Streaming;
   pool_->slots->onConnectOk(backend_);
   pool_->idle_timers->arm(timer, worker_->now());
@@ -482,17 +484,24 @@ void Session::onReady() {
 
 void Session::pumpAll() {
   moved_ = false;
-  const bool tls = client_.ssl || upstream_.ssl;
-  Pump up = tls ? copy(c2u_, client_, upstream_, CloseReason::ClientReset,
+  // A flow splices when its source is a plain socket and its destination is plain too, or
+  // a kTLS socket that encrypts in the kernel what is spliced into it. Reading a TLS socket
+  // always goes through SSL_read (kTLS or not), which handles records that are not data.
+  auto splices = [](const Side& from, const Side& to) {
+    return !from.ssl && (!to.ssl || to.ktls_send);
+  };
+  Pump up = splices(client_, upstream_)
+                ? pump(c2u_, client_, upstream_, CloseReason::ClientReset,
                        CloseReason::UpstreamReset)
-                : pump(c2u_, client_, upstream_, CloseReason::ClientReset,
+                : copy(c2u_, client_, upstream_, CloseReason::ClientReset,
                        CloseReason::UpstreamReset);
   if (up == Pump::Failed) {
     return;
   }
-  Pump down = tls ? copy(u2c_, upstream_, client_, CloseReason::UpstreamReset,
+  Pump down = splices(upstream_, client_)
+                  ? pump(u2c_, upstream_, client_, CloseReason::UpstreamReset,
                          CloseReason::ClientReset)
-                  : pump(u2c_, upstream_, client_, CloseReason::UpstreamReset,
+                  : copy(u2c_, upstream_, client_, CloseReason::UpstreamReset,
                          CloseReason::ClientReset);
   if (down == Pump::Failed) {
     return;
@@ -553,10 +562,10 @@ Session::Pump Session::pump(Flow& flow, Side& from, Side& to, CloseReason from_e
       // If the other direction is over too (its source ended, its FIN passed on), the session
       // closes both sockets now and close() sends this FIN: shutdown() would be a wasted call.
       const bool other_done = to.eof && from.shut_wr;
-      if (!to.shut_wr && !other_done) {
-        // Half-close: pass the FIN on only now that every byte before it was delivered.
-        (void)::shutdown(to.fd.get(), SHUT_WR);
-        to.shut_wr = true;
+      if (!to.shut_wr && (!other_done || to.ssl)) {
+        // Half-close: pass the FIN on only now that every byte before it was delivered (a
+        // kTLS destination gets its close_notify first).
+        passFin(to);
       }
       return Pump::Done;
     }
@@ -672,8 +681,10 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
     }
     if (from.eof) {
       releaseBuffer(flow);
+      // As in pump(), a FIN that close() is about to send needs no shutdown(); a TLS peer
+      // still gets its close_notify, or it could not tell the end from a cut.
       const bool other_done = to.eof && from.shut_wr;
-      if (!to.shut_wr && !other_done) {
+      if (!to.shut_wr && (!other_done || to.ssl)) {
         passFin(to);
       }
       return Pump::Done;
@@ -699,8 +710,11 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
       } else {
         switch (sslWant(from.ssl.get(), ret, tls_error_)) {
           case SslWant::Read:
+            // The socket is empty; with read-ahead OpenSSL may still hold part of a record
+            // (SSL_has_pending), which only more bytes complete: wait for the next edge.
             from.readable = false;
-            continue;
+            releaseBuffer(flow);
+            return Pump::Blocked;
           case SslWant::Write:
             from.writable = false;  // a TLS 1.3 key update to answer
             releaseBuffer(flow);
@@ -729,6 +743,12 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
           return Pump::Failed;
         }
         continue;
+      }
+      if (static_cast<size_t>(n) < CopyBuffer::kSize && !from.hup) {
+        // A short read emptied the socket: bytes that come later raise a new edge, so the
+        // read that would only say EAGAIN is saved. (After RDHUP/HUP keep reading: the EOF
+        // is there and no edge will come for it.)
+        from.readable = false;
       }
     }
     flow.buf.len = static_cast<size_t>(n);

@@ -60,8 +60,9 @@ struct Endpoint {
 // tls-passthrough peeks at the ClientHello (MSG_PEEK, so the bytes stay in the socket and are
 // spliced on unchanged) until it is complete and picks the pool by its SNI; tls-terminate
 // runs the server handshake. A pool with [tls] adds a client handshake after the connect.
-// A flow whose ends are both plain sockets splices; a flow with a TLS end copies through a
-// pooled CopyBuffer with SSL_read/SSL_write.
+// A flow whose ends are both plain sockets splices, as does one from a plain socket into a
+// kTLS socket (the kernel encrypts); any other flow with a TLS end copies through a pooled
+// CopyBuffer with SSL_read/SSL_write.
 //
 // Bytes never enter user space: each direction is splice(src -> pipe) then splice(pipe -> dst).
 // A direction holds a pipe from the worker's pool only while bytes sit in it. Reading stops
@@ -107,7 +108,8 @@ private:
     bool eof = false;      // read returned 0
     bool shut_wr = false;  // we sent FIN
     bool hup = false;      // epoll reported RDHUP/HUP/ERR (the peer closed or reset)
-    tls::UniqueSsl ssl;            // TLS on this side (tls-terminate client, [tls] pool backend)
+    tls::UniqueSsl ssl;      // TLS on this side (tls-terminate client, [tls] pool backend)
+    bool ktls_send = false;  // the kernel encrypts what is written: flows into it splice
   };
   struct Flow {
     net::Pipe pipe;
