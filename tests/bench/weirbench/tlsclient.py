@@ -8,11 +8,9 @@ stream, close. Prints one JSON object: connections completed, how many of them r
 session (always 0 unless something is wrong: no session is ever offered), errors by kind,
 per-connection latencies, the negotiated protocol and cipher, and this process's own CPU time.
 
-Why not wrk or h2load: both resume TLS sessions when they reconnect (wrk keeps its SSL object
-and its session across SSL_clear; h2load stores the session tickets it receives), so
-`Connection: close` through them measures mostly resumed handshakes — nginx's
-$ssl_session_reused showed 273 of 275 connections of a wrk run and all but the first of each
-h2load client resumed. A fresh ssl.SSLSocket here never gets a session to offer, and
+Why not wrk or h2load: both resume TLS sessions when they reconnect, so `Connection: close`
+through them measures mostly resumed handshakes — nginx's $ssl_session_reused showed 273 of
+275 connections of a wrk run resumed, and all but the first of each h2load client. A fresh ssl.SSLSocket here never gets a session to offer, and
 session_reused is checked on every connection all the same.
 
 The driver runs several of these processes side by side for concurrency.
