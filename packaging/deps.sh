@@ -20,6 +20,9 @@ PACKAGES=(
   # nss_wrapper gives one test's weir a user database of its own.
   util-linux dash coreutils libnss-wrapper
   iproute2 procps curl
+  # The benchmark's TLS workloads (tests/bench, which installs its other tools itself):
+  # h2load for HTTP/1.1 and HTTP/2 over TLS, the openssl CLI for the run's certificate.
+  nghttp2-client openssl
 )
 
 missing=()

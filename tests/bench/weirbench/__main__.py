@@ -20,6 +20,8 @@ import traceback
 from . import clients, configs, procfs, report, workloads
 from .targets import Backends, Direct, HAProxy, Nginx, StartError, Weir
 
+TLS_WORKLOADS = [w for w in report.WORKLOADS if w.startswith("tls-")]
+
 ALL_TARGETS = ["direct", "haproxy-spliceauto", "haproxy-splice", "nginx", "weir"]
 
 
@@ -37,7 +39,7 @@ def parse_args(argv):
                    help="a second weir binary, measured as target weir-baseline in the same "
                         "rounds (A/B of a change, interleaved like every other target)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke test: 1 round, 2 s runs, 500 held connections")
+                   help="smoke test: 1 round, 2 s runs (TLS: 1 s), 500 held connections")
     p.add_argument("--rounds", type=int, help="rounds (default 3; --quick: 1)")
     p.add_argument("--workers", type=int, default=2,
                    help="workers (weir, nginx) / threads (HAProxy) per proxy (default 2)")
@@ -76,16 +78,21 @@ def settings_from(args):
     if args.quick:
         return workloads.Settings(rounds=args.rounds or 1, workers=args.workers, bulk_seconds=2,
                                   http_seconds=2, wrk_threads=2, wrk_connections=50,
-                                  idle_conns=500, even_conns=500)
+                                  idle_conns=500, even_conns=500, tls_seconds=1, tls_clients=4,
+                                  h2_streams=10)
     return workloads.Settings(rounds=args.rounds or 3, workers=args.workers, bulk_seconds=5,
                               http_seconds=5, wrk_threads=2, wrk_connections=50,
-                              idle_conns=5000, even_conns=2000)
+                              idle_conns=5000, even_conns=2000, tls_seconds=5, tls_clients=8,
+                              h2_streams=10)
 
 
 def preflight(args, s):
     """Everything that would make the run impossible, found before anything starts."""
     problems = []
-    for tool in ("iperf3", "wrk", "nginx", "haproxy"):
+    tools = ["iperf3", "wrk", "nginx", "haproxy"]
+    if uses_tls(args):
+        tools += ["h2load", "openssl"]
+    for tool in tools:
         if not shutil.which(tool):
             problems.append(f"{tool} is not installed (run.sh installs it)")
     if not os.path.exists(configs.NGINX_STREAM_MODULE):
@@ -99,6 +106,34 @@ def preflight(args, s):
                         f"through a proxy needs about {need} (raise the hard limit)")
     if problems:
         sys.exit("weir bench cannot run:\n  " + "\n  ".join(problems))
+
+
+def uses_tls(args):
+    return any(w in TLS_WORKLOADS for w in args.workloads)
+
+
+def make_certificate(out):
+    """One ECDSA P-256 self-signed certificate for TLS_SNI, made with the openssl CLI, used by
+    the backend and every proxy. Raises StartError if openssl fails."""
+    d = os.path.join(out, "tls")
+    os.makedirs(d, exist_ok=True)
+    tls = configs.TlsFiles(cert=os.path.join(d, "cert.pem"), key=os.path.join(d, "key.pem"),
+                           combined=os.path.join(d, "cert-and-key.pem"),
+                           client_conf=os.path.join(d, "client-openssl.cnf"))
+    with open(tls.client_conf, "w") as f:
+        f.write(configs.TLS_CLIENT_CONF)
+    argv = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "365", "-keyout", tls.key,
+            "-out", tls.cert, "-subj", f"/CN={configs.TLS_SNI}",
+            "-addext", f"subjectAltName=DNS:{configs.TLS_SNI}"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise StartError(f"openssl could not make the certificate: {done.stderr.strip()[-300:]}")
+    with open(tls.combined, "w") as f:
+        for path in (tls.cert, tls.key):
+            with open(path) as part:
+                f.write(part.read())
+    return tls
 
 
 def tool_versions():
@@ -115,6 +150,9 @@ def tool_versions():
         "nginx": first_line(["nginx", "-v"]).replace("nginx version: nginx/", ""),
         "iperf3": first_line(["iperf3", "--version"]).split(" (")[0].replace("iperf ", ""),
         "wrk": first_line(["wrk", "--version"]).split(" [")[0].replace("wrk ", ""),
+        "h2load": (first_line(["h2load", "--version"]).replace("h2load nghttp2/", "")
+                   if shutil.which("h2load") else "-"),
+        "openssl": first_line(["openssl", "version"]).replace("OpenSSL ", "").split(" (")[0],
         "python": platform.python_version(),
     }
 
@@ -168,6 +206,16 @@ def measure(workload, target, backends, s):
         return workloads.run_idle(target, backends, s)
     if workload == "evenness":
         return workloads.run_evenness(target, s)
+    if workload == "tls-handshake":
+        return workloads.run_tls_handshakes(target, s, "tls-h1")
+    if workload == "tls-keepalive-h1":
+        return workloads.run_tls_requests(target, s, h2=False)
+    if workload == "tls-keepalive-h2":
+        return workloads.run_tls_requests(target, s, h2=True)
+    if workload == "tls-bulk":
+        return workloads.run_tls_bulk(target, s)
+    if workload == "tls-passthrough-cps":
+        return workloads.run_tls_handshakes(target, s, "tls-pass")
     raise ValueError(workload)
 
 
@@ -242,7 +290,8 @@ def run(args):
         "events": [],
         "log_lines": {t: [] for t in args.targets},
     }
-    backends = Backends(out, pid_file, max(1, os.cpu_count() or 1))
+    tls = make_certificate(out) if uses_tls(args) else None
+    backends = Backends(out, pid_file, max(1, os.cpu_count() or 1), tls)
     targets = make_targets(args.targets, out, pid_file, backends, s.workers, args.weir,
                            args.baseline)
     try:

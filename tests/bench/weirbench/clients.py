@@ -1,13 +1,17 @@
-"""The load generators: iperf3 (bulk), wrk (HTTP requests) and a holder of many idle
-connections. Every run is bounded in time; every failure comes back as text, never raised."""
+"""The load generators: iperf3 (bulk), wrk (HTTP requests), h2load (HTTP/1.1 and HTTP/2 over
+TLS), tlsclient.py (full TLS handshakes) and a holder of many idle connections. Every run is
+bounded in time; every failure comes back as text, never raised."""
 
 import errno
 import json
+import os
 import re
 import resource
 import selectors
 import socket
+import statistics
 import subprocess
+import sys
 import time
 
 from .processes import die_with_parent
@@ -90,6 +94,98 @@ def wrk(port, seconds, threads, connections, close):
     if n:
         result["non_2xx"] = int(n.group(1))
     return result, None
+
+
+def h2load(port, sni, seconds, threads, connections, h2, streams=1, path="/"):
+    """One h2load run against https://SNI/PATH, connecting to 127.0.0.1:port (so the TLS SNI
+    is a name, not an address). h2=False speaks HTTP/1.1 (ALPN http/1.1), h2=True HTTP/2 with
+    `streams` concurrent streams per connection. Every connection is kept alive for the whole
+    run: how h2load starts its sessions (it resumes when it reconnects) hardly matters here.
+    Returns (result dict or None, error text or None); the result holds requests,
+    requests_per_second, bytes (all traffic received), seconds, mean_ms (time for request),
+    failed (failed + errored + timed out), non_2xx, protocol and alpn."""
+    argv = ["h2load", f"-t{threads}", f"-c{connections}", f"-D{seconds}",
+            "--connect-to", f"{HOST}:{port}"]
+    argv += ["-m", str(streams)] if h2 else ["--h1"]
+    argv.append(f"https://{sni}{path}")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20,
+                              preexec_fn=die_with_parent)
+    except subprocess.TimeoutExpired:
+        return None, f"h2load did not finish within {seconds + 20} s"
+    out = done.stdout
+    fin = re.search(r"^finished in ([0-9.]+)s, ([0-9.]+) req/s", out, re.M)
+    req = re.search(r"^requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", out, re.M)
+    codes = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out, re.M)
+    traffic = re.search(r"^traffic: \S+ \((\d+)\) total", out, re.M)
+    if done.returncode != 0 or not (fin and req and codes and traffic):
+        tail = (done.stderr or out).strip()[-200:]
+        return None, f"h2load exit {done.returncode}: {tail}"
+    mean = re.search(r"^time for request:\s+\S+\s+\S+\s+(\S+)", out, re.M)
+    proto = re.search(r"^TLS Protocol: (\S+)", out, re.M)
+    alpn = re.search(r"^Application protocol: (\S+)", out, re.M)
+    return {
+        "requests": int(req.group(3)),
+        "requests_per_second": float(fin.group(2)),
+        "seconds": float(fin.group(1)),
+        "bytes": int(traffic.group(1)),
+        "mean_ms": _duration_ms(mean.group(1)) if mean else None,
+        "failed": sum(int(x) for x in req.group(4, 5, 6)),
+        "non_2xx": sum(int(x) for x in codes.group(2, 3, 4)),
+        "protocol": proto.group(1) if proto else None,
+        "alpn": alpn.group(1) if alpn else None,
+    }, None
+
+
+_TLSCLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tlsclient.py")
+
+
+def tls_handshakes(port, sni, seconds, processes, openssl_conf):
+    """Full TLS handshakes, one HTTP request each with Connection: close, from `processes`
+    tlsclient.py processes side by side (each one connection at a time), with OpenSSL
+    configured by the file openssl_conf. Returns (result dict or None, error text or None); the
+    result holds connections, connections_per_second, reused (must be 0), errors (dict),
+    p50_ms, p99_ms, client_cpu_s, protocol and cipher."""
+    argv = [sys.executable, _TLSCLIENT, str(port), sni, str(seconds)]
+    env = dict(os.environ, OPENSSL_CONF=openssl_conf)
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env, preexec_fn=die_with_parent) for _ in range(processes)]
+    reports, problems = [], []
+    deadline = time.monotonic() + seconds + 20
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            problems.append(f"a TLS client did not finish within {seconds + 20} s")
+            continue
+        try:
+            reports.append(json.loads(out))
+        except ValueError:
+            problems.append(f"TLS client exit {p.returncode}: {err.strip()[-200:]}")
+    if not reports:
+        return None, "; ".join(problems) or "no TLS client ran"
+    latencies = sorted(x for r in reports for x in r["latencies_ms"])
+    errors = {}
+    for r in reports:
+        for kind, n in r["errors"].items():
+            errors[kind] = errors.get(kind, 0) + n
+    connections = sum(r["connections"] for r in reports)
+    wall = max(r["seconds"] for r in reports)
+    return {
+        "connections": connections,
+        "connections_per_second": connections / wall if wall > 0 else 0.0,
+        "reused": sum(r["reused"] for r in reports),
+        "errors": errors,
+        "p50_ms": statistics.median(latencies) if latencies else None,
+        "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+        "client_cpu_s": sum(r["client_cpu_s"] for r in reports),
+        "processes": len(reports),
+        "protocol": next((r["protocol"] for r in reports if r["protocol"]), None),
+        "cipher": next((r["cipher"] for r in reports if r["cipher"]), None),
+    }, ("; ".join(problems) or None)
 
 
 def raise_fd_limit():

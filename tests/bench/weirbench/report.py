@@ -3,6 +3,8 @@
 import re
 import statistics
 
+from . import configs
+
 # workload id -> (title, [(metric, column label, format)])
 WORKLOADS = {
     "bulk1": ("Bulk throughput, 1 stream (iperf3)",
@@ -23,7 +25,37 @@ WORKLOADS = {
               ("kib_per_conn_after_req", "KiB/conn after 1 request ↓", "{:.2f}")]),
     "evenness": ("Evenness: held connections per worker process",
                  [("busiest_pct", "busiest worker % above mean ↓", "{:.1f}")]),
+    "tls-handshake": ("New TLS connections per second, full handshakes (tls-terminate)",
+                      [("cps", "conn/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
+                       ("p99_ms", "p99 ms ↓", "{:.2f}"),
+                       ("cpu_us_per_conn", "proxy CPU µs/handshake ↓", "{:.0f}"),
+                       ("client_cpu_us_per_conn", "client CPU µs/conn", "{:.0f}")]),
+    "tls-keepalive-h1": ("Keep-alive requests per second over TLS, HTTP/1.1 (tls-terminate)",
+                         [("rps", "req/s ↑", "{:.0f}"), ("mean_ms", "mean ms ↓", "{:.2f}"),
+                          ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+    "tls-keepalive-h2": ("Keep-alive requests per second over TLS, HTTP/2 (tls-terminate)",
+                         [("rps", "req/s ↑", "{:.0f}"), ("mean_ms", "mean ms ↓", "{:.2f}"),
+                          ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+    "tls-bulk": ("Bulk throughput over TLS, 1 connection (tls-terminate)",
+                 [("gbps", "Gbit/s ↑", "{:.2f}"), ("cpu_ms_per_gb", "proxy CPU ms/GB ↓", "{:.0f}")]),
+    "tls-passthrough-cps": ("New TLS connections per second through tls-passthrough (SNI route)",
+                            [("cps", "conn/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
+                             ("p99_ms", "p99 ms ↓", "{:.2f}"),
+                             ("cpu_us_per_conn", "proxy CPU µs/conn ↓", "{:.0f}"),
+                             ("client_cpu_us_per_conn", "client CPU µs/conn", "{:.0f}")]),
 }
+
+# Issue 10's targets for weir against nginx: (workload, metric, what, bound, higher is better).
+# Each is judged on the median of the per-round ratios weir/nginx.
+TLS_TARGETS = [
+    ("tls-handshake", "cps", "full handshakes per second at least nginx's", 1.0, True),
+    ("tls-handshake", "cpu_us_per_conn", "proxy CPU per full handshake at most 0.83x nginx's",
+     0.83, False),
+    ("tls-keepalive-h1", "rps", "keep-alive HTTP/1.1 requests per second over TLS at least "
+     "1.1x nginx's", 1.1, True),
+    ("tls-keepalive-h2", "rps", "keep-alive HTTP/2 requests per second over TLS at least "
+     "1.1x nginx's", 1.1, True),
+]
 
 RATIO_TO = ["weir-baseline", "direct", "haproxy-spliceauto", "haproxy-splice", "nginx"]
 
@@ -122,12 +154,43 @@ def ratio_table(records, workload, targets):
              + " | ".join(f"weir/{t}" for t in others) + " |",
              "|" + "---|" * (len(others) + 1)]
     for metric, label, _ in WORKLOADS[workload][1]:
+        if "↑" not in label and "↓" not in label:
+            continue  # a figure of the load generator, not of the target
         row = [label]
         for t in others:
             ratios = paired_ratios(records, workload, t, metric)
             row.append(_cell(ratios, "{:.2f}", len(ratios)) if ratios else "n/a")
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    return lines
+
+
+def tls_verdicts(records, targets):
+    """One line per target of issue 10: met or missed, with the ratio and the medians."""
+    if "weir" not in targets or "nginx" not in targets:
+        return []
+    lines = []
+    for workload, metric, what, bound, higher in TLS_TARGETS:
+        if not any(r["workload"] == workload for r in records):
+            continue
+        label, fmt = next((l, f) for m, l, f in WORKLOADS[workload][1] if m == metric)
+        ratios = paired_ratios(records, workload, "nginx", metric)
+        if not ratios:
+            lines.append(f"- **not measured**: {what} (no round measured both weir and nginx)")
+            continue
+        ratio = statistics.median(ratios)
+        met = ratio >= bound if higher else ratio <= bound
+        med = medians(records, workload, ["weir", "nginx"])
+        unit = label.rsplit(" ", 1)[0]
+        errors = sum(1 for r in records if r["workload"] == workload and r["target"] == "weir"
+                     and r["errors"])
+        lines.append(f"- **{'met' if met else 'missed'}**: {what}: weir/nginx "
+                     f"{_cell(ratios, '{:.2f}', len(ratios))} (bound {bound:.2f}); medians "
+                     f"weir {fmt.format(med['weir'].get(metric, float('nan')))}, nginx "
+                     f"{fmt.format(med['nginx'].get(metric, float('nan')))} {unit}"
+                     + (f"; weir had errors in {errors} round(s)" if errors else ""))
+    if lines:
+        lines = ["### Issue 10's TLS targets (weir against nginx)", ""] + lines + [""]
     return lines
 
 
@@ -147,6 +210,12 @@ def _log_summary(target, entries):
     if len(kinds) > 5:
         out.append(f"  - … {len(kinds) - 5} more kinds in results.json")
     return out
+
+
+def _negotiated(records, workload):
+    seen = sorted({f"{r['raw']['protocol']} {r['raw']['cipher']}" for r in records
+                   if r["workload"] == workload and r["raw"].get("protocol")})
+    return f" Negotiated: {', '.join(seen)}." if seen else ""
 
 
 def markdown(results):
@@ -187,9 +256,35 @@ def markdown(results):
                     f"established accepted sockets per worker process (from /proc). n/a for "
                     f"HAProxy: one process, threads.",
     }
+    tls_seconds, tls_clients = cfg.get("tls_seconds"), cfg.get("tls_clients")
+    tls_common = ("TLS 1.3, one ECDSA P-256 certificate for all; `direct` is the backend nginx "
+                  "terminating TLS itself; haproxy-splice n/a (TLS termination cannot splice: "
+                  "haproxy-spliceauto is HAProxy's row).")
+    notes.update({
+        "tls-handshake": f"{tls_clients} tlsclient.py processes, {tls_seconds} s, each "
+                         f"connection a full TLS 1.3 handshake (no session offered; every "
+                         f"connection checked not resumed) + `GET /` with Connection: close → "
+                         f"target terminating TLS → nginx returning \"ok\\n\". Proxy CPU "
+                         f"per handshake is the fair figure: the client takes most of the 2 "
+                         f"cores. {tls_common}" + _negotiated(records, "tls-handshake"),
+        "tls-keepalive-h1": f"h2load --h1 -t{cfg['wrk_threads']} -c{cfg['wrk_connections']} "
+                            f"-D{tls_seconds}, keep-alive, ALPN http/1.1. {tls_common}",
+        "tls-keepalive-h2": f"h2load -t{cfg['wrk_threads']} -c{cfg['wrk_connections']} "
+                            f"-m{cfg.get('h2_streams')} -D{tls_seconds}, ALPN h2; the proxies "
+                            f"forward the decrypted HTTP/2 to the backend's cleartext HTTP/2 "
+                            f"port (prior knowledge). {tls_common}",
+        "tls-bulk": f"h2load --h1 -c1 -D{tls_seconds} fetching a {configs.BULK_BYTES >> 20} MiB "
+                    f"file over and over through the terminating target. {tls_common}",
+        "tls-passthrough-cps": f"As tls-handshake, but the target does not terminate: it routes "
+                               f"by SNI to the backend nginx, which terminates TLS (its default "
+                               f"route is the plaintext backend, where a misrouted handshake "
+                               f"fails). haproxy-splice n/a." + _negotiated(records,
+                                                                           "tls-passthrough-cps"),
+    })
     for workload in WORKLOADS:
         if any(r["workload"] == workload for r in records):
             lines += workload_table(records, workload, targets, rounds, notes[workload])
+    lines += tls_verdicts(records, targets)
     if results["events"]:
         lines += ["### Events", ""]
         lines += [f"- {_escape(e)}" for e in results["events"]]

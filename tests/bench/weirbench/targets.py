@@ -1,8 +1,9 @@
 """The things being compared ("targets") and the backends they all share.
 
-A target is a name plus, per service ("bulk", "http"), the 127.0.0.1 port a client connects
-to. "direct" is the backends themselves (the ceiling); every other target is one proxy process
-tree that the benchmark starts, watches for crashes, restarts and stops.
+A target is a name plus, per service ("bulk", "http", and with TLS workloads "tls-h1",
+"tls-h2", "tls-pass"), the 127.0.0.1 port a client connects to. "direct" is the backends
+themselves (the ceiling); every other target is one proxy process tree that the benchmark
+starts, watches for crashes, restarts and stops.
 """
 
 import os
@@ -12,6 +13,9 @@ from . import configs, procfs
 from .processes import Process, free_ports
 
 SERVICES = ("bulk", "http")
+TLS_SERVICES = ("tls-h1", "tls-h2", "tls-pass")
+# The backend's extra ports with TLS: cleartext HTTP/2, and nginx terminating TLS itself.
+TLS_BACKEND_PORTS = ("h2c", "tls")
 READY_TIMEOUT = 15.0
 
 
@@ -52,12 +56,22 @@ def _wait_listening(proc, ports, min_children, what):
 
 
 class Backends:
-    """iperf3 server (bulk) and an nginx HTTP server (requests and idle connections)."""
+    """iperf3 server (bulk) and an nginx HTTP server (requests and idle connections); with tls
+    (a configs.TlsFiles), that nginx also speaks cleartext HTTP/2 and TLS, and serves a large
+    file for the TLS bulk workload."""
 
-    def __init__(self, out_dir, pid_file, workers):
+    def __init__(self, out_dir, pid_file, workers, tls=None):
         self.dir = os.path.join(out_dir, "backends")
         os.makedirs(os.path.join(self.dir, "nginx-http", "tmp"), exist_ok=True)
-        self.ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
+        names = SERVICES + (TLS_BACKEND_PORTS if tls else ())
+        self.ports = dict(zip(names, free_ports(len(names))))
+        self.tls = tls
+        self.bulk_file = None
+        if tls:
+            # Sparse: nginx sends zero pages, so reading the file costs the backend no disk.
+            self.bulk_file = os.path.join(self.dir, "big.bin")
+            with open(self.bulk_file, "wb") as f:
+                f.truncate(configs.BULK_BYTES)
         self._pid_file = pid_file
         self._workers = workers
         self.iperf = None
@@ -68,11 +82,13 @@ class Backends:
         prefix = os.path.join(self.dir, "nginx-http")
         conf = os.path.join(prefix, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(configs.nginx_http_backend(prefix, self.ports["http"], self._workers))
+            f.write(configs.nginx_http_backend(prefix, self.ports, self._workers, self.tls,
+                                               self.bulk_file))
         self.http = Process("nginx-http-backend",
                             ["nginx", "-p", prefix, "-c", conf, "-e", f"{prefix}/error.log"],
                             os.path.join(self.dir, "nginx-http.out"), self._pid_file).start()
-        _wait_listening(self.http, [self.ports["http"]], self._workers, "nginx HTTP backend")
+        ports = [p for name, p in self.ports.items() if name != "bulk"]
+        _wait_listening(self.http, ports, self._workers, "nginx HTTP backend")
 
     def start_iperf(self):
         self.iperf = Process("iperf3-server",
@@ -106,11 +122,17 @@ class Target:
     name = ""
     # Whether the proxy spreads connections over worker *processes* (evenness measurable).
     has_worker_processes = True
+    # Whether the TLS workloads are measured on this target (n/a otherwise).
+    measures_tls = True
 
     def __init__(self, out_dir, pid_file, backends, workers):
         self.dir = os.path.join(out_dir, self.name)
         os.makedirs(self.dir, exist_ok=True)
-        self.ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
+        # The TLS services exist only when the run has TLS workloads, so that a run without
+        # them can still measure a weir built before TLS (say, as --baseline).
+        self.tls = backends.tls if self.measures_tls else None
+        names = SERVICES + (TLS_SERVICES if self.tls else ())
+        self.ports = dict(zip(names, free_ports(len(names))))
         self.backend_ports = backends.ports
         self.workers = workers
         self._pid_file = pid_file
@@ -212,7 +234,10 @@ class Direct(Target):
 
     def __init__(self, out_dir, pid_file, backends, workers):
         super().__init__(out_dir, pid_file, backends, workers)
-        self.ports = dict(backends.ports)
+        self.ports = {name: backends.ports[name] for name in SERVICES}
+        if self.tls:
+            # The backend nginx terminating TLS itself and answering: no proxy in between.
+            self.ports.update({name: backends.ports["tls"] for name in TLS_SERVICES})
 
     def start(self):
         self.starts += 1
@@ -239,12 +264,16 @@ class HAProxy(Target):
     def __init__(self, out_dir, pid_file, backends, workers, splice):
         self.name = {"auto": "haproxy-spliceauto", "both": "haproxy-splice"}[splice]
         self._splice = splice
+        # TLS termination cannot splice, so the two splice settings would be one TLS target
+        # measured twice; haproxy-spliceauto is HAProxy's TLS row.
+        self.measures_tls = splice == "auto"
         super().__init__(out_dir, pid_file, backends, workers)
 
     def argv(self):
         conf = os.path.join(self.dir, "haproxy.cfg")
         with open(conf, "w") as f:
-            f.write(configs.haproxy(self.ports, self.backend_ports, self.workers, self._splice))
+            f.write(configs.haproxy(self.ports, self.backend_ports, self.workers, self._splice,
+                                    self.tls))
         return ["haproxy", "-db", "-f", conf]
 
 
@@ -254,7 +283,8 @@ class Nginx(Target):
     def argv(self):
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(configs.nginx_stream(self.dir, self.ports, self.backend_ports, self.workers))
+            f.write(configs.nginx_stream(self.dir, self.ports, self.backend_ports, self.workers,
+                                         self.tls))
         return ["nginx", "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")]
 
     def log_files(self):
@@ -273,7 +303,7 @@ class Weir(Target):
         conf = os.path.join(self.dir, "weir.toml")
         with open(conf, "w") as f:
             f.write(configs.weir(self.ports, self.backend_ports, self.workers,
-                                 os.path.join(self.dir, "error.log")))
+                                 os.path.join(self.dir, "error.log"), self.tls))
         return [self.binary, "-c", conf]
 
     def log_files(self):

@@ -1,10 +1,10 @@
-"""The five workloads. Each run_* function measures one target once and returns a Record;
-a failure to measure is an error in the record, never an exception."""
+"""The workloads. Each run_* function measures one target once and returns a Record; a failure
+to measure is an error in the record, never an exception."""
 
 import time
 from dataclasses import dataclass, field
 
-from . import clients, procfs
+from . import clients, configs, procfs
 
 UPSTREAM_WAIT = 30.0   # seconds to wait for held connections to show up at the far side
 
@@ -19,6 +19,9 @@ class Settings:
     wrk_connections: int
     idle_conns: int
     even_conns: int
+    tls_seconds: int
+    tls_clients: int     # tlsclient.py processes for the full-handshake workloads
+    h2_streams: int      # concurrent streams per HTTP/2 connection
 
 
 @dataclass
@@ -76,6 +79,110 @@ def run_http(target, s, close):
     if result["requests"] == 0:
         rec.errors.append("wrk completed no request")
     return rec
+
+
+def _tls_not_applicable(target):
+    rec = Record()
+    rec.not_applicable = target.tls is None
+    return rec
+
+
+def run_tls_handshakes(target, s, service):
+    """New TLS connections per second, each a full handshake plus one request with Connection:
+    close: service "tls-h1" (the proxy terminates) or "tls-pass" (the proxy routes by SNI and
+    the backend terminates)."""
+    rec = _tls_not_applicable(target)
+    if rec.not_applicable:
+        return rec
+    cpu0 = target.cpu_seconds()
+    result, err = clients.tls_handshakes(target.ports[service], configs.TLS_SNI, s.tls_seconds,
+                                         s.tls_clients, target.tls.client_conf)
+    cpu = _cpu_delta(cpu0, target.cpu_seconds())
+    if err:
+        rec.errors.append(err)
+    if not result:
+        return rec
+    rec.raw.update(result, proxy_cpu_s=cpu)
+    n = result["connections"]
+    rec.metrics["cps"] = result["connections_per_second"]
+    for key in ("p50_ms", "p99_ms"):
+        if result[key] is not None:
+            rec.metrics[key] = result[key]
+    if n:
+        if cpu is not None:
+            rec.metrics["cpu_us_per_conn"] = cpu * 1e6 / n
+        rec.metrics["client_cpu_us_per_conn"] = result["client_cpu_s"] * 1e6 / n
+    else:
+        rec.errors.append("no connection completed")
+    if result["reused"]:
+        rec.errors.append(f"{result['reused']} of {n} connections resumed a session "
+                          f"(these must be full handshakes)")
+    if result["errors"]:
+        rec.errors.append("TLS client errors: " + _failures_text(result["errors"]))
+    if n and result["protocol"] != "TLSv1.3":
+        rec.errors.append(f"negotiated {result['protocol']}, not TLSv1.3")
+    if n and result["cipher"] != configs.TLS_CLIENT_SUITE:
+        rec.errors.append(f"negotiated {result['cipher']}, not {configs.TLS_CLIENT_SUITE}")
+    return rec
+
+
+def run_tls_requests(target, s, h2):
+    """Keep-alive requests per second over TLS through the terminating service: HTTP/1.1
+    (tls-h1) or HTTP/2 (tls-h2, s.h2_streams streams per connection)."""
+    rec = _tls_not_applicable(target)
+    if rec.not_applicable:
+        return rec
+    service = "tls-h2" if h2 else "tls-h1"
+    cpu0 = target.cpu_seconds()
+    result, err = clients.h2load(target.ports[service], configs.TLS_SNI, s.tls_seconds,
+                                 s.wrk_threads, s.wrk_connections, h2, s.h2_streams)
+    cpu = _cpu_delta(cpu0, target.cpu_seconds())
+    if err:
+        rec.errors.append(err)
+        return rec
+    rec.raw.update(result, proxy_cpu_s=cpu)
+    rec.metrics["rps"] = result["requests_per_second"]
+    if result["mean_ms"] is not None:
+        rec.metrics["mean_ms"] = result["mean_ms"]
+    if cpu is not None and result["requests"] > 0:
+        rec.metrics["cpu_us_per_req"] = cpu * 1e6 / result["requests"]
+    _h2load_errors(rec, result, "h2" if h2 else "http/1.1")
+    return rec
+
+
+def run_tls_bulk(target, s):
+    """Throughput of one TLS connection through the terminating service (tls-h1), fetching
+    the backend's large file over and over."""
+    rec = _tls_not_applicable(target)
+    if rec.not_applicable:
+        return rec
+    cpu0 = target.cpu_seconds()
+    result, err = clients.h2load(target.ports["tls-h1"], configs.TLS_SNI, s.tls_seconds, 1, 1,
+                                 False, path=configs.BULK_PATH)
+    cpu = _cpu_delta(cpu0, target.cpu_seconds())
+    if err:
+        rec.errors.append(err)
+        return rec
+    rec.raw.update(result, proxy_cpu_s=cpu)
+    if result["seconds"] > 0:
+        rec.metrics["gbps"] = result["bytes"] * 8 / result["seconds"] / 1e9
+    if cpu is not None and result["bytes"] > 0:
+        rec.metrics["cpu_ms_per_gb"] = cpu * 1000 / (result["bytes"] / 1e9)
+    _h2load_errors(rec, result, "http/1.1")
+    return rec
+
+
+def _h2load_errors(rec, result, alpn):
+    if result["failed"]:
+        rec.errors.append(f"h2load: {result['failed']} requests failed")
+    if result["non_2xx"]:
+        rec.errors.append(f"h2load: {result['non_2xx']} non-2xx responses")
+    if result["requests"] == 0 and result["bytes"] == 0:
+        rec.errors.append("h2load completed no request")
+    if result["protocol"] != "TLSv1.3":
+        rec.errors.append(f"negotiated {result['protocol']}, not TLSv1.3")
+    if result["alpn"] != alpn:
+        rec.errors.append(f"ALPN {result['alpn']}, not {alpn}")
 
 
 def _wait_until(predicate, timeout):
