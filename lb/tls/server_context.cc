@@ -63,6 +63,10 @@ int serverContextIndex() {
 
 ServerContext::ServerContext(const config::ServerTls& cfg, std::shared_ptr<TicketKeys> keys)
     : keys_(std::move(keys)) {
+  ticket_cipher_ = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  if (ticket_cipher_ == nullptr) {
+    throw std::runtime_error(takeErrors("tls: no AES-256-CBC for session tickets"));
+  }
   for (const std::string& p : cfg.alpn) {
     alpn_.push_back(static_cast<char>(p.size()));
     alpn_ += p;
@@ -75,9 +79,11 @@ ServerContext::ServerContext(const config::ServerTls& cfg, std::shared_ptr<Ticke
     for (SSL_CTX* c : ctxs_) {
       SSL_CTX_free(c);
     }
+    EVP_CIPHER_free(ticket_cipher_);
     throw;
   }
   if (ctxs_.empty()) {
+    EVP_CIPHER_free(ticket_cipher_);
     throw std::runtime_error("tls: no certificate configured");
   }
   std::vector<SniTable::Entry> entries;
@@ -93,6 +99,7 @@ ServerContext::~ServerContext() {
   for (SSL_CTX* c : ctxs_) {
     SSL_CTX_free(c);
   }
+  EVP_CIPHER_free(ticket_cipher_);
 }
 
 SSL_CTX* ServerContext::makeCtx(const config::ServerTls& cfg, const config::CertKey& pair) {
@@ -227,13 +234,16 @@ int ServerContext::onTicket(SSL* ssl, unsigned char key_name[16], unsigned char*
   keys.advance(::time(nullptr));
   const TicketKeys::Key* key = nullptr;
   int result = 1;
+  // Fetched once: EVP_aes_256_cbc() would make OpenSSL 3 look the algorithm up by name in its
+  // provider tables on every ticket.
+  EVP_CIPHER* aes = self->ticket_cipher_;
   if (enc != 0) {
     key = &keys.current();
     std::copy(key->name, key->name + 16, key_name);
-    if (RAND_bytes(iv, EVP_CIPHER_iv_length(EVP_aes_256_cbc())) != 1) {
+    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(aes)) != 1) {
       return -1;
     }
-    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes, iv) != 1) {
+    if (EVP_EncryptInit_ex2(cipher, aes, key->aes, iv, nullptr) != 1) {
       return -1;
     }
   } else {
@@ -241,7 +251,7 @@ int ServerContext::onTicket(SSL* ssl, unsigned char key_name[16], unsigned char*
     if (result == 0) {
       return 0;  // not ours, or older than the previous period: full handshake
     }
-    if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes, iv) != 1) {
+    if (EVP_DecryptInit_ex2(cipher, aes, key->aes, iv, nullptr) != 1) {
       return -1;
     }
   }

@@ -50,6 +50,7 @@ private:
   SniTable by_name_;  // certificate name -> index into ctxs_ (exact names over wildcards)
   std::string alpn_;  // wire format: length-prefixed names
   std::shared_ptr<TicketKeys> keys_;
+  EVP_CIPHER* ticket_cipher_ = nullptr;  // AES-256-CBC, fetched once
 };
 
 // Whether this kernel offers kTLS (the "tls" TCP upper-layer protocol). Probed once per
