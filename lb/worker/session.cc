@@ -706,6 +706,23 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
       size_t got = 0;
       const int ret = SSL_read_ex(from.ssl.get(), flow.buf.data.get(), CopyBuffer::kSize, &got);
       if (ret == 1) {
+        // SSL_read returns one record at a time. Records read ahead into OpenSSL's buffer
+        // (small HTTP/2 frames often come several to a segment) join this one, so they leave
+        // in one send() instead of one each.
+        while (got < CopyBuffer::kSize && SSL_has_pending(from.ssl.get()) == 1) {
+          size_t more = 0;
+          if (SSL_read_ex(from.ssl.get(), flow.buf.data.get() + got, CopyBuffer::kSize - got,
+                          &more) != 1) {
+            // A partial record (WANT_READ: the socket is empty), or an end or error that the
+            // next SSL_read reports again: deliver what we have first.
+            if (SSL_get_error(from.ssl.get(), 0) == SSL_ERROR_WANT_READ) {
+              from.readable = false;
+            }
+            ERR_clear_error();
+            break;
+          }
+          got += more;
+        }
         n = static_cast<ssize_t>(got);
       } else {
         switch (sslWant(from.ssl.get(), ret, tls_error_)) {
