@@ -9,8 +9,10 @@ namespace {
 constexpr size_t kMaxHostName = 253;  // RFC 1035 2.3.4, without the trailing dot
 constexpr size_t kMaxLabel = 63;
 
+// Underscores too: not in RFC 1123 host names, but common in internal names (and accepted by
+// clients that send them as SNI), so a route must be able to name them.
 bool isLabelChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
 std::string lowerCase(std::string_view text) {
@@ -74,7 +76,7 @@ std::string hostNameProblem(std::string_view name) {
              " characters";
     }
     if (!std::all_of(label.begin(), label.end(), isLabelChar)) {
-      return "label " + quote(label) + " may only hold letters, digits and '-'";
+      return "label " + quote(label) + " may only hold letters, digits, '-' and '_'";
     }
     if (label.front() == '-' || label.back() == '-') {
       return "label " + quote(label) + " must not start or end with '-'";

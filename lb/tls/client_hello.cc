@@ -170,9 +170,11 @@ private:
   std::span<const uint8_t> bytes_;
 };
 
+// Letters, digits, '-', '.', and '_': underscores are not in RFC 1123 host names but are
+// common in internal names, and clients send them; refusing them would close real clients.
 bool isHostChar(uint8_t c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.';
+         c == '-' || c == '.' || c == '_';
 }
 
 // RFC 6066 3: a DNS host name in ASCII. Returns it lower-cased without a trailing dot, or
@@ -187,7 +189,7 @@ bool hostName(std::span<const uint8_t> name, std::string& out) {
   size_t label = 0;
   for (uint8_t c : name) {
     if (!isHostChar(c)) {
-      return false;  // NUL, '_', '*', spaces, non-ASCII, ...
+      return false;  // NUL, '*', spaces, non-ASCII, ...
     }
     if (c == '.') {
       if (label == 0) {

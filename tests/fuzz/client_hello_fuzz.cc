@@ -63,8 +63,9 @@ void checkHello(const ClientHello& hello, Bytes input) {
   check(sni.size() <= 255, "a server name is at most 255 bytes", sni);
   size_t label = 0;
   for (char c : sni) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-    check(ok, "a server name is lower-case letters, digits, '-' and '.'", sni);
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+              c == '_';
+    check(ok, "a server name is lower-case letters, digits, '-', '_' and '.'", sni);
     if (c == '.') {
       check(label > 0, "no empty label", sni);
       label = 0;

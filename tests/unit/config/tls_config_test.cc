@@ -296,7 +296,7 @@ TEST(TlsConfig, SniNameErrors) {
 "-a.example.com" = "api"
 "a..example.com" = "api"
 "example.com." = "api"
-"a_b.example.com" = "api"
+"a+b.example.com" = "api"
 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com" = "api"
 "" = "api"
 )"),
@@ -319,8 +319,8 @@ TEST(TlsConfig, SniNameErrors) {
           "no dot at its start or end, nor two in a row",
           "weir.toml:18:1: listeners.edge.sni.\"example.com.\": empty label: a host name has no "
           "dot at its start or end, nor two in a row",
-          "weir.toml:19:1: listeners.edge.sni.\"a_b.example.com\": label \"a_b\" may only hold "
-          "letters, digits and '-'",
+          "weir.toml:19:1: listeners.edge.sni.\"a+b.example.com\": label \"a+b\" may only hold "
+          "letters, digits, '-' and '_'",
           "weir.toml:20:1: listeners.edge.sni.\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
           "aaaaaaaaaaaaaaa.com\": label \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
           "aaaaaaaaaaaa\" is longer than 63 characters",
@@ -526,14 +526,14 @@ verfiy = true
 [pools.web.tls]
 verify = false
 ca = "ca.pem"
-sni = "app_1.internal"
+sni = "app+1.internal"
 client_certificate = "c.pem"
 )"),
               ElementsAre("weir.toml:9:10: pools.api.tls.verify: expected true or false, got "
                           "\"yes\"",
                           "weir.toml:10:6: pools.api.tls.ca: expected a file path, got \"\"",
                           "weir.toml:11:7: pools.api.tls.sni: \"*.example.com\" is not a host "
-                          "name: label \"*\" may only hold letters, digits and '-'",
+                          "name: label \"*\" may only hold letters, digits, '-' and '_'",
                           "weir.toml:12:22: pools.api.tls.client_certificate: missing required "
                           "key \"key\"",
                           "weir.toml:13:11: pools.api.tls.ciphers: must not be empty; leave the "
@@ -542,8 +542,8 @@ client_certificate = "c.pem"
                           "\"verify\"?",
                           "weir.toml:17:6: pools.web.tls.ca: only used with verify = true "
                           "(verify = false trusts any certificate)",
-                          "weir.toml:18:7: pools.web.tls.sni: \"app_1.internal\" is not a host "
-                          "name: label \"app_1\" may only hold letters, digits and '-'",
+                          "weir.toml:18:7: pools.web.tls.sni: \"app+1.internal\" is not a host "
+                          "name: label \"app+1\" may only hold letters, digits, '-' and '_'",
                           "weir.toml:19:22: pools.web.tls.client_certificate: expected a table "
                           "such as { cert = \"a.pem\", key = \"a.key\" }, got \"c.pem\""));
   EXPECT_THAT(errorsOf("[pools.api.tls]\nca = \"a\\nb.pem\"\n"),

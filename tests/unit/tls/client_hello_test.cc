@@ -151,10 +151,13 @@ TEST(ClientHello, SniIsLowerCasedWithoutTrailingDot) {
   EXPECT_EQ(parseOk(opensslClientHello({.sni = "API.Example.COM"})).sni, "api.example.com");
   EXPECT_EQ(parseOk(opensslClientHello({.sni = "www.example.org."})).sni, "www.example.org");
   EXPECT_EQ(parseOk(opensslClientHello({.sni = "x-1.a9.Example"})).sni, "x-1.a9.example");
+  // Underscores are outside RFC 1123 but common in internal names: accepted.
+  EXPECT_EQ(parseOk(opensslClientHello({.sni = "My_Service.internal"})).sni,
+            "my_service.internal");
 }
 
 TEST(ClientHello, InvalidHostNamesFromOpenSslAreMalformed) {
-  for (const char* name : {"bad_name.example.com", "a..b", ".example.com", "example.com..",
+  for (const char* name : {"bad+name.example.com", "a..b", ".example.com", "example.com..",
                            "*.example.com", "a b.example", "caf\xc3\xa9.example", "."}) {
     EXPECT_EQ(parse(opensslClientHello({.sni = name})), HelloStatus::Malformed) << name;
   }
@@ -478,7 +481,7 @@ TEST(ClientHello, OutIsUntouchedUnlessOk) {
   Bytes bytes = helloWith({serverName("after.example")});
   EXPECT_EQ(parseClientHello({bytes.data(), bytes.size() - 1}, hello), HelloStatus::NeedMore);
   EXPECT_EQ(hello.sni, "before");
-  EXPECT_EQ(parseClientHello(helloWith({serverName("bad_name")}), hello), HelloStatus::Malformed);
+  EXPECT_EQ(parseClientHello(helloWith({serverName("bad name")}), hello), HelloStatus::Malformed);
   EXPECT_EQ(hello.sni, "before");
   EXPECT_EQ(parseClientHello(bytes, hello), HelloStatus::Ok);
   EXPECT_EQ(hello.sni, "after.example");
