@@ -231,29 +231,43 @@ void Session::route(const std::string& name) {
   }
 }
 
-void Session::serverHandshake() {
-  SSL* ssl = client_.ssl.get();
+// One step of the TLS handshake on `side`: Done, Wait (for the edge OpenSSL asked for) or
+// Failed (tls_error_ says why).
+Session::Handshake Session::handshakeStep(Side& side) {
+  SSL* ssl = side.ssl.get();
   const int ret = SSL_do_handshake(ssl);
   switch (ret == 1 ? SslWant::Done : sslWant(ssl, ret, tls_error_)) {
     case SslWant::Done:
-      break;
+      side.ktls_send = BIO_get_ktls_send(SSL_get_wbio(ssl)) != 0;
+      return Handshake::Done;
     case SslWant::Read:
-      client_.readable = false;
-      return;
+      side.readable = false;
+      return Handshake::Wait;
     case SslWant::Write:
-      client_.writable = false;
-      return;
+      side.writable = false;
+      return Handshake::Wait;
     case SslWant::Eof:
     case SslWant::Error:
-      if (tls_error_.empty()) {
-        tls_error_ = "closed during the handshake";
-      }
-      worker_->onTlsHandshake(false, false);
-      finish(CloseReason::TlsFailed);
-      return;
+      break;
   }
+  if (tls_error_.empty()) {
+    tls_error_ = "closed during the handshake";
+  }
+  return Handshake::Failed;
+}
+
+void Session::serverHandshake() {
+  const Handshake step = handshakeStep(client_);
+  if (step == Handshake::Wait) {
+    return;
+  }
+  if (step == Handshake::Failed) {
+    worker_->onTlsHandshake(false, false);
+    finish(CloseReason::TlsFailed);
+    return;
+  }
+  SSL* ssl = client_.ssl.get();
   TimerList::disarm(timer);
-  client_.ktls_send = BIO_get_ktls_send(SSL_get_wbio(ssl)) != 0;
   worker_->onTlsHandshake(true, SSL_session_reused(ssl) == 1);
   if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
     sni_ = name;
@@ -414,34 +428,20 @@ void Session::connected() {
     upstreamHandshake();
     return;
   }
-  state_ = State::Streaming;
-  pool_->slots->onConnectOk(backend_);
-  pool_->idle_timers->arm(timer, worker_->now());
-  pumpAll();
+  startStreaming();
 }
 
 void Session::upstreamHandshake() {
-  SSL* ssl = upstream_.ssl.get();
-  const int ret = SSL_do_handshake(ssl);
-  switch (ret == 1 ? SslWant::Done : sslWant(ssl, ret, tls_error_)) {
-    case SslWant::Done:
-      break;
-    case SslWant::Read:
-      upstream_.readable = false;
-      return;
-    case SslWant::Write:
-      upstream_.writable = false;
-      return;
-    case SslWant::Eof:
-    case SslWant::Error:
-      if (tls_error_.empty()) {
-        tls_error_ = "closed during the handshake";
-      }
-      // A backend we cannot speak TLS with counts against it like a refused connect.
-      connectFailed(EPROTO);
-      return;
+  const Handshake step = handshakeStep(upstream_);
+  if (step == Handshake::Failed) {
+    // A backend we cannot speak TLS with counts against it like a refused connect.
+    connectFailed(EPROTO);
+  } else if (step == Handshake::Done) {
+    startStreaming();
   }
-  upstream_.ktls_send = BIO_get_ktls_send(SSL_get_wbio(ssl)) != 0;
+}
+
+void Session::startStreaming() {
   state_ = State::Streaming;
   pool_->slots->onConnectOk(backend_);
   pool_->idle_timers->arm(timer, worker_->now());

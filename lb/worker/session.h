@@ -121,9 +121,13 @@ private:
   enum class Pump { Blocked, Yield, Done, Failed };
 
   void peekHello();
+  enum class Handshake { Done, Wait, Failed };
+  Handshake handshakeStep(Side& side);
   void serverHandshake();
   void upstreamHandshake();
   void connected();
+  // The backend is connected (and TLS is up, if the pool speaks it): the flows start.
+  void startStreaming();
   // The pool of the first SNI route of the listener that matches `name`, else the default.
   void route(const std::string& name);
   void connectNext();
