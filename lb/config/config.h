@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "net/address.h"
+#include "net/cidr.h"
 
 namespace weir::config {
 
@@ -28,6 +29,13 @@ enum class ListenerMode {
   TlsTerminate,    // handshake with the client (OpenSSL), plaintext to the backend
 };
 enum class TlsVersion { V1_2, V1_3 };
+// What a pool sends to a backend before the first byte of a connection (lb/proxy).
+enum class ProxyProtocol { Off, V1, V2 };
+// The source address of the connections a pool makes to its backends.
+enum class SourceMode {
+  Local,   // the kernel picks one of this host's addresses (routing)
+  Client,  // the client's own address (IP_TRANSPARENT; needs weir-netsetup's return path)
+};
 
 inline constexpr unsigned kMaxWorkers = 64;  // must equal WEIR_MAX_WORKERS in bpf/steer.h
 inline constexpr size_t kMaxPoolName = 63;    // pool names key backends in shared memory
@@ -65,6 +73,11 @@ struct Global {
   bool user_default = false;    // `user` was not in the file: the default above chose it
   bool worker_cpu_affinity = false;  // "auto": worker i runs on the i-th allowed CPU
   std::optional<uint64_t> worker_rlimit_nofile;  // RLIMIT_NOFILE of the workers; nullopt: keep
+  // Transparent mode (listeners.NAME.transparent, pools.NAME.source = "client"): the firewall
+  // mark weir-netsetup gives packets that belong to weir's transparent sockets, and the
+  // routing table its policy rule sends them to (a "local" default route: deliver here).
+  uint32_t transparent_mark = 0x7765;   // nonzero
+  uint32_t transparent_table = 7765;    // 1..2^31-1, not 253 (default), 254 (main), 255 (local)
 };
 
 // A config value that names a file, with where the config wrote it, so that the messages of
@@ -163,6 +176,8 @@ struct Pool {
   // Pools without [health]: a backend taken down by traffic is tried again after this long.
   Duration passive_holddown{10000};
   std::optional<UpstreamTls> tls;  // nullopt: plain TCP to the backends
+  SourceMode source = SourceMode::Local;
+  ProxyProtocol proxy_protocol = ProxyProtocol::Off;  // header sent before any byte (and TLS)
 };
 
 struct Listener {
@@ -177,6 +192,16 @@ struct Listener {
   Duration client_hello_timeout{5000};
   std::vector<SniRoute> sni;     // TLS modes; sorted by name
   std::optional<ServerTls> tls;  // set exactly when mode == TlsTerminate
+  // TPROXY interception: the listening sockets get IP_TRANSPARENT, so a bind address may be
+  // one this host does not own (a VIP routed through it); weir-netsetup installs the rules.
+  bool transparent = false;
+  // The client first sends a PROXY protocol header (v1 or v2, told apart by its first bytes);
+  // its source address stands for the client from then on (logs, hashing, source = "client").
+  // Only peers inside `trusted` may send one (non-empty when accepting); a connection from
+  // elsewhere, with a malformed header or with none within proxy_protocol_timeout is closed.
+  bool accept_proxy_protocol = false;
+  std::vector<net::Cidr> trusted;
+  Duration proxy_protocol_timeout{5000};
 };
 
 // An immutable, validated configuration. Nothing downstream of lb/config touches TOML.
