@@ -15,7 +15,9 @@
 
 namespace weir::proxy {
 
-inline constexpr size_t kV1MaxLength = 107;  // "PROXY TCP6 <max> <max> 65535 65535\r\n"
+// The longest v1 line, CRLF included: the spec's worst case, "PROXY UNKNOWN <v6> <v6> 65535
+// 65535\r\n" with 39-character IPv6 addresses. (The longest TCP6 line is 104 bytes.)
+inline constexpr size_t kV1MaxLength = 107;
 inline constexpr size_t kV2FixedLength = 16;  // signature (12), ver/cmd, fam/proto, length (2)
 // The most a v2 header may hold that weir accepts: the fixed part and up to this many bytes
 // of addresses and TLVs. (The length field allows 65535; a balancer in front sends a few
@@ -73,6 +75,11 @@ void encodeV1(const Header& header, std::string& out);
 // The binary header: PROXY (or LOCAL when header.local) over TCP, the addresses, then the TLVs
 // that are set (ALPN, authority, SSL with version/cipher/sig_alg/key_alg sub-TLVs), then a
 // CRC32c TLV over the whole header when `crc32c` is true.
+// Addresses of different families go as TCP over IPv6, the IPv4 one IPv4-mapped; a header
+// that is not local but lacks an address goes as PROXY with family UNSPEC (no addresses).
+// LOCAL goes with family UNSPEC and no addresses. unique_id is not sent. Each string must fit
+// a TLV (65535 bytes; weir's are host and protocol names); the SSL TLV always carries
+// PP2_CLIENT_SSL.
 void encodeV2(const Header& header, bool crc32c, std::string& out);
 // The 16 bytes of a v2 LOCAL header with no addresses (what health checks send first).
 void encodeV2Local(std::string& out);
@@ -96,8 +103,29 @@ enum class Status {
 const char* toString(Status status);
 
 // Parses the header at the start of `data` (which may hold more: the client's first bytes).
-// On Ok, `out` holds the header and `length` its size in bytes. Strict: anything the spec does
-// not allow is an error. Never reads past data.size().
+// On Ok, `out` holds the header and `length` its size in bytes (<= kMaxLength); otherwise
+// both are left as they were. Strict: anything the spec does not allow is an error. Never
+// reads past data.size(), nor past kV1MaxLength bytes of a v1 line.
+//
+// Incremental: NeedMore for every proper prefix of a valid header (an empty input included),
+// and a verdict other than NeedMore is final: every longer input with the same prefix gets
+// the same one. Each error is decided at the first byte that shows it (a v2 length over
+// kV2MaxPayload or short of the addresses as soon as the 16 fixed bytes are there), and
+// kV1MaxLength bytes of a v1 line without its CRLF are V1TooLong.
+//
+// v1: "PROXY TCP4|TCP6 SRC DST SPORT DPORT\r\n" with single spaces, addresses inet_pton takes
+// for the family (no leading zeros in a dotted quad), ports 0..65535 without leading zeros;
+// or "PROXY UNKNOWN" then CRLF, or a space (or CR) and anything up to the first CRLF: local.
+// v2: version 2; LOCAL (local; the family is ignored) or PROXY with TCP4, TCP6 or UNSPEC
+// (local); UDP, UNIX and undefined families of PROXY are V2BadFamily. The TLVs after the
+// addresses must tile the rest exactly (V2BadTlv otherwise); those of a LOCAL header of a
+// family the spec does not define are skipped unread, since where its addresses end is
+// unknown. Known TLVs may appear once each (NOOP any number of times) and are checked:
+// ALPN non-empty; AUTHORITY non-empty UTF-8 without control characters (not even NUL; the
+// UTF-8 itself is not checked); CRC32C 4 bytes and matching (else V2BadCrc); UNIQUE_ID at
+// most 128 bytes; SSL at least 5 bytes with sub-TLVs that tile the rest, its version,
+// cipher, algorithms and NETNS printable US-ASCII, its CN without control characters. `ssl`
+// is set only when the SSL TLV has PP2_CLIENT_SSL. Unknown TLV types are skipped.
 Status parse(std::span<const uint8_t> data, Header& out, size_t& length);
 
 }  // namespace weir::proxy
