@@ -112,6 +112,30 @@ void readCredentials(const Section& section, Global& global) {
   }
 }
 
+// The mark and routing table of weir-netsetup's policy rule for transparent sockets. Mark 0 is
+// what every unmarked packet carries. Tables 253..255 are the kernel's own ("default", "main",
+// "local"), which the host's own traffic goes through: the "deliver here" default route
+// weir-netsetup puts in its table would capture all of it there.
+void readTransparent(const Section& section, Global& global) {
+  if (auto mark = section.integer("transparent_mark", 1, 0xffffffff)) {
+    global.transparent_mark = static_cast<uint32_t>(*mark);
+  }
+  auto table = section.integer("transparent_table", 1, 2147483647);
+  if (!table) {
+    return;
+  }
+  if (*table >= 253 && *table <= 255) {
+    constexpr const char* kNames[] = {"default", "main", "local"};
+    section.problem(*section.get("transparent_table"), "transparent_table",
+                    std::to_string(*table) + " is the kernel's \"" + kNames[*table - 253] +
+                        "\" table, which the host's own traffic uses (253..255 are reserved): "
+                        "weir-netsetup's \"deliver here\" default route there would capture "
+                        "all of it; pick a table of weir's own, such as 7765 (the default)");
+    return;
+  }
+  global.transparent_table = static_cast<uint32_t>(*table);
+}
+
 }  // namespace
 
 void defaultUser(const toml::table& root, uint32_t euid, Global& global, Diagnostics& diag) {
@@ -143,7 +167,8 @@ void defaultUser(const toml::table& root, uint32_t euid, Global& global, Diagnos
 void readGlobal(const Section& section, Global& global) {
   section.checkKeys({"workers", "log_level", "error_log", "access_log", "pid_file",
                      "max_connections", "steering", "drain_timeout", "user", "group",
-                     "worker_cpu_affinity", "worker_rlimit_nofile"});
+                     "worker_cpu_affinity", "worker_rlimit_nofile", "transparent_mark",
+                     "transparent_table"});
   readWorkers(section, global);
 
   const std::initializer_list<std::string_view> levels = {
@@ -174,6 +199,7 @@ void readGlobal(const Section& section, Global& global) {
   if (auto nofile = section.integer("worker_rlimit_nofile", 64, 1073741816)) {
     global.worker_rlimit_nofile = static_cast<uint64_t>(*nofile);
   }
+  readTransparent(section, global);
 }
 
 }  // namespace weir::config::detail

@@ -163,7 +163,9 @@ void readClientHelloTimeout(const Section& section, std::optional<ListenerMode> 
 
 Listener readListener(const Section& section, const std::string& name, const PoolNames& pools,
                       std::vector<BindSite>& binds) {
-  section.checkKeys({"bind", "pool", "backlog", "mode", "client_hello_timeout", "sni", "tls"});
+  section.checkKeys({"bind", "pool", "backlog", "mode", "client_hello_timeout", "sni", "tls",
+                     "transparent", "accept_proxy_protocol", "trusted",
+                     "proxy_protocol_timeout"});
   Listener listener;
   listener.name = name;
   readBinds(section, listener, binds);
@@ -188,6 +190,12 @@ Listener readListener(const Section& section, const std::string& name, const Poo
   readClientHelloTimeout(section, mode, listener);
   readSni(section, mode, pools, listener);
   readServerTlsTable(section, mode, listener);
+  // Binds need no check here: a transparent socket may bind an address this host does not
+  // own, and weir-netsetup's rules deliver the traffic for it.
+  if (auto transparent = section.boolean("transparent")) {
+    listener.transparent = *transparent;
+  }
+  readProxyProtocol(section, listener);
   return listener;
 }
 

@@ -120,7 +120,8 @@ void readTlsTable(const Section& section, Pool& pool) {
 
 Pool readPool(const Section& section, const std::string& name) {
   section.checkKeys({"balance", "connect_timeout", "idle_timeout", "retries", "backends",
-                     "health", "passive_fall", "passive_holddown", "tls"});
+                     "health", "passive_fall", "passive_holddown", "tls", "source",
+                     "proxy_protocol"});
   Pool pool;
   pool.name = name;
   if (name.size() > kMaxPoolName) {
@@ -142,6 +143,15 @@ Pool readPool(const Section& section, const std::string& name) {
   }
   if (auto retries = section.integer("retries", 0, 100)) {
     pool.retries = static_cast<uint32_t>(*retries);
+  }
+  constexpr SourceMode kSources[] = {SourceMode::Local, SourceMode::Client};
+  if (auto source = section.oneOf("source", {"local", "client"})) {
+    pool.source = kSources[*source];
+  }
+  constexpr ProxyProtocol kProxyProtocols[] = {ProxyProtocol::Off, ProxyProtocol::V1,
+                                               ProxyProtocol::V2};
+  if (auto proxy = section.oneOf("proxy_protocol", {"off", "v1", "v2"})) {
+    pool.proxy_protocol = kProxyProtocols[*proxy];
   }
   readBackends(section, pool);
   readHealthTable(section, pool);

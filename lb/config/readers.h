@@ -69,6 +69,11 @@ struct PoolNames {
 Listener readListener(const Section& section, const std::string& name, const PoolNames& pools,
                       std::vector<BindSite>& binds);
 
+// Reads accept_proxy_protocol, trusted and proxy_protocol_timeout of [listeners.NAME] into
+// `listener`. Accepting needs a non-empty trusted; trusted and the timeout are errors without
+// it (they would do nothing); a wrong or repeated prefix is recorded and left out.
+void readProxyProtocol(const Section& section, Listener& listener);
+
 // Records every bind that overlaps one written before it in the file. Two binds overlap when
 // they have the same family and port and either the same IP or one is the wildcard. IPv4 and
 // IPv6 never overlap: weir sets IPV6_V6ONLY.
