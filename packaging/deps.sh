@@ -20,6 +20,8 @@ PACKAGES=(
   # nss_wrapper gives one test's weir a user database of its own.
   util-linux dash coreutils libnss-wrapper
   iproute2 procps curl
+  # PROXY protocol peers: the tests check that HAProxy and nginx read weir's headers.
+  haproxy nginx
   # The benchmark's TLS workloads (tests/bench, which installs its other tools itself):
   # h2load for HTTP/1.1 and HTTP/2 over TLS, the openssl CLI for the run's certificate.
   nghttp2-client openssl

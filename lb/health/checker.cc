@@ -18,6 +18,7 @@
 #include "health/probe.h"
 #include "health/schedule.h"
 #include "net/unique_fd.h"
+#include "proxy/header.h"
 #include "shm/backend_map.h"
 #include "tls/client_context.h"
 #include "util/log.h"
@@ -110,9 +111,16 @@ Checker::Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t
     for (size_t b = 0; b < pool.backends.size(); ++b) {
       uint64_t r1 = splitmix(seed);
       uint64_t r2 = splitmix(seed);
+      ProbeSpec spec = makeSpec(*pool.health, pool.backends[b].address, tls);
+      if (pool.proxy_protocol != config::ProxyProtocol::Off) {
+        // Backends that expect a PROXY header on every connection get one: LOCAL, "this
+        // connection is the balancer's own", whichever version the traffic uses (HAProxy and
+        // nginx accept v2 wherever they accept v1).
+        proxy::encodeV2Local(spec.preamble);
+      }
       targets_.push_back(std::make_unique<Target>(
-          Target{&map.pool(p), b, makeSpec(*pool.health, pool.backends[b].address, tls),
-                 Schedule(*pool.health, now, r1, r2), Probe{}}));
+          Target{&map.pool(p), b, std::move(spec), Schedule(*pool.health, now, r1, r2),
+                 Probe{}}));
     }
   }
 }

@@ -91,6 +91,14 @@ std::optional<Outcome> Probe::afterConnect() {
   if (int err = net::socketError(fd_.get()); err != 0) {
     return finish(false, errnoText("connect", err));
   }
+  if (const std::string& pre = spec_->preamble; !pre.empty()) {
+    // A few bytes into a socket that has just connected: its send buffer is empty, so one
+    // send takes them all (a short send would be a broken socket, not a slow one).
+    const ssize_t n = ::send(fd_.get(), pre.data(), pre.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n != static_cast<ssize_t>(pre.size())) {
+      return finish(false, errnoText("send PROXY header", n < 0 ? errno : EIO));
+    }
+  }
   if (spec_->kind == config::HealthKind::Tcp) {
     return finish(true, {});
   }

@@ -15,6 +15,9 @@ namespace weir::health {
 struct ProbeSpec {
   config::HealthKind kind = config::HealthKind::Tcp;
   net::SockAddr address;  // the backend's address, with the check's port if it sets one
+  // Sent first, right after the connect, whatever the kind (a PROXY v2 LOCAL header for a
+  // pool with proxy_protocol: the backend then knows the connection is weir's own).
+  std::string preamble;
   std::string request;    // sent once connected (send-expect's send, an HTTP request); may be ""
   std::string expect;     // send-expect
   uint16_t status_min = 200;

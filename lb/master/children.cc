@@ -1,7 +1,10 @@
 // What a forked child runs: a worker or the health checker of one generation.
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <spdlog/spdlog.h>
 
@@ -20,10 +23,19 @@ namespace {
 // but its own listening sockets `keep` (the caller's closeAllExcept left only those open), let
 // go of the master's signal handling (TERM/INT/QUIT/USR1 stay blocked for the child's own
 // signalfd), open its logs (still root, so that the paths may be root's), raise its fd limit,
-// pin itself, drop root and every capability, and only then ask to die with the master (a
+// pin itself, drop root and every capability (workers of a source = "client" pool keep
+// CAP_NET_ADMIN), and only then ask to die with the master (a
 // credential change clears PR_SET_PDEATHSIG).
+// Whether a worker of `cfg` must keep CAP_NET_ADMIN: a pool connects from the client's
+// address (IP_TRANSPARENT on its backend sockets).
+bool needsNetAdmin(const config::Config& cfg) {
+  return std::any_of(cfg.pools.begin(), cfg.pools.end(), [](const config::Pool& p) {
+    return p.source == config::SourceMode::Client;
+  });
+}
+
 void enterChild(const config::Global& g, const std::vector<int>& keep, const std::string& title,
-                bool pin, unsigned cpu, pid_t master) {
+                bool pin, unsigned cpu, pid_t master, bool keep_net_admin = false) {
   setProcessTitle(title);  // first: ps (and the tests) tell the role at once
   closeInheritedFds(keep);
   ::signal(SIGHUP, SIG_IGN);
@@ -40,7 +52,15 @@ void enterChild(const config::Global& g, const std::vector<int>& keep, const std
   if (pin) {
     pinToCpu(cpu);
   }
-  dropPrivileges(g);
+  if (keep_net_admin && hasCapability(CAP_NET_ADMIN)) {
+    dropPrivileges(g, {CAP_NET_ADMIN});
+  } else {
+    if (keep_net_admin) {
+      spdlog::error("a pool has source = \"client\", which needs CAP_NET_ADMIN, and the master "
+                    "does not have it: connections to its backends will fail");
+    }
+    dropPrivileges(g);
+  }
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != master) {
     ::_exit(1);  // the master died before PDEATHSIG was set
@@ -60,7 +80,7 @@ void Generations::runWorker(Generation& gen, unsigned slot) {
     enterChild(gen.cfg->global, sockets_.fds(),
                "weir: worker " + std::to_string(slot) + " (gen " + std::to_string(gen.number) +
                    ")",
-               gen.cfg->global.worker_cpu_affinity, slot, master_pid_);
+               gen.cfg->global.worker_cpu_affinity, slot, master_pid_, needsNetAdmin(*gen.cfg));
     gen.backends->setWorker(slot);
     const bool counted = steering_.active() && gen.cfg->global.steering != config::Steering::Hash;
     worker::Worker w(*gen.cfg, slot, std::move(mine),

@@ -1,6 +1,7 @@
 #include "master/listen_sockets.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -22,6 +23,16 @@ std::vector<int> rawFds(const ListenGroup& g) {
     out.push_back(fd.get());
   }
   return out;
+}
+
+// Whether IP_TRANSPARENT (IPV6_TRANSPARENT) is set on a socket an old master passed.
+bool isTransparent(int fd, int family) {
+  int value = 0;
+  socklen_t len = sizeof(value);
+  const int rc = family == AF_INET6
+                     ? ::getsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &value, &len)
+                     : ::getsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &value, &len);
+  return rc == 0 && value != 0;
 }
 
 // Checks that `fd` is a listening TCP socket bound to `addr`; returns why not, or "".
@@ -101,6 +112,7 @@ void ListenSockets::adopt(const std::string& spec) {
       (void)::fcntl(fd, F_SETFD, FD_CLOEXEC);
       g.slots.emplace_back(fd);
     }
+    g.transparent = !g.slots.empty() && isTransparent(g.slots.front().get(), g.addr.family());
     spdlog::info("took over {} listening sockets for {}", g.slots.size(), g.addr.toString());
     groups_.push_back(std::move(g));
   }
@@ -137,7 +149,7 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
           grown.emplace_back(static_cast<size_t>(g - groups_.data()), g->slots.size());
         }
         while (g->slots.size() < n) {
-          auto fd = net::listenReuseport(addr, listener.backlog);
+          auto fd = net::listenReuseport(addr, listener.backlog, listener.transparent);
           if (!fd) {
             throw std::runtime_error("listeners." + listener.name + ": " +
                                      fd.error().message());
@@ -164,6 +176,18 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
         }
         g->backlog = listener.backlog;
       }
+      if (g->transparent != listener.transparent) {
+        // A reload turned TPROXY interception on or off for an address that stays: sockets
+        // opened above already have the new setting; the others change now.
+        for (const auto& fd : g->slots) {
+          if (auto set = net::setTransparent(fd.get(), addr.family(), listener.transparent);
+              !set) {
+            spdlog::warn("listeners.{}: {} on {}", listener.name, set.error().message(),
+                         addr.toString());
+          }
+        }
+      }
+      g->transparent = listener.transparent;
     }
   }
   for (auto [index, before] : grown) {

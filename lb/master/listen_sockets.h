@@ -22,6 +22,7 @@ struct ListenGroup {
   bool inherited = false;            // taken over from an old master (binary upgrade)
   bool known_id = false;             // steer_id is the group's id in the steering maps
   bool retiring = false;             // no longer configured: SYN filter on, closed when quiet
+  bool transparent = false;          // IP_TRANSPARENT on every socket (listeners.NAME.transparent)
 };
 
 // Every listening socket of the service, owned by the master for the life of the address.

@@ -225,6 +225,10 @@ void dropPrivileges(const config::Global& global, std::initializer_list<int> kee
   }
 }
 
+bool hasCapability(int cap) {
+  return (getCapabilities().effective & (uint64_t{1} << cap)) != 0;
+}
+
 void handOverFile(const std::string& path, const config::Global& global) {
   if (!global.uid || path.empty() || path == "stderr" || path == "off") {
     return;

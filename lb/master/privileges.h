@@ -29,10 +29,14 @@ void pinToCpu(unsigned index);
 //   database, or just gid), the gid, the uid (checking that root cannot be regained);
 // - then sets the capability sets (a master started as a non-root user with capabilities,
 //   e.g. ambient ones, keeps its uid but its children still lose every capability).
-// Empty `keep_caps` keeps none; transparent mode will keep CAP_NET_ADMIN in the workers.
+// Empty `keep_caps` keeps none; the workers of a config with a `source = "client"` pool keep
+// CAP_NET_ADMIN (IP_TRANSPARENT on their backend sockets), when the master has it.
 // Verifies the result with capget and PR_CAP_AMBIENT_IS_SET. Throws std::runtime_error naming
 // the step and errno (e.g. EPERM: a cap to keep that the process does not have).
 void dropPrivileges(const config::Global& global, std::initializer_list<int> keep_caps = {});
+
+// Whether the calling process holds `cap` (a CAP_* number) in its effective set.
+bool hasCapability(int cap);
 
 // The master: makes `path` (a log file it created as root) writable by the children after
 // they drop to global.uid. Only a regular file with one link is handed over, opened with

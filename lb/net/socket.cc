@@ -6,7 +6,19 @@
 
 namespace weir::net {
 
-util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog) {
+util::Result<util::Ok> setTransparent(int fd, int family, bool on) {
+  const int value = on ? 1 : 0;
+  const int rc = family == AF_INET6
+                     ? ::setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &value, sizeof(value))
+                     : ::setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &value, sizeof(value));
+  if (rc < 0) {
+    return util::lastError(family == AF_INET6 ? "setsockopt IPV6_TRANSPARENT"
+                                              : "setsockopt IP_TRANSPARENT");
+  }
+  return util::Ok{};
+}
+
+util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog, bool transparent) {
   const std::string where = addr.toString();
   UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
@@ -25,6 +37,11 @@ util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog) {
   // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt here instead of
   // one per connection.
   setNoDelay(fd.get());
+  if (transparent) {
+    if (auto set = setTransparent(fd.get(), addr.family(), true); !set) {
+      return util::SysError{set.error().code, set.error().context + " on " + where};
+    }
+  }
   if (::bind(fd.get(), addr.get(), addr.len()) < 0) {
     return util::lastError("bind " + where);
   }
@@ -34,12 +51,28 @@ util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog) {
   return fd;
 }
 
-util::Result<UniqueFd> connectNonBlocking(const SockAddr& addr) {
+util::Result<UniqueFd> connectNonBlocking(const SockAddr& addr, const SockAddr* source) {
+  if (source != nullptr && source->family() != addr.family()) {
+    return util::SysError{EAFNOSUPPORT, "connect " + addr.toString() + " from " +
+                                            source->toString()};
+  }
   UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
     return util::lastError("socket");
   }
   setNoDelay(fd.get());
+  if (source != nullptr) {
+    if (auto set = setTransparent(fd.get(), source->family(), true); !set) {
+      return set.error();
+    }
+    int one = 1;
+    (void)::setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    SockAddr from = *source;
+    from.setPort(0);
+    if (::bind(fd.get(), from.get(), from.len()) < 0) {
+      return util::lastError("bind " + from.toString());
+    }
+  }
   if (::connect(fd.get(), addr.get(), addr.len()) < 0 && errno != EINPROGRESS) {
     return util::lastError("connect " + addr.toString());
   }

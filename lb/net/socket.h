@@ -9,11 +9,21 @@ namespace weir::net {
 // A listening TCP socket with SO_REUSEPORT (and IPV6_V6ONLY for IPv6), non-blocking, CLOEXEC,
 // TCP_NODELAY (which the sockets it accepts inherit).
 // Several of these on one address form a reuseport group. Fails with the errno of the step.
-util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog);
+// `transparent`: IP_TRANSPARENT (IPV6_TRANSPARENT), set before bind, so that `addr` may be an
+// address this host does not own and TPROXY may hand the socket connections addressed to it.
+// Needs CAP_NET_ADMIN (or CAP_NET_RAW).
+util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog,
+                                       bool transparent = false);
+// Sets or clears IP_TRANSPARENT (IPV6_TRANSPARENT) on a socket of `family`.
+util::Result<util::Ok> setTransparent(int fd, int family, bool on);
 
 // Starts a non-blocking connect to `addr`. On success the fd is connecting (EINPROGRESS) or
 // already connected; completion is signalled by EPOLLOUT and checked with socketError().
-util::Result<UniqueFd> connectNonBlocking(const SockAddr& addr);
+// `source`, if given, is the address to connect from (its port is ignored: the kernel picks
+// one at connect time, IP_BIND_ADDRESS_NO_PORT); the socket gets IP_TRANSPARENT first, so it
+// may be an address of another host, such as the client's (needs CAP_NET_ADMIN). A source of
+// another family than `addr` fails with EAFNOSUPPORT before any socket is made.
+util::Result<UniqueFd> connectNonBlocking(const SockAddr& addr, const SockAddr* source = nullptr);
 
 // The pending error of a socket (SO_ERROR), 0 if none.
 int socketError(int fd);

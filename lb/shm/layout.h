@@ -27,7 +27,7 @@
 namespace weir::shm {
 
 inline constexpr uint64_t kMagic = 0x324d485352494557;  // "WEIRSHM2" read as little-endian
-inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kVersion = 4;
 inline constexpr size_t kPoolKeyLen = 64;     // config::kMaxPoolName + NUL
 inline constexpr size_t kAddressKeyLen = 48;  // "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
 inline constexpr size_t kErrorWords = 16;     // last error text: 127 bytes + NUL, as 8-byte words
@@ -106,10 +106,14 @@ struct alignas(64) WorkerSlot {
   std::atomic<uint64_t> tls_resumed;     // of which resumed a session (tickets)
   std::atomic<uint64_t> tls_failed;      // tls-terminate: handshakes failed or timed out
   std::atomic<uint64_t> bad_hello;       // tls-passthrough: no valid ClientHello in time
+  // accept_proxy_protocol listeners: clients refused because their address is outside
+  // `trusted`, and clients closed for a malformed, partial or missing PROXY header.
+  std::atomic<uint64_t> proxy_untrusted;
+  std::atomic<uint64_t> bad_proxy_header;
 };
 
 static_assert(sizeof(Header) == 64);
-static_assert(sizeof(WorkerSlot) == 64);
+static_assert(sizeof(WorkerSlot) == 128);
 static_assert(sizeof(BackendSlot) % 64 == 0);
 static_assert(sizeof(Traffic) == 40);
 

@@ -42,5 +42,13 @@ inline void onTlsHandshake(WorkerSlot& w, bool ok, bool resumed) {
 // The worker: a tls-passthrough client sent no valid ClientHello (malformed, not TLS, too
 // large, or not complete within client_hello_timeout).
 inline void onBadHello(WorkerSlot& w) { w.bad_hello.fetch_add(1, std::memory_order_relaxed); }
+// The worker: a client of an accept_proxy_protocol listener was refused (not trusted) or sent
+// no valid PROXY header in time.
+inline void onProxyUntrusted(WorkerSlot& w) {
+  w.proxy_untrusted.fetch_add(1, std::memory_order_relaxed);
+}
+inline void onBadProxyHeader(WorkerSlot& w) {
+  w.bad_proxy_header.fetch_add(1, std::memory_order_relaxed);
+}
 
 }  // namespace weir::shm

@@ -9,9 +9,13 @@
 #include <cstring>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include "net/socket.h"
+#include "proxy/header.h"
 #include "shm/worker_stats.h"
 #include "tls/client_hello.h"
 #include "tls/errors.h"
@@ -78,6 +82,30 @@ std::string tlsSummary(SSL* ssl, const char* key) {
   return out;
 }
 
+// What a v2 PROXY header tells the backend about the client's TLS (weir terminated it).
+proxy::SslInfo tlsInfo(SSL* ssl) {
+  proxy::SslInfo info;
+  info.version = SSL_get_version(ssl);
+  if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) {
+    info.cipher = SSL_CIPHER_get_name(cipher);
+  }
+  if (X509* cert = SSL_get_certificate(ssl)) {
+    if (const char* sig = OBJ_nid2sn(X509_get_signature_nid(cert))) {
+      info.sig_alg = sig;
+    }
+    if (EVP_PKEY* key = X509_get0_pubkey(cert)) {
+      const char* type = OBJ_nid2sn(EVP_PKEY_get_base_id(key));
+      info.key_alg = std::string(type != nullptr ? type : "?") + std::to_string(EVP_PKEY_get_bits(key));
+    }
+  }
+  // weir asks clients for no certificate: none on this connection or its session.
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  info.client_cert_conn = peer != nullptr;
+  info.client_cert_sess = peer != nullptr;
+  info.verify = peer != nullptr ? static_cast<uint32_t>(SSL_get_verify_result(ssl)) : 0;
+  return info;
+}
+
 }  // namespace
 
 const char* toString(CloseReason reason) {
@@ -108,6 +136,12 @@ const char* toString(CloseReason reason) {
       return "tls-handshake-failed";
     case CloseReason::TlsTimeout:
       return "tls-handshake-timeout";
+    case CloseReason::ProxyUntrusted:
+      return "proxy-untrusted";
+    case CloseReason::BadProxyHeader:
+      return "bad-proxy-header";
+    case CloseReason::ProxyTimeout:
+      return "proxy-header-timeout";
   }
   return "?";
 }
@@ -134,10 +168,14 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer,
   u2c_ = Flow{};
   client_.fd = std::move(client);
   peer_ = peer;
+  via_ = net::SockAddr{};
+  local_ = net::SockAddr{};
+  proxy_in_ = 0;
   listener_ = &listener;
   pool_ = listener.pool;
   sni_.clear();
   tls_error_.clear();
+  proxy_error_.clear();
   backend_ = -1;
   reserved_ = false;
   attempts_ = 0;
@@ -147,6 +185,16 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer,
   queued = false;
   state_ = State::Connecting;
 
+  const config::Listener& cfg = *listener.listener;
+  if (cfg.accept_proxy_protocol &&
+      std::none_of(cfg.trusted.begin(), cfg.trusted.end(),
+                   [&](const net::Cidr& c) { return c.contains(peer_); })) {
+    // Only a balancer in `trusted` may say who the client is: anyone else could claim any
+    // address. Closed before a byte is read.
+    worker_->onProxyUntrusted();
+    finish(CloseReason::ProxyUntrusted);
+    return;
+  }
   epoll_event ev{};
   ev.events = kSocketEvents;
   ev.data.ptr = &client_.ep;
@@ -154,13 +202,25 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer,
     finish(CloseReason::ResourceLimit);
     return;
   }
+  if (cfg.accept_proxy_protocol) {
+    state_ = State::ProxyHeader;
+    listener.proxy_timers->arm(timer, now_ms);
+    client_.readable = true;  // the header may be there already: look before waiting
+    readProxyHeader();
+    return;
+  }
+  begin();
+}
+
+void Session::begin() {
+  const ListenerRuntime& listener = *listener_;
   switch (listener.listener->mode) {
     case config::ListenerMode::Tcp:
       connectNext();  // client_ has TCP_NODELAY from its listener
       return;
     case config::ListenerMode::TlsPassthrough:
       state_ = State::Hello;
-      listener.first_timers->arm(timer, now_ms);
+      listener.first_timers->arm(timer, worker_->now());
       client_.readable = true;  // the hello may be there already: look before waiting
       peekHello();
       return;
@@ -171,10 +231,69 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer,
         finish(CloseReason::ResourceLimit);
         return;
       }
-      listener.first_timers->arm(timer, now_ms);
+      listener.first_timers->arm(timer, worker_->now());
       serverHandshake();
       return;
   }
+}
+
+void Session::readProxyHeader() {
+  if (!client_.readable) {
+    return;
+  }
+  const auto buf = worker_->helloScratch();
+  const size_t want = std::min(buf.size(), proxy::kMaxLength);
+  const ssize_t n = ::recv(client_.fd.get(), buf.data(), want, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) {
+      client_.readable = false;
+      return;
+    }
+    last_error_ = errno;
+    proxy_error_ = "reset before a complete PROXY header";
+    worker_->onBadProxyHeader();
+    finish(CloseReason::ClientReset);
+    return;
+  }
+  const auto* bytes = reinterpret_cast<const uint8_t*>(buf.data());
+  proxy::Header header;
+  size_t length = 0;
+  const proxy::Status status =
+      n == 0 ? proxy::Status::NeedMore
+             : proxy::parse({bytes, static_cast<size_t>(n)}, header, length);
+  if (status == proxy::Status::NeedMore) {
+    // As with a ClientHello: the bytes stay in the socket and the next segment raises a new
+    // edge; a client that closed before completing the header never will.
+    client_.readable = false;
+    if (n == 0 || client_.hup) {
+      proxy_error_ = n == 0 ? "closed before a PROXY header" : "closed in the middle of its PROXY header";
+      worker_->onBadProxyHeader();
+      finish(CloseReason::BadProxyHeader);
+    }
+    return;
+  }
+  if (status != proxy::Status::Ok) {
+    proxy_error_ = std::string("PROXY header: ") + proxy::toString(status);
+    worker_->onBadProxyHeader();
+    finish(CloseReason::BadProxyHeader);
+    return;
+  }
+  // Take exactly the header out of the socket; what follows is the client's own stream.
+  const uint8_t version = bytes[0] == 'P' ? 1 : 2;
+  if (::recv(client_.fd.get(), buf.data(), length, MSG_DONTWAIT) != static_cast<ssize_t>(length)) {
+    last_error_ = errno;
+    finish(CloseReason::ClientReset);
+    return;
+  }
+  proxy_in_ = version;
+  if (!header.local && header.source && header.destination) {
+    via_ = peer_;
+    peer_ = *header.source;
+    local_ = *header.destination;
+  }
+  TimerList::disarm(timer);
+  state_ = State::Connecting;
+  begin();
 }
 
 void Session::peekHello() {
@@ -300,12 +419,24 @@ void Session::connectNext() {
     if (backend_ < 64) {
       tried_ |= uint64_t{1} << backend_;
     }
-    auto fd = net::connectNonBlocking(pool.backends[backend_].address);
+    const bool from_client = pool.source == config::SourceMode::Client;
+    auto fd = net::connectNonBlocking(pool.backends[backend_].address,
+                                      from_client ? &peer_ : nullptr);
     if (!fd) {
       last_error_ = fd.error().code;
       if (isResourceErrno(last_error_)) {
         finish(CloseReason::ResourceLimit);  // our shortage, not the backend's fault
         return;
+      }
+      if (from_client && (last_error_ == EAFNOSUPPORT || last_error_ == EPERM ||
+                          last_error_ == EADDRNOTAVAIL)) {
+        // Not the backend's fault: a client of the other family (an IPv6 client, an IPv4
+        // backend), no CAP_NET_ADMIN for IP_TRANSPARENT, or a client address that cannot be
+        // bound. Another backend (of the client's family) may do; this one stays up.
+        pool_->slots->release(backend_);
+        reserved_ = false;
+        logConnectFailure();
+        continue;
       }
       // e.g. EADDRNOTAVAIL, ENETUNREACH: counts against the backend; the next may work.
       pool_->slots->onConnectFailed(backend_, last_error_, worker_->now());
@@ -378,6 +509,11 @@ void Session::onEvent(bool upstream, uint32_t events) {
     side.hup = true;
   }
   switch (state_) {
+    case State::ProxyHeader:
+      if (!upstream) {
+        readProxyHeader();
+      }
+      return;
     case State::Hello:
       if (!upstream) {
         peekHello();
@@ -417,6 +553,9 @@ void Session::onEvent(bool upstream, uint32_t events) {
 
 void Session::connected() {
   last_error_ = 0;
+  if (pool_->pool->proxy_protocol != config::ProxyProtocol::Off && !sendProxyHeader()) {
+    return;
+  }
   if (pool_->tls != nullptr) {
     upstream_.ssl = pool_->tls->newResumableSsl(upstream_.fd.get(), static_cast<size_t>(backend_));
     if (!upstream_.ssl) {
@@ -429,6 +568,44 @@ void Session::connected() {
     return;
   }
   startStreaming();
+}
+
+bool Session::sendProxyHeader() {
+  if (local_.family() == AF_UNSPEC) {
+    // The address the client connected to (a wildcard listener's real one, or a VIP).
+    *local_.lenPtr() = local_.capacity();
+    if (::getsockname(client_.fd.get(), local_.get(), local_.lenPtr()) < 0) {
+      last_error_ = errno;
+      finish(CloseReason::ClientReset);
+      return false;
+    }
+  }
+  proxy::Header header;
+  header.source = peer_;
+  header.destination = local_;
+  std::string& out = worker_->headerScratch();
+  out.clear();
+  if (pool_->pool->proxy_protocol == config::ProxyProtocol::V1) {
+    proxy::encodeV1(header, out);
+  } else {
+    header.authority = sni_;
+    if (SSL* ssl = client_.ssl.get()) {
+      const unsigned char* alpn = nullptr;
+      unsigned alpn_len = 0;
+      SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+      header.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+      header.ssl = tlsInfo(ssl);
+    }
+    proxy::encodeV2(header, true, out);
+  }
+  // The socket has just connected: its send buffer (at least 4.5 KiB) is empty and the header
+  // is at most a few hundred bytes, so one send takes it all. Anything else is a failure.
+  const ssize_t n = ::send(upstream_.fd.get(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n != static_cast<ssize_t>(out.size())) {
+    connectFailed(n < 0 ? errno : EIO);
+    return false;
+  }
+  return true;
 }
 
 void Session::upstreamHandshake() {
@@ -450,6 +627,11 @@ void Session::startStreaming() {
 
 void Session::onTimeout() {
   switch (state_) {
+    case State::ProxyHeader:
+      proxy_error_ = "no complete PROXY header in time";
+      worker_->onBadProxyHeader();
+      finish(CloseReason::ProxyTimeout);
+      return;
     case State::Hello:
       tls_error_ = "no complete ClientHello in time";
       worker_->onBadHello();
@@ -805,6 +987,15 @@ void Session::finish(CloseReason reason) {
     }
     if (!tls_error_.empty()) {
       tls += " tls_error=\"" + tls_error_ + "\"";
+    }
+    if (proxy_in_ != 0) {
+      tls += " proxy=v" + std::to_string(proxy_in_);
+      if (via_.family() != AF_UNSPEC) {
+        tls += " via=" + via_.toString();
+      }
+    }
+    if (!proxy_error_.empty()) {
+      tls += " proxy_error=\"" + proxy_error_ + "\"";
     }
     log->info("conn={}-{} listener={} client={} backend={} up={} down={} duration={}ms "
               "reason={}{}{}{}",

@@ -43,6 +43,9 @@ enum class CloseReason {
   HelloTimeout,   // tls-passthrough: no complete ClientHello within client_hello_timeout
   TlsFailed,      // tls-terminate: the handshake with the client failed
   TlsTimeout,     // tls-terminate: no complete handshake within handshake_timeout
+  ProxyUntrusted,  // accept_proxy_protocol: the peer is outside the listener's `trusted`
+  BadProxyHeader,  // accept_proxy_protocol: a malformed or partial PROXY header, or none
+  ProxyTimeout,    // accept_proxy_protocol: no complete header within proxy_protocol_timeout
 };
 const char* toString(CloseReason reason);
 
@@ -55,6 +58,11 @@ struct Endpoint {
 };
 
 // One proxied connection: client socket, backend socket and two flows between them.
+//
+// A listener with accept_proxy_protocol first reads the PROXY header a trusted balancer sends
+// (peeked until complete, then exactly its bytes are read, so the client's own bytes stay in
+// the socket); its source stands for the client from then on. A pool with proxy_protocol gets
+// a header right after the connect, before anything else (its own TLS handshake included).
 //
 // Before the flows start, a TLS listener has a first phase on the client socket alone:
 // tls-passthrough peeks at the ClientHello (MSG_PEEK, so the bytes stay in the socket and are
@@ -72,7 +80,17 @@ struct Endpoint {
 // clears them, so no epoll_ctl is needed after registration.
 class Session {
 public:
-  enum class State { Idle, Hello, Handshake, Connecting, UpHandshake, Retrying, Streaming, Closed };
+  enum class State {
+    Idle,
+    ProxyHeader,
+    Hello,
+    Handshake,
+    Connecting,
+    UpHandshake,
+    Retrying,
+    Streaming,
+    Closed
+  };
 
   explicit Session(Worker* worker);
   Session(const Session&) = delete;
@@ -120,6 +138,13 @@ private:
   };
   enum class Pump { Blocked, Yield, Done, Failed };
 
+  // What the listener does with a client once it is known who the client is (after the PROXY
+  // header, if the listener accepts one): connect, or peek at the hello, or handshake.
+  void begin();
+  void readProxyHeader();
+  // The PROXY header of pools with proxy_protocol, sent right after the connect; false (and
+  // the session closed) if it could not be.
+  bool sendProxyHeader();
   void peekHello();
   enum class Handshake { Done, Wait, Failed };
   Handshake handshakeStep(Side& side);
@@ -151,11 +176,15 @@ private:
   Side upstream_;
   Flow c2u_;
   Flow u2c_;
-  net::SockAddr peer_;
+  net::SockAddr peer_;   // the client: the socket's peer, or the source of its PROXY header
+  net::SockAddr via_;    // the socket's peer when a PROXY header named another client
+  net::SockAddr local_;  // the address the client connected to (from the header, or the socket)
+  uint8_t proxy_in_ = 0;  // version of the PROXY header received (0: none)
   PoolRuntime* pool_ = nullptr;
   const ListenerRuntime* listener_ = nullptr;
   std::string sni_;        // the client's SNI (TLS listeners), for the access log
   std::string tls_error_;  // OpenSSL's reason for the last TLS failure
+  std::string proxy_error_;  // what was wrong with the client's PROXY header
   int backend_ = -1;
   bool reserved_ = false;  // backend_'s shared active count includes this session
   uint32_t attempts_ = 0;

@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/header.h"
 #include "shm/worker_stats.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -120,9 +121,14 @@ void Worker::setup() {
       rt->first_timers = timerList(l.tls->handshake_timeout.count());
     } else if (l.mode == config::ListenerMode::TlsPassthrough) {
       rt->first_timers = timerList(l.client_hello_timeout.count());
-      if (!hello_scratch_) {
-        hello_scratch_ = std::make_unique<char[]>(tls::kMaxClientHello);
-      }
+    }
+    if (l.accept_proxy_protocol) {
+      rt->proxy_timers = timerList(l.proxy_protocol_timeout.count());
+    }
+    if ((l.mode == config::ListenerMode::TlsPassthrough || l.accept_proxy_protocol) &&
+        !hello_scratch_) {
+      static_assert(tls::kMaxClientHello >= proxy::kMaxLength);
+      hello_scratch_ = std::make_unique<char[]>(tls::kMaxClientHello);
     }
     listeners_.push_back(std::move(rt));
   }
@@ -157,6 +163,8 @@ void Worker::onClosed(Session* s) {
 void Worker::onRejectedFull() { shm::onRejectedFull(stats_); }
 
 void Worker::onBadHello() { shm::onBadHello(stats_); }
+void Worker::onProxyUntrusted() { shm::onProxyUntrusted(stats_); }
+void Worker::onBadProxyHeader() { shm::onBadProxyHeader(stats_); }
 
 void Worker::onTlsHandshake(bool ok, bool resumed) { shm::onTlsHandshake(stats_, ok, resumed); }
 

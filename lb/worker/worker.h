@@ -50,6 +50,7 @@ struct ListenerRuntime {
   std::unique_ptr<tls::SniTable> sni;  // name -> index into routes; null without routes
   const tls::ServerContext* server = nullptr;  // tls-terminate
   TimerList* first_timers = nullptr;  // client_hello_timeout / handshake_timeout
+  TimerList* proxy_timers = nullptr;  // accept_proxy_protocol: proxy_protocol_timeout
 };
 
 // A worker process's event loop. Accepts from its own slot's listening sockets only (the
@@ -82,11 +83,16 @@ public:
   void onClosed(Session* s);
   void onRejectedFull();
   void onBadHello();
+  void onProxyUntrusted();
+  void onBadProxyHeader();
   void onTlsHandshake(bool ok, bool resumed);
   // The pool of the SNI route that matches `name`, or null (then the listener's default).
   PoolRuntime* routeFor(const ListenerRuntime& listener, const std::string& name) const;
-  // Scratch space for peeking at a ClientHello (the bytes stay in the socket).
+  // Scratch space for peeking at a ClientHello or a PROXY header (the bytes stay in the
+  // socket); at least tls::kMaxClientHello >= proxy::kMaxLength bytes.
   std::span<char> helloScratch() { return {hello_scratch_.get(), tls::kMaxClientHello}; }
+  // Where a session builds the PROXY header it sends (reused: no allocation per connection).
+  std::string& headerScratch() { return header_scratch_; }
   std::unique_ptr<char[]> takeBuffer();
   void giveBuffer(std::unique_ptr<char[]> buf);
   unsigned slot() const { return slot_; }
@@ -123,6 +129,7 @@ private:
   std::vector<std::unique_ptr<ListenerRuntime>> listeners_;
   std::shared_ptr<const tls::Contexts> tls_;
   std::unique_ptr<char[]> hello_scratch_;
+  std::string header_scratch_;
   std::vector<std::unique_ptr<char[]>> free_buffers_;  // CopyBuffer storage, at most kFreeBuffers
 
   std::vector<std::unique_ptr<Session>> all_sessions_;
