@@ -4,7 +4,7 @@
 // error names FILE:LINE:COL on every line and each line is one line of text; a Config that
 // parses is internally consistent (every listener's pool exists and pool_index points at it,
 // every pool has backends, a check's timeout is shorter than its interval, ...) and every
-// duration in it prints back to the same value.
+// duration (and trusted prefix) in it prints back to the same value.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -119,6 +119,25 @@ void checkTls(const config::Config& c, const config::Listener& l) {
   }
 }
 
+// Accepting PROXY headers goes with a non-empty list of distinct prefixes, and only then.
+void checkProxyProtocol(const config::Listener& l) {
+  check(l.accept_proxy_protocol == !l.trusted.empty(),
+        "trusted is non-empty exactly when accept_proxy_protocol is true", l.name);
+  for (size_t i = 0; i < l.trusted.size(); ++i) {
+    const net::Cidr& prefix = l.trusted[i];
+    check((prefix.family() == AF_INET && prefix.prefixLength() <= 32) ||
+              (prefix.family() == AF_INET6 && prefix.prefixLength() <= 128),
+          "a trusted prefix is IPv4 /0..32 or IPv6 /0..128", l.name);
+    auto back = net::Cidr::parse(prefix.toString());
+    check(back.has_value() && *back == prefix, "a trusted prefix prints back to itself",
+          prefix.toString());
+    for (size_t k = 0; k < i; ++k) {
+      check(!(l.trusted[k] == prefix), "no trusted prefix twice", prefix.toString());
+    }
+  }
+  checkDuration(l.proxy_protocol_timeout, "proxy_protocol_timeout");
+}
+
 void checkConfig(const config::Config& c) {
   check(c.path == kPath, "Config::path is the path given");
   check(c.global.workers >= 1 && c.global.workers <= config::kMaxWorkers, "workers 1..64");
@@ -126,6 +145,10 @@ void checkConfig(const config::Config& c) {
   checkDuration(c.global.drain_timeout, "drain_timeout");
   check(c.global.uid.has_value() == !c.global.user.empty(), "a user resolves to a uid");
   check(!c.global.error_log.empty() && !c.global.access_log.empty(), "log targets non-empty");
+  check(c.global.transparent_mark != 0, "transparent_mark is not 0");
+  check(c.global.transparent_table >= 1 && c.global.transparent_table <= 2147483647 &&
+            (c.global.transparent_table < 253 || c.global.transparent_table > 255),
+        "transparent_table 1..2^31-1, not the kernel's 253..255");
 
   check(!c.listeners.empty(), "a valid config has a listener");
   for (size_t i = 0; i < c.listeners.size(); ++i) {
@@ -139,6 +162,7 @@ void checkConfig(const config::Config& c) {
           "pool_index points at the listener's pool", l.name);
     check(l.backlog >= 1 && l.backlog <= 65535, "backlog 1..65535", l.name);
     checkTls(c, l);
+    checkProxyProtocol(l);
   }
 
   for (size_t i = 0; i < c.pools.size(); ++i) {

@@ -1,8 +1,10 @@
 // libFuzzer target: the value parsers under lb/config, fed directly (the config target reaches
-// them only through TOML strings): durations, the send/expect escape decoder and IP:PORT.
+// them only through TOML strings): durations, the send/expect escape decoder, IP:PORT and
+// CIDR prefixes.
 //
 // Properties: a parsed duration prints back to itself; decoding never grows a string and a
-// decoding error is one printable line; an address prints as text that parses back to it.
+// decoding error is one printable line; an address or prefix prints as text that parses back
+// to it, and a prefix holds its own network address; a prefix error is one line.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12,6 +14,7 @@
 #include "config/readers.h"
 #include "fuzz_check.h"
 #include "net/address.h"
+#include "net/cidr.h"
 
 namespace weir::fuzz {
 namespace {
@@ -51,6 +54,23 @@ void fuzzAddress(std::string_view text) {
         printed);
 }
 
+void fuzzCidr(std::string_view text) {
+  std::string error;
+  auto prefix = net::Cidr::parse(text, error);
+  if (!prefix) {
+    check(!error.empty() && isOneLine(error), "a prefix error is one line of text", error);
+    return;
+  }
+  std::string printed = prefix->toString();
+  auto back = net::Cidr::parse(printed);
+  check(back.has_value() && *back == *prefix, "toString reads back with Cidr::parse", printed);
+  // Its network address, as a socket address: the prefix holds it.
+  std::string ip = printed.substr(0, printed.find('/'));
+  auto addr = net::SockAddr::parse(prefix->family() == AF_INET6 ? "[" + ip + "]:1" : ip + ":1");
+  check(addr.has_value() && prefix->contains(*addr), "a prefix holds its network address",
+        printed);
+}
+
 }  // namespace
 }  // namespace weir::fuzz
 
@@ -59,5 +79,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   weir::fuzz::fuzzDuration(text);
   weir::fuzz::fuzzEscapes(text);
   weir::fuzz::fuzzAddress(text);
+  weir::fuzz::fuzzCidr(text);
   return 0;
 }
