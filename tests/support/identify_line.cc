@@ -59,7 +59,7 @@ std::string decodeIdentifyValue(std::string_view value) {
 }
 
 std::string formatIdentifyLine(
-    const std::initializer_list<std::pair<std::string_view, std::string_view>>& fields) {
+    const std::vector<std::pair<std::string_view, std::string_view>>& fields) {
   std::string line = "ID";
   for (const auto& [key, value] : fields) {
     line += ' ';

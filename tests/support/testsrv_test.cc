@@ -5,7 +5,10 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "support/drain_reply.h"
@@ -37,6 +40,25 @@ std::string readUntil(int fd, Done done, Deadline deadline) {
     got.push_back(c);
   }
   return got;
+}
+
+std::string readLine(int fd, Deadline deadline) {
+  return readUntil(fd, [](const std::string& s) { return s.ends_with("\n"); }, deadline);
+}
+
+// "0d 0a ..." (spaces ignored) as bytes.
+std::string hexBytes(std::string_view hex) {
+  std::string out;
+  std::string digits;
+  for (char c : hex) {
+    if (c != ' ') {
+      digits += c;
+    }
+  }
+  for (size_t i = 0; i + 1 < digits.size(); i += 2) {
+    out += static_cast<char>(std::stoi(digits.substr(i, 2), nullptr, 16));
+  }
+  return out;
 }
 
 std::string readHttpResponse(int fd, Deadline deadline) {
@@ -208,7 +230,96 @@ TEST(TestsrvIdentify, SaysWhoAnsweredThenEchoes) {
   EXPECT_EQ(id->peer(), SockAddr::local(fd.get())->str());
   EXPECT_EQ(id->tls(), "none");
   EXPECT_EQ(id->sni(), "");  // not even "-": plain TCP has no such field
+  EXPECT_EQ(id->proxy(), "none");
   EXPECT_EQ(echoRoundTrip(fd.get(), "after the line\n", deadline), IoStatus::Ok);
+}
+
+TEST(TestsrvProxyProtocol, IdentifyReportsAV2Header) {
+  TestServer srv = startTestServer(kTestsrv, "identify", {"--name", "b3", "--proxy-protocol"});
+  Fd fd = connectTo(srv);
+  ASSERT_TRUE(fd);
+  const Deadline deadline = deadlineIn(seconds(5));
+  // Written out from the spec (proxy-protocol.txt 2.2): PROXY over TCP4, 192.0.2.1:51000 ->
+  // 198.51.100.2:443; TLVs ALPN "h2", AUTHORITY "example.com", SSL (client 0x01, verify 0,
+  // VERSION "TLSv1.3", CIPHER "TLS_AES_128_GCM_SHA256"): 12 + 5 + 14 + 43 = 0x4a bytes.
+  const std::string header = hexBytes(
+      "0d0a0d0a 000d0a51 5549540a 21 11 004a"
+      "c0000201 c6336402 c738 01bb"
+      "01 0002 6832"
+      "02 000b 6578616d706c652e636f6d"
+      "20 0028 01 00000000"
+      "21 0007 544c5376312e33"
+      "23 0016 544c535f4145535f3132385f47434d5f534841323536");
+  ASSERT_EQ(header.size(), 16u + 0x4a);
+  // The client's first bytes in the same segment: they are the client's, not the header's.
+  ASSERT_EQ(writeAll(fd.get(), header + "first\n", deadline), IoStatus::Ok);
+  const std::string line = readLine(fd.get(), deadline);
+  const auto id = parseIdentifyLine(line);
+  ASSERT_TRUE(id) << line;
+  EXPECT_EQ(id->name(), "b3");
+  EXPECT_EQ(id->proxy(), "v2");
+  EXPECT_EQ(id->peer(), "192.0.2.1:51000");
+  EXPECT_EQ(id->proxySource(), "192.0.2.1:51000");
+  EXPECT_EQ(id->proxyDestination(), "198.51.100.2:443");
+  EXPECT_EQ(id->proxyAuthority(), "example.com");
+  EXPECT_EQ(id->proxyAlpn(), "h2");
+  EXPECT_EQ(id->proxySsl(), "1");
+  EXPECT_EQ(id->proxySslVersion(), "TLSv1.3");
+  EXPECT_EQ(id->proxySslCipher(), "TLS_AES_128_GCM_SHA256");
+  EXPECT_EQ(id->tls(), "none");
+  EXPECT_EQ(readLine(fd.get(), deadline), "first\n");
+  EXPECT_EQ(echoRoundTrip(fd.get(), "then echo\n", deadline), IoStatus::Ok);
+}
+
+TEST(TestsrvProxyProtocol, V1LineInPiecesAndLocalHeaders) {
+  TestServer srv = startTestServer(kTestsrv, "identify", {"--proxy-protocol"});
+  const Deadline deadline = deadlineIn(seconds(10));
+  {
+    Fd fd = connectTo(srv);
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(writeAll(fd.get(), "PROXY TCP6 2001:db8::1 2001:db8::2 1234 443\r", deadline),
+              IoStatus::Ok);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_EQ(writeAll(fd.get(), "\nhello\n", deadline), IoStatus::Ok);
+    const std::string line = readLine(fd.get(), deadline);
+    const auto id = parseIdentifyLine(line);
+    ASSERT_TRUE(id) << line;
+    EXPECT_EQ(id->proxy(), "v1");
+    EXPECT_EQ(id->peer(), "[2001:db8::1]:1234");
+    EXPECT_EQ(id->proxySource(), "[2001:db8::1]:1234");
+    EXPECT_EQ(id->proxyDestination(), "[2001:db8::2]:443");
+    EXPECT_EQ(id->proxySsl(), "");  // v1 carries no TLVs
+    EXPECT_EQ(readLine(fd.get(), deadline), "hello\n");
+  }
+  // Local headers: the connection's own peer, and no addresses.
+  for (const std::string& header :
+       {std::string("PROXY UNKNOWN\r\n"), hexBytes("0d0a0d0a 000d0a51 5549540a 20 00 0000")}) {
+    Fd fd = connectTo(srv);
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(writeAll(fd.get(), header, deadline), IoStatus::Ok);
+    const std::string line = readLine(fd.get(), deadline);
+    const auto id = parseIdentifyLine(line);
+    ASSERT_TRUE(id) << line;
+    EXPECT_EQ(id->proxy(), header[0] == 'P' ? "v1" : "v2");
+    EXPECT_EQ(id->peer(), SockAddr::local(fd.get())->str());
+    EXPECT_EQ(id->proxySource(), "");
+    EXPECT_EQ(id->proxySsl(), header[0] == 'P' ? "" : "0");
+  }
+}
+
+TEST(TestsrvProxyProtocol, ClosesOnAnythingElse) {
+  TestServer srv = startTestServer(kTestsrv, "identify", {"--proxy-protocol"});
+  const Deadline deadline = deadlineIn(seconds(10));
+  for (const std::string& garbage :
+       {std::string("GET / HTTP/1.0\r\n\r\n"), std::string("PROXY TCP4 1.2.3.4 01.2.3.4 1 2\r\n"),
+        hexBytes("0d0a0d0a 000d0a51 5549540a 21 12 000c c0000201 c6336402 c738 01bb")}) {
+    Fd fd = connectTo(srv);
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(writeAll(fd.get(), garbage, deadline), IoStatus::Ok);
+    uint64_t got = 0;
+    EXPECT_EQ(readUntilClosed(fd.get(), deadline, &got), IoStatus::Eof) << garbage;
+    EXPECT_EQ(got, 0u) << garbage;  // not even the identify line
+  }
 }
 
 TEST(Testsrv, RejectsIncompleteTlsOptions) {

@@ -308,6 +308,13 @@ void TlsClient::runHandshake(const TlsClientOptions& options, Deadline deadline)
   if (shape.record_bytes > 0) {
     flight = joinRecords(payload, version, shape.record_bytes, &hs_.hello_records);
   }
+  if (!options.preamble.empty()) {
+    const IoStatus w = writeAll(fd_.get(), options.preamble, deadline);
+    if (w != IoStatus::Ok) {
+      hs_.error = std::string("sending the preamble: ") + toString(w);
+      return;
+    }
+  }
   const size_t step = shape.segment_bytes > 0 ? shape.segment_bytes : flight.size();
   for (size_t pos = 0; pos < flight.size(); pos += step) {
     const IoStatus w = writeAll(fd_.get(), flight.data() + pos,

@@ -72,6 +72,8 @@ struct TlsClientOptions {
   // A session from TlsClient::session() of an earlier connection, to resume.
   TlsSession session;
   HelloShaping hello;
+  // Bytes written before the ClientHello, in a write of their own: a PROXY protocol header.
+  std::string preamble;
   // Bound on connect + handshake.
   Clock::duration timeout = seconds(10);
 };

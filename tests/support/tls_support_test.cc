@@ -149,6 +149,24 @@ TEST_F(TlsSupport, HandshakeReportsVersionAlpnCertificateAndServerSeesSni) {
   EXPECT_TRUE(c.closeNotifyReceived());
 }
 
+TEST_F(TlsSupport, ProxyHeaderBeforeTheHandshake) {
+  TestServer srv = startTls("identify", {"--proxy-protocol"});
+  TlsClientOptions o = verified();
+  o.preamble = "PROXY TCP4 192.0.2.1 198.51.100.2 51000 443\r\n";
+  TlsClient c = TlsClient::connect(srv.addr(), o);
+  ASSERT_TRUE(c.ok()) << c.handshake().error;
+  const IdentifyLine id = identify(c);
+  EXPECT_EQ(id.tls(), "TLSv1.3");
+  EXPECT_EQ(id.sni(), "backend.test");
+  EXPECT_EQ(id.proxy(), "v1");
+  EXPECT_EQ(id.peer(), "192.0.2.1:51000");
+  EXPECT_EQ(id.proxyDestination(), "198.51.100.2:443");
+  // Without a header, the handshake never starts: the ClientHello is not a PROXY header.
+  o.preamble.clear();
+  o.timeout = seconds(5);
+  EXPECT_FALSE(TlsClient::connect(srv.addr(), o).ok());
+}
+
 TEST_F(TlsSupport, NoSniAndNoCommonAlpnAreReportedAsAbsent) {
   TestServer srv = startTls("identify");  // no --tls-alpn: selects nothing
   TlsClientOptions o;

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/header.h"
 #include "support/deadline.h"
 #include "support/fd.h"
 #include "support/prng_stream.h"
@@ -30,12 +31,19 @@ struct TlsInfo {
   bool resumed = false;
 };
 
+// What the PROXY protocol header a connection started with said (--proxy-protocol).
+struct ProxyInfo {
+  int version = 0;  // 1 or 2
+  proxy::Header header;
+};
+
 // What a mode does with a connection. The server owns the socket and all I/O; a protocol
 // only reacts to events and queues output through Conn.
 class Protocol {
 public:
   virtual ~Protocol() = default;
-  // Right after accept; over TLS, once the handshake is done (conn.tls() is set).
+  // Right after accept; with --proxy-protocol, once the header is read (conn.proxy() is set);
+  // over TLS, once the handshake is done (conn.tls() is set).
   virtual void onOpen(Conn&) {}
   // Bytes arrived from the client. Not called once the connection is finishing.
   virtual void onData(Conn& conn, std::string_view data) = 0;
@@ -65,11 +73,14 @@ public:
 
   uint64_t id() const { return id_; }
   int fd() const { return fd_.get(); }
+  // The client: the socket's peer, or with --proxy-protocol the header's source (unless local).
   const test::SockAddr& peer() const { return peer_; }
   State state() const { return state_; }
   bool peerEof() const { return peer_eof_; }
   // Over TLS (from onOpen on): what the handshake settled. Null on plain TCP.
   const TlsInfo* tls() const { return tls_info_ ? &*tls_info_ : nullptr; }
+  // With --proxy-protocol (from onOpen on): the header. Null otherwise.
+  const ProxyInfo* proxy() const { return proxy_ ? &*proxy_ : nullptr; }
 
   // Queues bytes for the client.
   void send(std::string_view bytes) { out_.append(bytes); }
@@ -109,6 +120,10 @@ private:
   // TLS (--tls-cert): the OpenSSL side of the socket, and the handshake's result once done.
   std::unique_ptr<TlsStream, TlsStreamDeleter> tls_;
   std::optional<TlsInfo> tls_info_;
+  // --proxy-protocol: the header's bytes so far, while awaiting it; then what it said.
+  bool awaiting_proxy_ = false;
+  std::string proxy_bytes_;
+  std::optional<ProxyInfo> proxy_;
 };
 
 }  // namespace weir::testsrv

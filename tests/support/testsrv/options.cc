@@ -41,6 +41,12 @@ listens (use port 0 to let the kernel choose) and runs until SIGTERM or SIGINT.
   --tls-client-ca FILE  require a client certificate issued by a CA in this PEM file
   --tls-alpn P1,P2    ALPN protocols to select from, in our order of preference (default:
                       none selected; the client's offer is still reported)
+  --proxy-protocol    every connection starts with a PROXY protocol header (v1 or v2, before
+                      TLS); a connection whose header is not valid is closed. The header's
+                      source is then the client's address (peer=, http's "you are"), and
+                      identify adds "proxy=v1|v2 src=IP:PORT dst=IP:PORT" (none when local),
+                      and what a v2 header carried: "authority=A proxy_alpn=P ssl=0|1
+                      ssl_version=V ssl_cipher=C". Without this flag identify says proxy=none
   --help              show this text
 )USAGE";
 
@@ -94,6 +100,10 @@ std::optional<Options> parseOptions(int argc, char** argv) {
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
+    }
+    if (arg == "--proxy-protocol") {
+      o.proxy_protocol = true;
+      continue;
     }
     if (i + 1 >= argc) {
       return usageError("unknown option or missing value: " + std::string(arg));

@@ -21,6 +21,7 @@ struct Options {
   std::string tls_key;              // its private key (PEM)
   std::string tls_client_ca;        // non-empty: require client certificates from these CAs
   std::vector<std::string> tls_alpn;  // protocols to select from, in our preference order
+  bool proxy_protocol = false;      // every connection starts with a PROXY header (v1 or v2)
 };
 
 // Parses argv. On --help prints usage to stdout and exits 0; on an error prints the problem

@@ -1,5 +1,9 @@
 #include "support/testsrv/protocols.h"
 
+#include <string_view>
+#include <utility>
+#include <vector>
+
 #include "support/fnv.h"
 #include "support/identify_line.h"
 #include "support/testsrv/http_protocol.h"
@@ -61,19 +65,49 @@ public:
   explicit Identify(std::string name) : name_(std::move(name)) {}
   void onOpen(Conn& conn) override {
     const std::string peer = conn.peer().str();
+    std::vector<std::pair<std::string_view, std::string_view>> fields = {{"name", name_},
+                                                                         {"peer", peer}};
     const TlsInfo* tls = conn.tls();
     if (tls == nullptr) {
-      conn.send(test::formatIdentifyLine({{"name", name_}, {"peer", peer}, {"tls", "none"}}));
+      fields.emplace_back("tls", "none");
+    } else {
+      fields.insert(fields.end(), {{"tls", tls->version},
+                                   {"sni", tls->sni},
+                                   {"alpn", tls->alpn},
+                                   {"alpn-offered", tls->alpn_offered},
+                                   {"resumed", tls->resumed ? "1" : "0"},
+                                   {"client-cert", tls->client_cert}});
+    }
+    // `fields` views these until the line is formatted.
+    std::string src, dst;
+    const ProxyInfo* proxy = conn.proxy();
+    if (proxy == nullptr) {
+      fields.emplace_back("proxy", "none");
+      conn.send(test::formatIdentifyLine(fields));
       return;
     }
-    conn.send(test::formatIdentifyLine({{"name", name_},
-                                        {"peer", peer},
-                                        {"tls", tls->version},
-                                        {"sni", tls->sni},
-                                        {"alpn", tls->alpn},
-                                        {"alpn-offered", tls->alpn_offered},
-                                        {"resumed", tls->resumed ? "1" : "0"},
-                                        {"client-cert", tls->client_cert}}));
+    const proxy::Header& h = proxy->header;
+    fields.emplace_back("proxy", proxy->version == 1 ? "v1" : "v2");
+    if (h.source && h.destination) {
+      src = h.source->toString();
+      dst = h.destination->toString();
+      fields.insert(fields.end(), {{"src", src}, {"dst", dst}});
+    }
+    const auto some = [&](std::string_view key, const std::string& value) {
+      if (!value.empty()) {
+        fields.emplace_back(key, value);
+      }
+    };
+    some("authority", h.authority);
+    some("proxy_alpn", h.alpn);
+    if (proxy->version == 2) {
+      fields.emplace_back("ssl", h.ssl ? "1" : "0");
+    }
+    if (h.ssl) {
+      some("ssl_version", h.ssl->version);
+      some("ssl_cipher", h.ssl->cipher);
+    }
+    conn.send(test::formatIdentifyLine(fields));
   }
   void onData(Conn& conn, std::string_view data) override { conn.send(data); }
   void onEof(Conn& conn) override { conn.finish(); }

@@ -38,6 +38,27 @@ void logErrno(const char* what) {
   std::fprintf(stderr, "weir-testsrv: %s: %s\n", what, std::strerror(errno));
 }
 
+// How many bytes can be read without reading past a PROXY header, whatever it turns out to
+// be, given the `have` bytes of it so far (parse said NeedMore): no header is shorter than
+// "PROXY UNKNOWN\r\n" (15 bytes); a v2 header says its length in its first 16; a v1 line ends
+// at its first CRLF, which takes two more bytes unless the last one is a CR. A v1 line thus
+// takes up to 93 small reads; a test backend can afford that.
+size_t proxyBytesWanted(const std::string& have) {
+  constexpr size_t kShortest = 15;
+  if (!have.empty() && have[0] == '\r') {
+    if (have.size() < proxy::kV2FixedLength) {
+      return proxy::kV2FixedLength - have.size();
+    }
+    const size_t length = size_t{static_cast<uint8_t>(have[14])} << 8 |
+                          static_cast<uint8_t>(have[15]);
+    return proxy::kV2FixedLength + length - have.size();
+  }
+  if (have.size() < kShortest) {
+    return kShortest - have.size();
+  }
+  return have.back() == '\r' ? 1 : 2;
+}
+
 }  // namespace
 
 Server::Server(Options options) : options_(std::move(options)), read_buf_(64 * 1024) {}
@@ -161,13 +182,6 @@ void Server::acceptAll() {
     const uint64_t id = next_id_++;
     auto conn = std::make_unique<Conn>(id, std::move(fd), peer);
     conn->protocol_ = makeProtocol(options_, name_);
-    if (tls_) {
-      conn->tls_.reset(new TlsStream(tls_->get(), conn->fd()));
-      if (!conn->tls_->valid()) {
-        std::fprintf(stderr, "weir-testsrv: %s\n", tls::takeErrors("SSL_new").c_str());
-        continue;
-      }
-    }
     Conn& c = *conn;
     conns_.emplace(id, std::move(conn));
     epoll_event ev{};
@@ -178,14 +192,72 @@ void Server::acceptAll() {
       conns_.erase(id);
       continue;
     }
-    if (c.tls_) {
-      // The ClientHello may be here already; if not, settle() waits for it.
-      continueHandshake(c);
+    if (options_.proxy_protocol) {
+      // The header may be here already; if not, settle() waits for it.
+      c.awaiting_proxy_ = true;
+      readProxyHeader(c);
     } else {
-      c.protocol_->onOpen(c);
-      writeTo(c);
+      open(c);
     }
     settle(c);
+  }
+}
+
+void Server::open(Conn& conn) {
+  if (!tls_) {
+    conn.protocol_->onOpen(conn);
+    writeTo(conn);
+    return;
+  }
+  conn.tls_.reset(new TlsStream(tls_->get(), conn.fd()));
+  if (!conn.tls_->valid()) {
+    std::fprintf(stderr, "weir-testsrv: %s\n", tls::takeErrors("SSL_new").c_str());
+    conn.state_ = Conn::State::Closed;
+    return;
+  }
+  // The ClientHello may be here already; if not, settle() waits for it.
+  continueHandshake(conn);
+}
+
+void Server::readProxyHeader(Conn& conn) {
+  // Bounded: each pass reads at least one byte, and a header has at most kMaxLength.
+  for (;;) {
+    const ssize_t n = recv(conn.fd(), read_buf_.data(), proxyBytesWanted(conn.proxy_bytes_), 0);
+    if (n == 0) {
+      conn.state_ = Conn::State::Closed;  // gone before its header: nothing to answer
+      return;
+    }
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EINTR) {
+        conn.state_ = Conn::State::Closed;  // ECONNRESET and friends
+      }
+      return;
+    }
+    conn.proxy_bytes_.append(read_buf_.data(), static_cast<size_t>(n));
+    const std::string& have = conn.proxy_bytes_;
+    proxy::Header header;
+    size_t length = 0;
+    const proxy::Status status = proxy::parse(
+        {reinterpret_cast<const uint8_t*>(have.data()), have.size()}, header, length);
+    if (status == proxy::Status::NeedMore) {
+      continue;
+    }
+    conn.awaiting_proxy_ = false;
+    if (status != proxy::Status::Ok) {
+      std::fprintf(stderr, "weir-testsrv: [%s] PROXY header: %s\n", conn.peer().str().c_str(),
+                   proxy::toString(status));
+      conn.finish();  // FIN, then what the client still sends is discarded until it closes
+      return;
+    }
+    // length == have.size(): proxyBytesWanted never reads past the header.
+    if (header.source) {
+      std::memcpy(&conn.peer_.storage, header.source->get(), header.source->len());
+      conn.peer_.len = header.source->len();
+    }
+    conn.proxy_ = ProxyInfo{.version = have[0] == 'P' ? 1 : 2, .header = std::move(header)};
+    conn.proxy_bytes_.clear();
+    open(conn);
+    return;
   }
 }
 
@@ -215,6 +287,11 @@ ssize_t Server::transmit(Conn& conn, const char* buf, size_t len) {
 }
 
 void Server::onConnEvent(Conn& conn, uint32_t events) {
+  if (conn.awaiting_proxy_) {
+    readProxyHeader(conn);  // which also sees EOF and errors
+    settle(conn);
+    return;
+  }
   if (conn.tls_ && !conn.tls_info_) {
     if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
       conn.state_ = Conn::State::Closed;  // gone before the handshake finished

@@ -19,6 +19,9 @@ namespace weir::testsrv {
 // weir-testsrv's event loop: one thread, one level-triggered epoll set holding the listening
 // socket, a signalfd for SIGTERM/SIGINT and every connection.
 //
+// With --proxy-protocol every connection first reads its PROXY header, and not a byte more:
+// what follows is the client's (or OpenSSL's) and stays in the socket.
+//
 // With --tls-cert every connection first runs its TLS handshake (Conn::tls_) and only then
 // meets its protocol; reads and writes go through OpenSSL, which behaves like recv/send here.
 //
@@ -44,6 +47,11 @@ private:
 
   void acceptAll();
   void onConnEvent(Conn& conn, uint32_t events);
+  // After accept and after the PROXY header: starts TLS, or opens the protocol.
+  void open(Conn& conn);
+  // Reads the PROXY header (--proxy-protocol); when it is whole, open(); when it is not
+  // valid, closes.
+  void readProxyHeader(Conn& conn);
   // Advances a TLS handshake; when it is done, opens the protocol.
   void continueHandshake(Conn& conn);
   // recv()/send() on the connection, through TLS when it has it.
