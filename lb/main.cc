@@ -12,6 +12,7 @@
 #include "master/master.h"
 #include "master/privileges.h"
 #include "master/proc_title.h"
+#include "netsetup/check.h"
 #include "tls/cert_check.h"
 
 namespace {
@@ -106,6 +107,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weir: %sworkers and the health checker will run as %s\n",
                  weir::master::childrenRunAsRoot(cfg.global) ? "warning: " : "",
                  weir::master::describeChildCredentials(cfg.global).c_str());
+    // Transparent listeners and source = "client" pools need rules in this network
+    // namespace; without them the config is valid but its traffic would not flow.
+    for (const auto& warning : weir::netsetup::setupWarnings(cfg)) {
+      std::fprintf(stderr, "weir: warning: %s\n", warning.c_str());
+    }
     std::fprintf(stderr, "weir: configuration file %s test is successful\n", path.c_str());
     return 0;
   }

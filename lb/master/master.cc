@@ -17,6 +17,7 @@
 #include "master/privileges.h"
 #include "master/proc_title.h"
 #include "master/supervisor.h"
+#include "master/transparent_setup.h"
 #include "util/log.h"
 #include "worker/worker.h"
 
@@ -108,6 +109,7 @@ void Supervisor::start() {
     handover_.emplace(worker::monotonicMs(), nullptr, nullptr);
   }
   logChildCredentials(cfg_->global);
+  logTransparentSetup(*cfg_);
   handOverFile(cfg_->global.error_log, cfg_->global);
   handOverFile(cfg_->global.access_log, cfg_->global);
   pid_file_ = cfg_->global.pid_file;

@@ -9,6 +9,7 @@
 #include "master/pid_file.h"
 #include "master/privileges.h"
 #include "master/supervisor.h"
+#include "master/transparent_setup.h"
 #include "tls/cert_check.h"
 #include "util/log.h"
 #include "worker/worker.h"
@@ -125,6 +126,7 @@ void Supervisor::startGeneration(std::shared_ptr<const config::Config> next) {
   // does: the new shm region, then any new listening sockets.
   std::unique_ptr<Generation> gen = gens_->make(next);
   logChildCredentials(next->global);
+  logTransparentSetup(*next);
   handOverFile(next->global.error_log, next->global);
   handOverFile(next->global.access_log, next->global);
   sockets_->open(*next, gen->nworkers);
