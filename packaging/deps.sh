@@ -19,7 +19,11 @@ PACKAGES=(
   # Programs the tests run: prlimit and setpriv (util-linux), sh and sleep (dash, coreutils);
   # nss_wrapper gives one test's weir a user database of its own.
   util-linux dash coreutils libnss-wrapper
-  iproute2 procps curl
+  procps curl
+  # Transparent mode: weir-netsetup (and the checks of `weir -t` and the master) run nft for
+  # the nftables table inet weir and ip for the policy rules and routes; its integration
+  # test runs both in a network namespace.
+  nftables iproute2
   # PROXY protocol peers: the tests check that HAProxy and nginx read weir's headers.
   haproxy nginx
   # The benchmark's TLS workloads (tests/bench, which installs its other tools itself):
