@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
       std::printf("%s\n", piece.c_str());
     }
     if (!missing.empty()) {
+      std::fflush(stdout);  // the pieces first, also when both go to one pipe
       std::fprintf(stderr, "weir-netsetup: transparent mode: kernel setup incomplete; run: "
                            "weir-netsetup up -c %s\n", path.c_str());
       return 1;
