@@ -67,8 +67,8 @@ public:
                                                {"ip", "-6", "rule", "show"},
                                                {"ip", "route", "show", "table", "all"},
                                                {"ip", "-6", "route", "show", "table", "all"}}) {
-      const RunResult r =
-          exec(args[0] == "nft" ? nft_ : ip_, std::vector<std::string>(args.begin() + 1, args.end()));
+      const std::vector<std::string> rest(args.begin() + 1, args.end());
+      const RunResult r = exec(args[0] == "nft" ? nft_ : ip_, rest);
       EXPECT_EQ(r.exitCode(), 0) << args[0] << ": " << r.err;
       out += "## " + args[0] + "\n" + r.out;
     }
