@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     // process's euid decides the default user).
     std::fprintf(stderr, "weir: %sworkers and the health checker will run as %s\n",
                  weir::master::childrenRunAsRoot(cfg.global) ? "warning: " : "",
-                 weir::master::describeChildCredentials(cfg.global).c_str());
+                 weir::master::describeChildCredentials(cfg).c_str());
     // Transparent listeners and source = "client" pools need rules in this network
     // namespace; without them the config is valid but its traffic would not flow.
     for (const auto& warning : weir::netsetup::setupWarnings(cfg)) {

@@ -4,8 +4,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include <algorithm>
-
 #include <spdlog/spdlog.h>
 
 #include "health/checker.h"
@@ -26,14 +24,6 @@ namespace {
 // pin itself, drop root and every capability (workers of a source = "client" pool keep
 // CAP_NET_ADMIN), and only then ask to die with the master (a
 // credential change clears PR_SET_PDEATHSIG).
-// Whether a worker of `cfg` must keep CAP_NET_ADMIN: a pool connects from the client's
-// address (IP_TRANSPARENT on its backend sockets).
-bool needsNetAdmin(const config::Config& cfg) {
-  return std::any_of(cfg.pools.begin(), cfg.pools.end(), [](const config::Pool& p) {
-    return p.source == config::SourceMode::Client;
-  });
-}
-
 void enterChild(const config::Global& g, const std::vector<int>& keep, const std::string& title,
                 bool pin, unsigned cpu, pid_t master, bool keep_net_admin = false) {
   setProcessTitle(title);  // first: ps (and the tests) tell the role at once
@@ -80,7 +70,7 @@ void Generations::runWorker(Generation& gen, unsigned slot) {
     enterChild(gen.cfg->global, sockets_.fds(),
                "weir: worker " + std::to_string(slot) + " (gen " + std::to_string(gen.number) +
                    ")",
-               gen.cfg->global.worker_cpu_affinity, slot, master_pid_, needsNetAdmin(*gen.cfg));
+               gen.cfg->global.worker_cpu_affinity, slot, master_pid_, workersKeepNetAdmin(*gen.cfg));
     gen.backends->setWorker(slot);
     const bool counted = steering_.active() && gen.cfg->global.steering != config::Steering::Hash;
     worker::Worker w(*gen.cfg, slot, std::move(mine),

@@ -108,7 +108,7 @@ void Supervisor::start() {
     // accept what is queued there until they stop.
     handover_.emplace(worker::monotonicMs(), nullptr, nullptr);
   }
-  logChildCredentials(cfg_->global);
+  logChildCredentials(*cfg_);
   logTransparentSetup(*cfg_);
   handOverFile(cfg_->global.error_log, cfg_->global);
   handOverFile(cfg_->global.access_log, cfg_->global);

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -281,7 +282,14 @@ void handOverFile(const std::string& path, const config::Global& global) {
   }
 }
 
-std::string describeChildCredentials(const config::Global& global) {
+bool workersKeepNetAdmin(const config::Config& cfg) {
+  return std::any_of(cfg.pools.begin(), cfg.pools.end(), [](const config::Pool& p) {
+    return p.source == config::SourceMode::Client;
+  });
+}
+
+std::string describeChildCredentials(const config::Config& cfg) {
+  const config::Global& global = cfg.global;
   std::string out;
   if (global.uid) {
     out = "user " + (global.user.empty() ? userName(*global.uid) : global.user) + " (uid " +
@@ -300,20 +308,22 @@ std::string describeChildCredentials(const config::Global& global) {
   if (global.user_default) {
     out += ", the default for a master started as root";
   }
-  return out + ", without capabilities";
+  return out + (workersKeepNetAdmin(cfg) ? ", the workers keeping only CAP_NET_ADMIN (a pool "
+                                          "has source = \"client\"), the checker none"
+                                        : ", without capabilities");
 }
 
 bool childrenRunAsRoot(const config::Global& global) {
   return global.uid ? *global.uid == 0 : ::geteuid() == 0;
 }
 
-void logChildCredentials(const config::Global& global) {
-  if (childrenRunAsRoot(global)) {
+void logChildCredentials(const config::Config& cfg) {
+  if (childrenRunAsRoot(cfg.global)) {
     spdlog::warn("workers and the health checker run as root ({}): a flaw in them is a "
                  "flaw in root; set global.user to an unprivileged user",
-                 describeChildCredentials(global));
+                 describeChildCredentials(cfg));
   } else {
-    spdlog::info("workers and the health checker run as {}", describeChildCredentials(global));
+    spdlog::info("workers and the health checker run as {}", describeChildCredentials(cfg));
   }
 }
 

@@ -47,8 +47,13 @@ void handOverFile(const std::string& path, const config::Global& global);
 
 // "user nobody (uid 65534), group nogroup (gid 65534)", or "uid 1000 and gid 1000 of the
 // master" when global.uid/gid are not set: who the children of a master running now with
-// `global` will be. For `weir -t` and the master's log.
-std::string describeChildCredentials(const config::Global& global);
+// `global` will be, and their capabilities ("without capabilities", or the workers keeping
+// CAP_NET_ADMIN). For `weir -t` and the master's log.
+std::string describeChildCredentials(const config::Config& cfg);
+
+// Whether the workers of `cfg` keep CAP_NET_ADMIN: a pool connects from the client's address
+// (source = "client": IP_TRANSPARENT on its backend sockets).
+bool workersKeepNetAdmin(const config::Config& cfg);
 
 // Whether the children of a master running now with `global` run as root: global.uid is 0,
 // or unset while this process runs as root.
@@ -56,6 +61,6 @@ bool childrenRunAsRoot(const config::Global& global);
 
 // The master, at start and after each reload: logs who the children run as, as a warning
 // when that is root (global.user = "root" or "0").
-void logChildCredentials(const config::Global& global);
+void logChildCredentials(const config::Config& cfg);
 
 }  // namespace weir::master

@@ -125,7 +125,7 @@ void Supervisor::startGeneration(std::shared_ptr<const config::Config> next) {
   // Everything that can fail comes first, and changes nothing the old generation uses if it
   // does: the new shm region, then any new listening sockets.
   std::unique_ptr<Generation> gen = gens_->make(next);
-  logChildCredentials(next->global);
+  logChildCredentials(*next);
   logTransparentSetup(*next);
   handOverFile(next->global.error_log, next->global);
   handOverFile(next->global.access_log, next->global);
