@@ -59,16 +59,23 @@ const char* toString(IoStatus s) {
 std::string errnoText(int err) { return std::strerror(err); }
 
 Fd connectTcp(const SockAddr& addr, Clock::duration timeout, std::string* error) {
+  Fd fd = openSocket(addr.family());
+  if (!fd) {
+    if (error != nullptr) {
+      *error = "connect " + addr.str() + ": socket: " + errnoText(errno);
+    }
+    return Fd();
+  }
+  return connectTcp(std::move(fd), addr, timeout, error);
+}
+
+Fd connectTcp(Fd fd, const SockAddr& addr, Clock::duration timeout, std::string* error) {
   const auto fail = [&](const std::string& why) {
     if (error != nullptr) {
       *error = "connect " + addr.str() + ": " + why;
     }
     return Fd();
   };
-  Fd fd = openSocket(addr.family());
-  if (!fd) {
-    return fail("socket: " + errnoText(errno));
-  }
   if (connect(fd.get(), addr.get(), addr.len) != 0 && errno != EINPROGRESS) {
     return fail(errnoText(errno));
   }

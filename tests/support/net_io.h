@@ -30,6 +30,9 @@ const char* toString(IoStatus s);
 // Returns an invalid Fd on failure and, if `error` is set, a description ("connect
 // 127.0.0.1:80: Connection refused", "... timed out").
 Fd connectTcp(const SockAddr& addr, Clock::duration timeout, std::string* error = nullptr);
+// The same with a socket the caller made (non-blocking, of addr's family; e.g. one made in
+// another network namespace, see netns.h). Returns it connected, or an invalid Fd.
+Fd connectTcp(Fd fd, const SockAddr& addr, Clock::duration timeout, std::string* error = nullptr);
 
 // Opens `count` connections at once: non-blocking connects issued `burst` at a time, each
 // burst awaited before the next. `before_connect`, if set, is called with each new socket

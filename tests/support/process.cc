@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "support/netns.h"
+
 namespace weir::test {
 
 namespace {
@@ -106,6 +108,13 @@ Process Process::spawn(const std::string& path, const std::vector<std::string>& 
                        const Options& options) {
   Process proc;
   ChildSetup setup;
+  if (!options.netns.empty()) {
+    if (ipBinary().empty()) {
+      throw std::runtime_error("cannot run " + path + " in " + options.netns +
+                               ": iproute2's ip is not installed");
+    }
+    setup.argv_storage = {ipBinary(), "netns", "exec", options.netns};
+  }
   setup.argv_storage.push_back(path);
   setup.argv_storage.insert(setup.argv_storage.end(), args.begin(), args.end());
   for (std::string& a : setup.argv_storage) {
@@ -145,7 +154,8 @@ Process Process::spawn(const std::string& path, const std::vector<std::string>& 
   } while (n < 0 && errno == EINTR);
   if (n == static_cast<ssize_t>(sizeof exec_errno)) {
     proc.stop();
-    throw std::runtime_error("exec " + path + ": " + std::strerror(exec_errno));
+    throw std::runtime_error("exec " + setup.argv_storage.front() + ": " +
+                             std::strerror(exec_errno));
   }
   return proc;
 }
@@ -305,10 +315,11 @@ int RunResult::exitCode() const {
 }
 
 RunResult run(const std::string& path, const std::vector<std::string>& args,
-              Clock::duration timeout) {
+              Clock::duration timeout, const std::string& netns) {
   Process::Options opts;
   opts.out = Process::Output::Pipe;
   opts.err = Process::Output::Pipe;
+  opts.netns = netns;
   Process p = Process::spawn(path, args, opts);
   const Deadline deadline = deadlineIn(timeout);
   RunResult r;

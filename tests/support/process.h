@@ -27,6 +27,10 @@ public:
     std::string out_path;  // for Output::File (created/truncated)
     Output err = Output::Inherit;
     std::string err_path;  // for Output::File (created/truncated)
+    // Run inside this named network namespace (netns.h): the child execs `ip netns exec NS
+    // path args...`, which enters the namespace and execs `path` in the same process, so
+    // pid() and signals still reach the program itself. "" runs it where the caller runs.
+    std::string netns;
   };
 
   Process() = default;
@@ -37,7 +41,9 @@ public:
   ~Process();
 
   // Starts `path` with argv[0] = path followed by `args`. Throws std::runtime_error if the
-  // fork fails or the exec fails (the child reports its exec errno through a CLOEXEC pipe).
+  // fork fails or the exec fails (the child reports its exec errno through a CLOEXEC pipe;
+  // with options.netns, only an exec of `ip` itself: `ip netns exec` reports a missing
+  // namespace or program on stderr and exits 1 or 255).
   static Process spawn(const std::string& path, const std::vector<std::string>& args,
                        const Options& options);
 
@@ -85,9 +91,9 @@ struct RunResult {
 };
 
 // Runs `path args...` to completion with stdout/stderr captured; kills it after `timeout`.
-// Throws std::runtime_error if it cannot be started.
+// `netns` as in Process::Options. Throws std::runtime_error if it cannot be started.
 RunResult run(const std::string& path, const std::vector<std::string>& args,
-              Clock::duration timeout);
+              Clock::duration timeout, const std::string& netns = "");
 
 // "exited 0", "killed by signal 9", ... for a raw wait status.
 std::string describeStatus(int status);
