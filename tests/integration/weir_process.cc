@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "support/net_io.h"
+#include "support/netns.h"
 #include "support/proc_fs.h"
 
 namespace weir::test {
@@ -86,7 +87,9 @@ std::string WeirConfig::toToml() const {
   }
   for (const ListenerSpec& l : listeners) {
     t << "\n[listeners." << l.name << "]\n";
-    t << "bind = [" << quoted("127.0.0.1:" + std::to_string(l.port)) << "]\n";
+    const auto bind = SockAddr::from(l.host, l.port);
+    t << "bind = [" << quoted(bind ? bind->str() : l.host + ":" + std::to_string(l.port))
+      << "]\n";
     t << "pool = " << quoted(l.pool) << "\n";
     t << "backlog = " << l.backlog << "\n";
     for (const std::string& line : l.lines) {
@@ -118,13 +121,26 @@ std::string WeirConfig::toToml() const {
   return t.str();
 }
 
-WeirProcess::WeirProcess(WeirConfig config) : dir_("weir-it"), config_(std::move(config)) {
-  for (ListenerSpec& l : config_.listeners) {
+WeirProcess::WeirProcess(WeirConfig config, WeirNetns netns)
+    : dir_("weir-it"), netns_(std::move(netns)), config_(std::move(config)) {
+  pickPorts(config_);
+  config_path_ = dir_.write("weir.toml", config_.toToml());
+}
+
+void WeirProcess::pickPorts(WeirConfig& config) const {
+  for (ListenerSpec& l : config.listeners) {
     if (l.port == 0) {
-      l.port = pickFreePort();
+      l.port = netns_.weir.empty() ? pickFreePort(l.host)
+                                   : pickFreePortInNetns(netns_.weir, l.host);
     }
   }
-  config_path_ = dir_.write("weir.toml", config_.toToml());
+}
+
+Fd WeirProcess::connect(const SockAddr& addr, Clock::duration timeout,
+                        std::string* error) const {
+  const std::string& from = netns_.client.empty() ? netns_.weir : netns_.client;
+  return from.empty() ? connectTcp(addr, timeout, error)
+                      : connectTcpInNetns(from, addr, timeout, error);
 }
 
 WeirProcess::~WeirProcess() {
@@ -156,6 +172,7 @@ WeirProcess::~WeirProcess() {
   opts.out_path = dir_.file("weir.stdout");
   opts.err = Process::Output::File;
   opts.err_path = logPath();
+  opts.netns = netns_.weir;
   try {
     if (wrapper_.empty()) {
       process_ = Process::spawn(binary_, {"-c", config_path_}, opts);
@@ -177,7 +194,7 @@ WeirProcess::~WeirProcess() {
           if (!process_.running()) {
             return true;  // reported below
           }
-          return static_cast<bool>(connectTcp(addr(l.name), milliseconds(500), &err));
+          return static_cast<bool>(connect(addr(l.name), milliseconds(500), &err));
         },
         deadline - Clock::now());
     if (!process_.running()) {
@@ -192,7 +209,7 @@ WeirProcess::~WeirProcess() {
     IoStatus last = IoStatus::Error;
     const bool ok = waitFor(
         [&] {
-          Fd fd = connectTcp(addr(config_.listeners.front().name), milliseconds(500));
+          Fd fd = connect(addr(config_.listeners.front().name), milliseconds(500), nullptr);
           last = fd ? echoRoundTrip(fd.get(), "weir-ready\n", deadlineIn(seconds(1)))
                     : IoStatus::Error;
           return last == IoStatus::Ok || !process_.running();
@@ -250,11 +267,7 @@ void WeirProcess::checkWorkersGone() {
 }
 
 void WeirProcess::writeConfig(WeirConfig config) {
-  for (ListenerSpec& l : config.listeners) {
-    if (l.port == 0) {
-      l.port = pickFreePort();
-    }
-  }
+  pickPorts(config);
   config_ = std::move(config);
   dir_.write("weir.toml.tmp", config_.toToml());
   // Renamed into place, so that weir never reads a half-written file.
@@ -342,7 +355,12 @@ uint16_t WeirProcess::port(const std::string& listener) const {
 }
 
 SockAddr WeirProcess::addr(const std::string& listener) const {
-  return *SockAddr::from("127.0.0.1", port(listener));
+  for (const ListenerSpec& l : config_.listeners) {
+    if (listener.empty() || l.name == listener) {
+      return *SockAddr::from(l.host, l.port);
+    }
+  }
+  return *SockAddr::from("127.0.0.1", 0);
 }
 
 std::string WeirProcess::log() const { return readTextFile(logPath()); }

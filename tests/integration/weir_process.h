@@ -46,8 +46,10 @@ struct PoolSpec {
 struct ListenerSpec {
   std::string name;
   std::string pool;
-  uint16_t port = 0;  // 0: WeirProcess picks a free 127.0.0.1 port
+  uint16_t port = 0;  // 0: WeirProcess picks a free port on `host`
   int backlog = 4096;
+  // Numeric IPv4 or IPv6 address (no brackets) the listener binds.
+  std::string host = "127.0.0.1";
   // Extra [listeners.NAME] lines; dotted keys reach its subtables, e.g.
   // "mode = \"tls-terminate\"", "tls.certificates = [...]", "sni.\"a.test\" = \"api\"".
   std::vector<std::string> lines;
@@ -84,6 +86,12 @@ enum class Readiness {
   EchoRoundTrip,  // and a message sent through the first listener comes back (echo pools)
 };
 
+// Where WeirProcess runs weir and where its readiness checks connect from (netns.h).
+struct WeirNetns {
+  std::string weir;    // weir runs inside this network namespace; "" for the test's own
+  std::string client;  // readiness connects come from here; "" for the same as `weir`
+};
+
 // The real weir binary in the foreground (`weir -c FILE`) with a temporary config, its
 // stderr going to weir.log in a temporary directory.
 //
@@ -95,8 +103,10 @@ enum class Readiness {
 // off" line in weir's log fails start() and the test (see allowSteeringOff).
 class WeirProcess {
 public:
-  // Picks ports for listeners with port 0 and writes weir.toml. Does not start weir.
-  explicit WeirProcess(WeirConfig config);
+  // Picks ports for listeners with port 0 (inside netns.weir when set) and writes weir.toml.
+  // Does not start weir. With netns.weir, weir runs through `ip netns exec`, which execs it:
+  // pid() is still the master's, and signals and the worker checks work as without.
+  explicit WeirProcess(WeirConfig config, WeirNetns netns = {});
   WeirProcess(const WeirProcess&) = delete;
   WeirProcess& operator=(const WeirProcess&) = delete;
   ~WeirProcess();
@@ -145,6 +155,7 @@ public:
                                               Clock::duration timeout = seconds(10));
 
   const WeirConfig& config() const { return config_; }
+  const WeirNetns& netns() const { return netns_; }
   uint16_t port(const std::string& listener = "") const;
   SockAddr addr(const std::string& listener = "") const;
   const std::string& configPath() const { return config_path_; }
@@ -157,11 +168,16 @@ public:
 
 private:
   ::testing::AssertionResult failStart(const std::string& why);
+  // Gives listeners with port 0 a free port on their host, in netns_.weir when set.
+  void pickPorts(WeirConfig& config) const;
+  // A TCP connection to `addr` from netns_.client (or netns_.weir, or here).
+  Fd connect(const SockAddr& addr, Clock::duration timeout, std::string* error) const;
   void checkWorkersGone();
   // The log's "steering off" line if BPF steering should have loaded but did not.
   std::optional<std::string> unexpectedSteeringOff() const;
 
   TempDir dir_;
+  WeirNetns netns_;
   WeirConfig config_;
   std::string config_path_;
   std::vector<std::string> wrapper_;
@@ -175,7 +191,8 @@ private:
 };
 
 // For each client socket, the pid of the worker (one of `workers`) holding the accepted end
-// of that connection on `listen_port`, or 0 if none does (not yet accepted, or closed).
+// of that connection on `listen_port`, or 0 if none does (not yet accepted, or closed). Reads
+// /proc/net/tcp{,6} of the test's own network namespace.
 std::vector<pid_t> connectionOwners(uint16_t listen_port, const std::vector<pid_t>& workers,
                                     const std::vector<Fd>& clients);
 
