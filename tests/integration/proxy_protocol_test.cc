@@ -216,6 +216,25 @@ TEST(ProxyProtocolSend, V2HeaderCarriesTheClient) {
   ASSERT_EQ(writeAll(fd.get(), "ping\n", Clock::now() + seconds(5)), IoStatus::Ok);
 }
 
+TEST(ProxyProtocolSend, IPv6ClientsGetTcp6Headers) {
+  TestServer backend = proxyIdentifyServer("A");
+  for (const char* version : {"v1", "v2"}) {
+    SCOPED_TRACE(version);
+    ListenerSpec l{"front6", "p"};
+    l.host = "::1";
+    ProxySetup s({l}, {pool("p", backend, {std::string("proxy_protocol = \"") + version + "\""})});
+    ASSERT_TRUE(s.weir->start());
+    Fd fd = connectTcp(s.weir->addr("front6"), seconds(5));
+    ASSERT_TRUE(fd);
+    auto id = identifyPlain(fd);
+    ASSERT_TRUE(id.has_value());
+    EXPECT_EQ(id->get("proxy"), version);
+    EXPECT_EQ(id->get("src"), localEnd(fd));  // "[::1]:PORT"
+    EXPECT_EQ(id->get("src").rfind("[::1]:", 0), 0u) << id->get("src");
+    EXPECT_EQ(id->get("dst"), s.weir->addr("front6").str());
+  }
+}
+
 TEST(ProxyProtocolSend, V2OverTerminatedTlsCarriesSniAlpnAndTlsDetails) {
   TempDir dir;
   TestCa ca{"weir proxy test CA"};
