@@ -21,16 +21,6 @@ namespace {
 
 const std::string kNetsetupBin = WEIR_NETSETUP_BIN;
 
-std::string findProgram(const std::string& name) {
-  for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"}) {
-    const std::string path = std::string(dir) + name;
-    if (::access(path.c_str(), X_OK) == 0) {
-      return path;
-    }
-  }
-  return "";
-}
-
 // A network namespace named weir-ns-<pid>-<n>, deleted by the destructor whatever the test
 // did (a failed assertion returns through it).
 class NetNs {

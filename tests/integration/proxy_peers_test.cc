@@ -22,16 +22,6 @@
 namespace weir::test {
 namespace {
 
-std::string findProgram(const std::string& name) {
-  for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"}) {
-    const std::string path = std::string(dir) + name;
-    if (::access(path.c_str(), X_OK) == 0) {
-      return path;
-    }
-  }
-  return "";
-}
-
 // A peer server started from a config file in its own directory, on a free port.
 struct Peer {
   TempDir dir;

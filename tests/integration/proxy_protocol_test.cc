@@ -68,42 +68,8 @@ struct ProxySetup {
   std::string accessLog() const { return weir->dir().file("access.log"); }
 };
 
-std::vector<std::string> accessLines(const std::string& path, const std::string& needle) {
-  std::ifstream in(path);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) {
-    if (line.find(needle) != std::string::npos) {
-      out.push_back(line);
-    }
-  }
-  return out;
-}
-
-// Waits until the access log has `count` lines containing `needle` (written by the worker
-// as the connection ends, a moment after the client saw the close).
-std::vector<std::string> waitAccessLines(const std::string& path, const std::string& needle,
-                                         size_t count, Clock::duration timeout = seconds(10)) {
-  const Deadline deadline = Clock::now() + timeout;
-  for (;;) {
-    auto lines = accessLines(path, needle);
-    if (lines.size() >= count || Clock::now() >= deadline) {
-      return lines;
-    }
-    std::this_thread::sleep_for(milliseconds(10));  // polling a file; bounded by the deadline
-  }
-}
-
 std::optional<IdentifyLine> identifyPlain(const Fd& fd) {
-  std::string line;
-  char ch;
-  const Deadline deadline = Clock::now() + seconds(10);
-  while (readExact(fd.get(), &ch, 1, deadline) == IoStatus::Ok) {
-    if (ch == '\n') {
-      return parseIdentifyLine(line);
-    }
-    line.push_back(ch);
-  }
-  return std::nullopt;
+  return readIdentifyLine(fd.get(), Clock::now() + seconds(10));
 }
 
 // A TCP connection to `to` from the local address `from` (port chosen by the kernel).

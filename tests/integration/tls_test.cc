@@ -103,16 +103,7 @@ std::optional<IdentifyLine> identify(TlsClient& c) {
 }
 
 std::optional<IdentifyLine> identifyPlain(const Fd& fd) {
-  std::string line;
-  char ch;
-  const Deadline deadline = Clock::now() + seconds(10);
-  while (readExact(fd.get(), &ch, 1, deadline) == IoStatus::Ok) {
-    if (ch == '\n') {
-      return parseIdentifyLine(line);
-    }
-    line.push_back(ch);
-  }
-  return std::nullopt;
+  return readIdentifyLine(fd.get(), Clock::now() + seconds(10));
 }
 
 bool hasName(const TlsHandshake& h, const std::string& name) {
@@ -122,32 +113,6 @@ bool hasName(const TlsHandshake& h, const std::string& name) {
     }
   }
   return false;
-}
-
-// Lines of an access log file that contain `needle`.
-std::vector<std::string> accessLines(const std::string& path, const std::string& needle) {
-  std::ifstream in(path);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) {
-    if (line.find(needle) != std::string::npos) {
-      out.push_back(line);
-    }
-  }
-  return out;
-}
-
-// Waits until the access log has `count` lines containing `needle` (lines are written when
-// a connection ends, by the worker, a moment after the client saw the close).
-std::vector<std::string> waitAccessLines(const std::string& path, const std::string& needle,
-                                         size_t count, Clock::duration timeout = seconds(10)) {
-  const Deadline deadline = Clock::now() + timeout;
-  for (;;) {
-    auto lines = accessLines(path, needle);
-    if (lines.size() >= count || Clock::now() >= deadline) {
-      return lines;
-    }
-    std::this_thread::sleep_for(milliseconds(10));  // polling a file; bounded by the deadline
-  }
 }
 
 // --- tls-terminate ---------------------------------------------------------------------

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "support/net_io.h"
 #include "support/netns.h"
@@ -413,6 +415,29 @@ std::vector<pid_t> connectionOwners(uint16_t listen_port, const std::vector<pid_
     owners.push_back(owner);
   }
   return owners;
+}
+
+std::vector<std::string> accessLines(const std::string& path, const std::string& needle) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(needle) != std::string::npos) {
+      out.push_back(line);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> waitAccessLines(const std::string& path, const std::string& needle,
+                                         size_t count, Clock::duration timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  for (;;) {
+    auto lines = accessLines(path, needle);
+    if (lines.size() >= count || Clock::now() >= deadline) {
+      return lines;
+    }
+    std::this_thread::sleep_for(milliseconds(10));  // polling a file; bounded by the deadline
+  }
 }
 
 }  // namespace weir::test

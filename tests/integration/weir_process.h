@@ -190,6 +190,13 @@ private:
   bool steering_off_reported_ = false;  // by start(), so not again by the destructor
 };
 
+// Lines of an access log file that contain `needle`.
+std::vector<std::string> accessLines(const std::string& path, const std::string& needle);
+// Waits until the access log has `count` lines containing `needle` (a worker writes a line
+// when a connection ends, a moment after the client saw the close); returns what it has then.
+std::vector<std::string> waitAccessLines(const std::string& path, const std::string& needle,
+                                         size_t count, Clock::duration timeout = seconds(10));
+
 // For each client socket, the pid of the worker (one of `workers`) holding the accepted end
 // of that connection on `listen_port`, or 0 if none does (not yet accepted, or closed). Reads
 // /proc/net/tcp{,6} of the test's own network namespace.

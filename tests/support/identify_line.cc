@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "support/net_io.h"
+
 namespace weir::test {
 
 namespace {
@@ -91,6 +93,18 @@ std::optional<IdentifyLine> parseIdentifyLine(std::string_view line) {
     id.fields[std::string(word.substr(0, eq))] = decodeIdentifyValue(word.substr(eq + 1));
   }
   return id;
+}
+
+std::optional<IdentifyLine> readIdentifyLine(int fd, Deadline deadline) {
+  std::string line;
+  char ch;
+  while (readExact(fd, &ch, 1, deadline) == IoStatus::Ok) {
+    if (ch == '\n') {
+      return parseIdentifyLine(line);
+    }
+    line.push_back(ch);
+  }
+  return std::nullopt;
 }
 
 }  // namespace weir::test

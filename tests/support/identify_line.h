@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "support/deadline.h"
 #include <utility>
 #include <vector>
 
@@ -60,6 +62,10 @@ std::string formatIdentifyLine(
 // Parses one line (with or without its trailing newline). nullopt unless it starts with
 // "ID " and every word after it is key=value.
 std::optional<IdentifyLine> parseIdentifyLine(std::string_view line);
+
+// Reads one identify line from a plain TCP socket, byte by byte (nothing after the line is
+// consumed), before `deadline`; nullopt on EOF, timeout or a malformed line.
+std::optional<IdentifyLine> readIdentifyLine(int fd, Deadline deadline);
 
 // %XX-encoding used for values (empty becomes "-"), and its inverse.
 std::string encodeIdentifyValue(std::string_view value);

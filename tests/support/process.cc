@@ -345,4 +345,14 @@ std::string describeStatus(int status) {
   return "status " + std::to_string(status);
 }
 
+std::string findProgram(const std::string& name) {
+  for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"}) {
+    const std::string path = std::string(dir) + name;
+    if (::access(path.c_str(), X_OK) == 0) {
+      return path;
+    }
+  }
+  return "";
+}
+
 }  // namespace weir::test

@@ -95,6 +95,10 @@ struct RunResult {
 RunResult run(const std::string& path, const std::vector<std::string>& args,
               Clock::duration timeout, const std::string& netns = "");
 
+// The path of an installed program `name` in /usr/sbin, /usr/bin, /sbin or /bin (root's
+// PATH order), or "" if none is executable.
+std::string findProgram(const std::string& name);
+
 // "exited 0", "killed by signal 9", ... for a raw wait status.
 std::string describeStatus(int status);
 
