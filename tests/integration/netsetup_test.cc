@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "support/netns.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 #include "weir_process.h"
@@ -21,30 +21,15 @@ namespace {
 
 const std::string kNetsetupBin = WEIR_NETSETUP_BIN;
 
-// A network namespace named weir-ns-<pid>-<n>, deleted by the destructor whatever the test
-// did (a failed assertion returns through it).
+// A network namespace of its own (support/netns.h deletes it whatever the test did: a failed
+// assertion returns through the destructor), and what these tests read of it.
 class NetNs {
 public:
-  NetNs() {
-    static std::atomic<int> counter{0};
-    name_ = "weir-ns-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    const RunResult r = run(ip_, {"netns", "add", name_}, seconds(10));
-    if (r.exitCode() != 0) {
-      throw std::runtime_error("ip netns add " + name_ + ": " + r.err);
-    }
-  }
-  NetNs(const NetNs&) = delete;
-  NetNs& operator=(const NetNs&) = delete;
-  ~NetNs() {
-    const RunResult r = run(ip_, {"netns", "del", name_}, seconds(10));
-    EXPECT_EQ(r.exitCode(), 0) << "ip netns del " << name_ << ": " << r.err;
-  }
+  NetNs() : name_(topology_.addNamespace("netsetup")) {}
 
   // Runs `program args...` inside the namespace.
   RunResult exec(const std::string& program, const std::vector<std::string>& args) const {
-    std::vector<std::string> all{"netns", "exec", name_, program};
-    all.insert(all.end(), args.begin(), args.end());
-    return run(ip_, all, seconds(30));
+    return runInNetns(name_, program, args, seconds(30));
   }
 
   // The namespace's nftables ruleset, IPv4 and IPv6 policy rules and every route of every
@@ -70,6 +55,7 @@ public:
 private:
   std::string ip_ = findProgram("ip");
   std::string nft_ = findProgram("nft");
+  NetnsTopology topology_;
   std::string name_;
 };
 
@@ -210,7 +196,8 @@ TEST_F(Netsetup, FailingCommandStopsWithItsError) {
   TempDir dir("weir-netsetup");
   const std::string config = dir.write("weir.toml", transparentConfig());
   NetNs ns;
-  // lo is down in a new namespace: the kernel refuses an IPv6 route through it.
+  // With lo down the kernel refuses an IPv6 route through it.
+  ASSERT_EQ(ns.exec("ip", {"link", "set", "lo", "down"}).exitCode(), 0);
   const RunResult up = netsetup(ns, "up", config);
   EXPECT_EQ(up.exitCode(), 1) << up.out << up.err;
   EXPECT_NE(up.err.find("weir-netsetup: ip -6 route replace local ::/0 dev lo table 7765: "
