@@ -45,7 +45,13 @@ public:
       const std::vector<std::string> rest(args.begin() + 1, args.end());
       const RunResult r = exec(args[0] == "nft" ? nft_ : ip_, rest);
       EXPECT_EQ(r.exitCode(), 0) << args[0] << ": " << r.err;
-      out += "## " + args[0] + "\n" + r.out;
+      std::string text = r.out;
+      // nft names protocols from /etc/protocols (netbase), which a minimal system lacks: it
+      // then prints "meta l4proto 6" for "meta l4proto tcp". The same rule either way.
+      for (size_t at; (at = text.find("meta l4proto 6 ")) != std::string::npos;) {
+        text.replace(at, 15, "meta l4proto tcp ");
+      }
+      out += "## " + args[0] + "\n" + text;
     }
     return out;
   }

@@ -104,8 +104,8 @@ struct WeirNetns {
 class WeirProcess {
 public:
   // Picks ports for listeners with port 0 (inside netns.weir when set) and writes weir.toml.
-  // Does not start weir. With netns.weir, weir runs through `ip netns exec`, which execs it:
-  // pid() is still the master's, and signals and the worker checks work as without.
+  // Does not start weir. With netns.weir, weir's process enters that namespace before its
+  // exec (Process::Options::netns): pid() is still the master's, and signals and the worker checks work as without.
   explicit WeirProcess(WeirConfig config, WeirNetns netns = {});
   WeirProcess(const WeirProcess&) = delete;
   WeirProcess& operator=(const WeirProcess&) = delete;

@@ -30,15 +30,17 @@ std::string joined(const std::vector<std::string>& argv) {
   return s;
 }
 
-// Runs `ip args...` in the caller's namespace (only ever with -n NS or netns add/del, so the
-// host namespace itself is never changed). Throws with the command and its output on failure.
-void runIp(const std::vector<std::string>& args) {
+// Runs `ip args...` inside `ns`, or for "" in the caller's namespace (only ever netns add/del
+// there, so the host namespace itself is never changed). Throws with the command and its
+// output on failure. Not `ip -n NS`: like `ip netns exec` it remounts / and /sys, which fails
+// where / is not a mount point (a chroot).
+void runIp(const std::vector<std::string>& args, const std::string& ns = "") {
   if (ipBinary().empty()) {
     throw std::runtime_error("iproute2's ip is not installed");
   }
-  const RunResult r = run(ipBinary(), args, seconds(10));
+  const RunResult r = run(ipBinary(), args, seconds(10), ns);
   if (r.exitCode() != 0) {
-    throw std::runtime_error("ip " + joined(args) + ": " +
+    throw std::runtime_error((ns.empty() ? "" : "in " + ns + ": ") + "ip " + joined(args) + ": " +
                              (r.timed_out ? "timed out" : describeStatus(r.status)) + ": " +
                              r.err + r.out);
   }
@@ -193,9 +195,7 @@ void NetnsTopology::enableForwarding(const std::string& ns) {
 }
 
 void NetnsTopology::ip(const std::string& ns, const std::vector<std::string>& args) {
-  std::vector<std::string> all = {"-n", ns};
-  all.insert(all.end(), args.begin(), args.end());
-  runIp(all);
+  runIp(args, ns);
 }
 
 RunResult runInNetns(const std::string& ns, const std::string& path,

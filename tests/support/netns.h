@@ -36,8 +36,8 @@ bool canUseNetns(std::string* why);
 // before its destructors ran leaves its names behind; the constructor deletes names of this
 // form whose PID no longer runs (and nothing else).
 //
-// Builder calls run `ip -n NS ...` and throw std::runtime_error naming the command and its
-// stderr when it fails; what was made until then is still deleted by the destructor.
+// Builder calls run `ip ...` inside the namespace and throw std::runtime_error naming the
+// command and its stderr when it fails; what was made until then is still deleted by the destructor.
 class NetnsTopology {
 public:
   NetnsTopology();
@@ -64,14 +64,14 @@ public:
   const std::vector<std::string>& namespaces() const { return names_; }
 
 private:
-  // Runs `ip -n NS args...` and throws unless it exits 0.
+  // Runs `ip args...` inside `ns` and throws unless it exits 0.
   void ip(const std::string& ns, const std::vector<std::string>& args);
 
   std::vector<std::string> names_;
   unsigned next_ = 0;
 };
 
-// Runs `path args...` inside `ns` (through `ip netns exec`) to completion, capturing stdout
+// Runs `path args...` inside `ns` (entered with setns(2), see Process::Options::netns) to completion, capturing stdout
 // and stderr, killed after `timeout` (see run() in process.h). Throws std::runtime_error if
 // it cannot be started.
 RunResult runInNetns(const std::string& ns, const std::string& path,

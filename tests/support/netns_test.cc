@@ -143,8 +143,8 @@ TEST(Netns, ProgramStartedInANamespaceKeepsItsPidAndSignals) {
   TestServer srv =
       startTestServer(TESTSRV_BIN, "identify", {"--name", "inside"}, "10.92.2.2", 0, net.server);
   const pid_t pid = srv.process.pid();
-  // `ip netns exec` execs the program: the pid we hold is weir-testsrv itself, in the server
-  // namespace.
+  // The child enters the namespace and execs the program: the pid we hold is weir-testsrv
+  // itself, in the server namespace.
   char exe[4096] = {};
   ASSERT_GT(readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe - 1), 0);
   EXPECT_NE(std::string(exe).find("weir-testsrv"), std::string::npos) << exe;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,8 +12,6 @@
 #include <cstring>
 #include <stdexcept>
 #include <utility>
-
-#include "support/netns.h"
 
 namespace weir::test {
 
@@ -26,6 +25,7 @@ struct ChildSetup {
   int out_fd = -1;  // -1: inherit
   int err_fd = -1;
   int exec_err_fd = -1;
+  int netns_fd = -1;  // >= 0: setns() into this network namespace before exec
   pid_t parent = 0;
 };
 
@@ -48,7 +48,11 @@ struct ChildSetup {
   if (s.err_fd >= 0 && dup2(s.err_fd, STDERR_FILENO) < 0) {
     _exit(126);
   }
-  execv(s.argv[0], s.argv.data());
+  // Entering the network namespace is a plain setns(2), unlike `ip netns exec`, which also
+  // remounts / and /sys and so fails where / is not a mount point (a chroot).
+  if (s.netns_fd < 0 || setns(s.netns_fd, CLONE_NEWNET) == 0) {
+    execv(s.argv[0], s.argv.data());
+  }
   const int err = errno;
   ssize_t ignored = write(s.exec_err_fd, &err, sizeof err);
   (void)ignored;
@@ -108,14 +112,20 @@ Process Process::spawn(const std::string& path, const std::vector<std::string>& 
                        const Options& options) {
   Process proc;
   ChildSetup setup;
+  Fd netns_fd;
   if (!options.netns.empty()) {
-    if (ipBinary().empty()) {
-      throw std::runtime_error("cannot run " + path + " in " + options.netns +
-                               ": iproute2's ip is not installed");
+    const std::string ns_path = "/run/netns/" + options.netns;
+    netns_fd = Fd(open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!netns_fd) {
+      throw std::runtime_error("cannot run " + path + " in network namespace " + options.netns +
+                               ": " + ns_path + ": " + std::strerror(errno));
     }
-    setup.argv_storage = {ipBinary(), "netns", "exec", options.netns};
+    setup.netns_fd = netns_fd.get();
   }
-  setup.argv_storage.push_back(path);
+  // execv does not search PATH (execvp may allocate, which a child of a threaded process must
+  // not): a bare name is looked up here.
+  const std::string found = path.find('/') == std::string::npos ? findProgram(path) : "";
+  setup.argv_storage.push_back(found.empty() ? path : found);
   setup.argv_storage.insert(setup.argv_storage.end(), args.begin(), args.end());
   for (std::string& a : setup.argv_storage) {
     setup.argv.push_back(a.data());

@@ -27,9 +27,9 @@ public:
     std::string out_path;  // for Output::File (created/truncated)
     Output err = Output::Inherit;
     std::string err_path;  // for Output::File (created/truncated)
-    // Run inside this named network namespace (netns.h): the child execs `ip netns exec NS
-    // path args...`, which enters the namespace and execs `path` in the same process, so
-    // pid() and signals still reach the program itself. "" runs it where the caller runs.
+    // Run inside this named network namespace (netns.h, /run/netns/NAME): the child enters
+    // it with setns(2) before it execs `path`, so pid() and signals reach the program
+    // itself. "" runs it where the caller runs.
     std::string netns;
   };
 
@@ -40,10 +40,10 @@ public:
   Process& operator=(const Process&) = delete;
   ~Process();
 
-  // Starts `path` with argv[0] = path followed by `args`. Throws std::runtime_error if the
-  // fork fails or the exec fails (the child reports its exec errno through a CLOEXEC pipe;
-  // with options.netns, only an exec of `ip` itself: `ip netns exec` reports a missing
-  // namespace or program on stderr and exits 1 or 255).
+  // Starts `path` (a bare name is looked up with findProgram) with argv[0] = path followed by
+  // `args`. Throws std::runtime_error if the fork fails, the namespace of options.netns does
+  // not exist, or the child cannot enter it or exec (it reports the errno through a CLOEXEC
+  // pipe).
   static Process spawn(const std::string& path, const std::vector<std::string>& args,
                        const Options& options);
 
