@@ -19,6 +19,9 @@ PACKAGES=(
   # Programs the tests run: prlimit and setpriv (util-linux), sh and sleep (dash, coreutils);
   # nss_wrapper gives one test's weir a user database of its own.
   util-linux dash coreutils libnss-wrapper
+  # The install test (tests/packaging): systemd-analyze verify on the unit, systemd-sysusers
+  # for the weir user; systemd.pc (same package) names Debian's unit directory for CMake.
+  systemd
   procps curl
   # Transparent mode: weir-netsetup (and the checks of `weir -t` and the master) run nft for
   # the nftables table inet weir and ip for the policy rules and routes; its integration
