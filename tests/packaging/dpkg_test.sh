@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Installs the .deb that package_test.sh made on THIS machine with dpkg, then removes and
+# purges it, as an operator would (without systemd running: CI is a container, and the
+# maintainer scripts must work there too):
+#   1. refuses to run where weir is already present in any form (a package, files, the user),
+#      saying what it found: the purge at the end would take it away;
+#   2. install: the user and group weir (system ids, no login), every file of the package
+#      where the table says, the conffiles, /var/log/weir (root, 0755), the unit enabled the
+#      Debian way (deb-systemd-helper), and the installed `weir -t` accepts the installed
+#      config, running the workers as weir;
+#   3. reinstall (an upgrade to the same version): an edit of /etc/weir/weir.toml is kept;
+#   4. remove: the programs are gone, the config stays;
+#   5. purge: nothing is left: no /etc/weir, /var/log/weir (with a log weir wrote), no file of
+#      the package, no user or group weir, no enablement state, no unit.
+# A trap purges whatever a failed step left installed.
+# Usage: dpkg_test.sh DEB_DIR UNIT_DIR SYSUSERS_DIR HAVE_WEIRCTL(0|1)
+# Exit 0 pass, 1 fail, 77 skip (with the reason).
+set -euo pipefail
+debdir="$1" unitdir="$2" sysusersdir="$3" have_weirctl="$4"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "installs a package on this machine: needs root"
+command -v dpkg >/dev/null || skip "needs dpkg (a Debian machine)"
+shopt -s nullglob
+debs=("$debdir"/weir_*.deb)
+[ ${#debs[@]} -eq 1 ] || fail "expected one weir_*.deb in $debdir (made by packaging_packages): ${debs[*]}"
+deb="${debs[0]}"
+
+# What weir puts on a machine besides the package's own files.
+leftovers=(/etc/weir /var/log/weir "$unitdir/weir.service" /etc/systemd/system/weir.service
+           /etc/systemd/system/multi-user.target.wants/weir.service
+           /var/lib/systemd/deb-systemd-helper-enabled/weir.service.dsh-also
+           /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/weir.service
+           /var/lib/systemd/deb-systemd-helper-masked/weir.service)
+package_files="$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sed 's|^\./|/|')"
+
+# 1. A machine without weir.
+state="$(dpkg-query -W -f='${db:Status-Status}' weir 2>/dev/null || true)"
+[ -z "$state" ] || [ "$state" = not-installed ] ||
+  fail "refusing to run: the package weir is on this machine (dpkg status: $state); dpkg -P weir first"
+for f in $package_files "${leftovers[@]}"; do
+  if [ -e "$f" ] || [ -L "$f" ]; then
+    fail "refusing to run: $f exists and is not from a weir package (cmake --install?); the purge would remove it"
+  fi
+done
+for db in passwd group; do
+  if getent "$db" weir >/dev/null; then
+    fail "refusing to run: $db has an entry weir; the purge would delete it"
+  fi
+done
+
+installed=0
+purge() {
+  local rc=$?
+  if [ "$installed" = 1 ]; then
+    echo "dpkg_test.sh: purging weir after a failed step" >&2
+    dpkg -P weir >/dev/null 2>&1 || echo "dpkg_test.sh: dpkg -P weir failed too" >&2
+  fi
+  exit "$rc"
+}
+trap purge EXIT
+
+# 2. Install.
+installed=1
+dpkg -i "$deb" || fail "dpkg -i $(basename "$deb") failed"
+[ "$(dpkg-query -W -f='${db:Status-Status}' weir)" = installed ] || fail "weir is not installed"
+IFS=: read -r _ _ uid gid _ home shell < <(getent passwd weir) || fail "no user weir"
+[ "$uid" -lt 1000 ] || fail "weir is not a system user (uid $uid)"
+[ "$(getent group weir | cut -d: -f3)" = "$gid" ] || fail "the primary group of weir is not group weir"
+[ "$shell" = /usr/sbin/nologin ] && [ "$home" = /nonexistent ] || fail "weir has home $home, shell $shell"
+for f in $package_files; do
+  [ -e "$f" ] || fail "$f was not installed"
+done
+[ -x /usr/sbin/weir ] && [ -x /usr/sbin/weir-netsetup ] || fail "the programs are not executable"
+[ -f "$unitdir/weir.service" ] && [ -f /etc/logrotate.d/weir ] && [ -f "$sysusersdir/weir.conf" ] &&
+  [ -f /usr/share/man/man8/weir.8.gz ] && [ -f /usr/share/doc/weir/copyright ] ||
+  fail "the unit, logrotate hook, sysusers.d file, man page or copyright is missing"
+if [ "$have_weirctl" = 1 ]; then
+  [ -x /usr/bin/weirctl ] && [ -f /usr/share/man/man8/weirctl.8.gz ] || fail "weirctl or its man page is missing"
+fi
+[ "$(dpkg-query -W -f='${Conffiles}' weir | awk 'NF { print $1 }' | sort)" = \
+  "$(printf '%s\n' /etc/logrotate.d/weir /etc/weir/weir.toml)" ] || fail "dpkg's conffiles of weir"
+[ "$(stat -c '%U:%G %a' /var/log/weir)" = "root:root 755" ] ||
+  fail "/var/log/weir is $(stat -c '%U:%G %a' /var/log/weir)"
+[ -L /etc/systemd/system/multi-user.target.wants/weir.service ] ||
+  fail "the unit is not enabled (no multi-user.target.wants link)"
+if ! out="$(/usr/sbin/weir -t -c /etc/weir/weir.toml 2>&1)"; then
+  echo "$out" >&2
+  fail "the installed weir -t rejects the installed /etc/weir/weir.toml"
+fi
+grep -q "will run as user weir" <<<"$out" || fail "weir -t does not run the workers as weir: $out"
+grep -q "warning" <<<"$out" && fail "weir -t warns about the installed config: $out"
+
+# 3. An upgrade keeps the admin's edit.
+echo "# the admin's edit" >>/etc/weir/weir.toml
+dpkg -i "$deb" >/dev/null || fail "reinstalling failed"
+grep -q "^# the admin's edit$" /etc/weir/weir.toml || fail "reinstalling overwrote /etc/weir/weir.toml"
+getent passwd weir >/dev/null || fail "reinstalling lost user weir"
+
+# 4. Remove.
+echo "a line weir logged" >/var/log/weir/error.log
+dpkg -r weir || fail "dpkg -r weir failed"
+[ ! -e /usr/sbin/weir ] && [ ! -e "$unitdir/weir.service" ] || fail "dpkg -r left the programs or the unit"
+[ -f /etc/weir/weir.toml ] || fail "dpkg -r removed the config (only purge does)"
+[ "$(dpkg-query -W -f='${db:Status-Status}' weir)" = config-files ] || fail "weir not in state config-files"
+
+# 5. Purge.
+dpkg -P weir || fail "dpkg -P weir failed"
+installed=0
+state="$(dpkg-query -W -f='${db:Status-Status}' weir 2>/dev/null || true)"
+[ -z "$state" ] || [ "$state" = not-installed ] || fail "dpkg still knows weir: $state"
+for f in $package_files "${leftovers[@]}"; do
+  if [ -e "$f" ] || [ -L "$f" ]; then
+    fail "the purge left $f"
+  fi
+done
+for db in passwd group shadow gshadow; do
+  if getent "$db" weir >/dev/null; then
+    fail "the purge left weir in $db"
+  fi
+done
+echo "PASS: dpkg -i (user, files, conffiles, enabled, weir -t), upgrade keeps edits, -r, -P leaves nothing"
