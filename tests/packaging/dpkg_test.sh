@@ -7,7 +7,8 @@
 #   2. install: the user and group weir (system ids, no login), every file of the package
 #      where the table says, the conffiles, /var/log/weir (root, 0755), the unit enabled the
 #      Debian way (deb-systemd-helper), and the installed `weir -t` accepts the installed
-#      config, running the workers as weir;
+#      config, running the workers as weir; with weirctl, the config names the control socket
+#      weirctl then looks for;
 #   3. reinstall (an upgrade to the same version): an edit of /etc/weir/weir.toml is kept;
 #   4. remove: the programs are gone, the config stays;
 #   5. purge: nothing is left: no /etc/weir, /var/log/weir (with a log weir wrote), no file of
@@ -78,6 +79,12 @@ done
   fail "the unit, logrotate hook, sysusers.d file, man page or copyright is missing"
 if [ "$have_weirctl" = 1 ]; then
   [ -x /usr/bin/weirctl ] && [ -f /usr/share/man/man8/weirctl.8.gz ] || fail "weirctl or its man page is missing"
+  # weirctl finds the master through the installed config; no master runs here: exit 3.
+  grep -q '^control_socket = "/run/weir/weir.sock"$' /etc/weir/weir.toml ||
+    fail "the installed config sets no control_socket = \"/run/weir/weir.sock\": weirctl finds no master"
+  rc=0
+  /usr/bin/weirctl status >/dev/null 2>&1 || rc=$?
+  [ "$rc" = 3 ] || fail "weirctl status without a running weir exits $rc, not 3"
 fi
 [ "$(dpkg-query -W -f='${Conffiles}' weir | awk 'NF { print $1 }' | sort)" = \
   "$(printf '%s\n' /etc/logrotate.d/weir /etc/weir/weir.toml)" ] || fail "dpkg's conffiles of weir"
