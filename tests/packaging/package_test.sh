@@ -6,7 +6,8 @@
 #      install_test.sh checks against its table), the programs, man pages, copyright and
 #      changelog among them; /etc/weir/weir.toml is packaging/weir.toml;
 #   3. the .deb: conffiles (the config, the logrotate hook), maintainer scripts that parse,
-#      Depends naming the package of every library the programs link;
+#      Depends naming the package of every library the programs link, and apt able to
+#      install it here (simulated);
 #   4. the .rpm: %config(noreplace) for the same two files, the four scriptlets, a Requires
 #      for every library soname;
 #   5. the man pages render without a groff warning;
@@ -99,6 +100,12 @@ for lib in $needed; do
   [ -n "$pkg" ] || fail "no package holds $path ($lib)"
   grep -qFx "$pkg" <<<"$depends_names" || fail "Depends lacks $pkg (for $lib): $depends"
 done
+# Installable from this machine's archives (a simulation: nothing is installed). dpkg-shlibdeps
+# trusts the installed libraries' shlibs files, which may name packages the archive lacks.
+if ! apt_out="$(apt-get install -s "$deb" 2>&1)"; then
+  echo "$apt_out" >&2
+  fail "apt cannot install the .deb here (its Depends)"
+fi
 
 # 4. The .rpm's metadata.
 [ "$(rpm -qp --qf '%{VERSION}' "$rpmfile")" = "$version" ] || fail "rpm version"
