@@ -6,9 +6,9 @@
 #      saying what it found: the purge at the end would take it away;
 #   2. install: the user and group weir (system ids, no login), every file of the package
 #      where the table says, the conffiles, /var/log/weir (root, 0755), the unit enabled the
-#      Debian way (deb-systemd-helper), and the installed `weir -t` accepts the installed
-#      config, running the workers as weir; with weirctl, the config names the control socket
-#      weirctl then looks for;
+#      Debian way (deb-systemd-helper), `systemd-analyze verify` accepts the installed unit,
+#      the installed `weir -t` accepts the installed config, running the workers as weir; with
+#      weirctl, the config names the control socket weirctl then looks for;
 #   3. reinstall (an upgrade to the same version): an edit of /etc/weir/weir.toml is kept;
 #   4. remove: the programs are gone, the config stays;
 #   5. purge: nothing is left: no /etc/weir, /var/log/weir (with a log weir wrote), no file of
@@ -92,6 +92,12 @@ fi
   fail "/var/log/weir is $(stat -c '%U:%G %a' /var/log/weir)"
 [ -L /etc/systemd/system/multi-user.target.wants/weir.service ] ||
   fail "the unit is not enabled (no multi-user.target.wants link)"
+if command -v systemd-analyze >/dev/null; then
+  if ! verify="$(systemd-analyze verify "$unitdir/weir.service" 2>&1)" || [ -n "$verify" ]; then
+    echo "$verify" >&2
+    fail "systemd-analyze verify is not clean on the installed unit"
+  fi
+fi
 if ! out="$(/usr/sbin/weir -t -c /etc/weir/weir.toml 2>&1)"; then
   echo "$out" >&2
   fail "the installed weir -t rejects the installed /etc/weir/weir.toml"
