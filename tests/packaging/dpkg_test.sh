@@ -9,9 +9,10 @@
 #      Debian way (deb-systemd-helper), `systemd-analyze verify` accepts the installed unit,
 #      the installed `weir -t` accepts the installed config, running the workers as weir; with
 #      weirctl, the config names the control socket weirctl then looks for;
+#      then runs the installed weir on it (listens, logs as weir, answers weirctl, QUIT);
 #   3. reinstall (an upgrade to the same version): an edit of /etc/weir/weir.toml is kept;
 #   4. remove: the programs are gone, the config stays;
-#   5. purge: nothing is left: no /etc/weir, /var/log/weir (with a log weir wrote), no file of
+#   5. purge: nothing is left: no /etc/weir, /var/log/weir (with weir's logs), no file of
 #      the package, no user or group weir, no enablement state, no unit.
 # A trap purges whatever a failed step left installed.
 # Usage: dpkg_test.sh DEB_DIR UNIT_DIR SYSUSERS_DIR HAVE_WEIRCTL(0|1)
@@ -29,7 +30,7 @@ debs=("$debdir"/weir_*.deb)
 deb="${debs[0]}"
 
 # What weir puts on a machine besides the package's own files.
-leftovers=(/etc/weir /var/log/weir "$unitdir/weir.service" /etc/systemd/system/weir.service
+leftovers=(/etc/weir /var/log/weir /run/weir "$unitdir/weir.service" /etc/systemd/system/weir.service
            /etc/systemd/system/multi-user.target.wants/weir.service
            /var/lib/systemd/deb-systemd-helper-enabled/weir.service.dsh-also
            /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/weir.service
@@ -50,10 +51,22 @@ for db in passwd group; do
     fail "refusing to run: $db has an entry weir; the purge would delete it"
   fi
 done
+# A weir started by another test (or by hand) without global.user runs its workers as weir
+# once the package made that user, and holds the user when the purge deletes it.
+if others="$(pgrep -f '^weir: ')"; then
+  fail "refusing to run: weir processes are running ($(echo $others)); they would take the user weir this test creates"
+fi
 
-installed=0
+installed=0 made_run=0 weir_pid=""
+tmp_out="$(mktemp /tmp/weir-dpkg-test.XXXXXX)"
 purge() {
   local rc=$?
+  if [ -n "$weir_pid" ]; then
+    kill -TERM "$weir_pid" 2>/dev/null || true
+    wait "$weir_pid" 2>/dev/null || true
+  fi
+  if [ "$made_run" = 1 ]; then rm -rf /run/weir; fi
+  rm -f "$tmp_out"
   if [ "$installed" = 1 ]; then
     echo "dpkg_test.sh: purging weir after a failed step" >&2
     dpkg -P weir >/dev/null 2>&1 || echo "dpkg_test.sh: dpkg -P weir failed too" >&2
@@ -105,6 +118,45 @@ fi
 grep -q "will run as user weir" <<<"$out" || fail "weir -t does not run the workers as weir: $out"
 grep -q "warning" <<<"$out" && fail "weir -t warns about the installed config: $out"
 
+# 2b. The installed weir runs on the installed config, as weir.service would start it
+# (systemd makes /run/weir; here the test does, and removes it after): it binds the example
+# listener, logs to /var/log/weir as the workers' user, answers weirctl, and stops on QUIT.
+# The example listener's port is fixed by the config: 127.0.0.1:7080.
+wait_for() {  # wait_for SECONDS COMMAND...: polls COMMAND until it succeeds or time is up
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+listening() { (exec 3<>/dev/tcp/127.0.0.1/7080) 2>/dev/null; }
+if listening; then
+  fail "something already listens on 127.0.0.1:7080, the installed config's example listener"
+fi
+mkdir /run/weir
+made_run=1
+/usr/sbin/weir -c /etc/weir/weir.toml >"$tmp_out" 2>&1 &
+weir_pid=$!
+if ! wait_for 20 listening; then
+  cat "$tmp_out" /var/log/weir/error.log >&2 2>/dev/null || true
+  fail "the installed weir does not listen on 127.0.0.1:7080 within 20 s"
+fi
+[ "$(cat /run/weir/weir.pid)" = "$weir_pid" ] || fail "/run/weir/weir.pid does not hold the master's pid"
+[ "$(stat -c %U /var/log/weir/error.log)" = weir ] || fail "/var/log/weir/error.log is not weir's"
+if [ "$have_weirctl" = 1 ]; then
+  wait_for 20 /usr/bin/weirctl status >/dev/null 2>&1 || fail "weirctl status fails against the running weir"
+  /usr/bin/weirctl backends example | grep -q "127.0.0.1:7081" ||
+    fail "weirctl backends example does not list 127.0.0.1:7081"
+fi
+/usr/sbin/weir -s quit -c /etc/weir/weir.toml || fail "weir -s quit failed"
+rc=0
+wait "$weir_pid" || rc=$?
+weir_pid=""
+[ "$rc" = 0 ] || fail "the installed weir exited $rc after QUIT: $(cat "$tmp_out")"
+rm -rf /run/weir
+made_run=0
+
 # 3. An upgrade keeps the admin's edit.
 echo "# the admin's edit" >>/etc/weir/weir.toml
 dpkg -i "$deb" >/dev/null || fail "reinstalling failed"
@@ -112,7 +164,6 @@ grep -q "^# the admin's edit$" /etc/weir/weir.toml || fail "reinstalling overwro
 getent passwd weir >/dev/null || fail "reinstalling lost user weir"
 
 # 4. Remove.
-echo "a line weir logged" >/var/log/weir/error.log
 dpkg -r weir || fail "dpkg -r weir failed"
 [ ! -e /usr/sbin/weir ] && [ ! -e "$unitdir/weir.service" ] || fail "dpkg -r left the programs or the unit"
 [ -f /etc/weir/weir.toml ] || fail "dpkg -r removed the config (only purge does)"
