@@ -54,7 +54,7 @@ done
 # A weir started by another test (or by hand) without global.user runs its workers as weir
 # once the package made that user, and holds the user when the purge deletes it.
 if others="$(pgrep -f '^weir: ')"; then
-  fail "refusing to run: weir processes are running ($(echo $others)); they would take the user weir this test creates"
+  fail "refusing to run: weir processes are running (${others//$'\n'/ }); they would take the user weir this test creates"
 fi
 
 installed=0 made_run=0 weir_pid=""
