@@ -184,4 +184,4 @@ for db in passwd group shadow gshadow; do
     fail "the purge left weir in $db"
   fi
 done
-echo "PASS: dpkg -i (user, files, conffiles, enabled, weir -t), upgrade keeps edits, -r, -P leaves nothing"
+echo "PASS: dpkg -i (user, files, conffiles, enabled, weir -t), the installed weir ran, upgrade keeps edits, -r, -P leaves nothing"
