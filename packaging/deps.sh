@@ -22,6 +22,10 @@ PACKAGES=(
   # The install test (tests/packaging): systemd-analyze verify on the unit, systemd-sysusers
   # for the weir user; systemd.pc (same package) names Debian's unit directory for CMake.
   systemd
+  # The packages (packaging/make-packages.sh, tests/packaging): CPack's DEB generator with
+  # dpkg-shlibdeps (dpkg-dev), its RPM generator with rpmbuild (rpm); lintian on the .deb; man
+  # (man-db) checks the man pages; adduser, which the .deb depends on, for its install test.
+  dpkg-dev rpm lintian man-db adduser
   procps curl
   # Transparent mode: weir-netsetup (and the checks of `weir -t` and the master) run nft for
   # the nftables table inet weir and ip for the policy rules and routes; its integration

@@ -2,7 +2,8 @@
 # What `cmake --install` puts on a machine, checked in a staged tree (DESTDIR), never in the
 # real / (which would hide a missing install step):
 #   1. exactly the expected files, where the unit and logrotate expect them (/usr/sbin, /etc,
-#      /lib/systemd/system for the default prefix /usr);
+#      /lib/systemd/system for the default prefix /usr), with the man pages, Debian's copyright
+#      and changelog, and weirctl where the build has it;
 #   2. the installed unit and logrotate hook name the installed binary and config;
 #   3. `systemd-analyze verify` accepts the installed unit and prints nothing;
 #   4. a second install keeps an /etc/weir/weir.toml that is already there;
@@ -10,10 +11,12 @@
 #      sysusers.d file creates it (systemd-sysusers --root into a scratch /etc, seen by weir
 #      through nss_wrapper: this machine's user database is never touched). On a machine
 #      without that user, `weir -t` fails and names it.
-# Usage: install_test.sh BUILD_DIR SBINDIR CONFIG UNIT_DIR SYSUSERS_DIR DOCDIR PREFIX
+# Usage: install_test.sh BUILD_DIR SBINDIR CONFIG UNIT_DIR SYSUSERS_DIR DOCDIR PREFIX MANDIR
+#                        BINDIR HAVE_WEIRCTL(0|1)
 # Exit 0 pass, 1 fail, 77 skip (with the reason).
 set -euo pipefail
 build="$1" sbindir="$2" config="$3" unitdir="$4" sysusersdir="$5" docdir="$6" prefix="$7"
+mandir="$8" bindir="$9" have_weirctl="${10}"
 sysconfdir="$(dirname "$(dirname "$config")")"
 cmake="${CMAKE:-cmake}"
 
@@ -48,8 +51,13 @@ fi
 expected="$(
   printf '%s\n' "$sbindir/weir" "$sbindir/weir-netsetup" "$config" \
     "$unitdir/weir.service" "$sysconfdir/logrotate.d/weir" "$sysusersdir/weir.conf" \
-    "$docdir/README.md" "$docdir/examples/weir.toml" "$docdir/examples/weir.default.toml"
+    "$docdir/README.md" "$docdir/examples/weir.toml" "$docdir/examples/weir.default.toml" \
+    "$docdir/copyright" "$docdir/changelog.gz" \
+    "$mandir/man8/weir.8.gz" "$mandir/man5/weir.toml.5.gz" "$mandir/man8/weir-netsetup.8.gz"
   for doc in "$(dirname "$0")"/../../docs/*.md; do echo "$docdir/$(basename "$doc")"; done
+  if [ "$have_weirctl" = 1 ]; then
+    printf '%s\n' "$bindir/weirctl" "$mandir/man8/weirctl.8.gz"
+  fi
 )"
 actual="$(cd "$root" && find . -type f -o -type l | sed 's|^\.||')"
 if [ "$(sort <<<"$expected")" != "$(sort <<<"$actual")" ]; then
