@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -114,11 +115,21 @@ TEST(ChildSettings, PriorityCoreLimitAndWorkingDirectory) {
                       "working_directory = \"" + cores.path + "\""};
   WeirProcess weir(cfg);
   ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
-  const pid_t checker = checkerOf(weir.pid());
-  ASSERT_NE(checker, 0) << "no health checker";
+  pid_t checker = 0;
+  ASSERT_TRUE(waitFor([&] { return (checker = checkerOf(weir.pid())) != 0; }, seconds(5)))
+      << "no health checker";
   std::vector<pid_t> children = weir.workerPids();
   ASSERT_EQ(children.size(), 2u);
   children.push_back(checker);
+  // A child is named first and enters working_directory, then becomes dumpable, last (after
+  // dropping root): wait for those steps before looking at the others.
+  EXPECT_TRUE(waitFor(
+      [&] {
+        return std::all_of(children.begin(), children.end(), [&](pid_t p) {
+          return cwdOf(p) == cores.path && procOwner(p) != 0;
+        });
+      },
+      seconds(5)));
   for (pid_t p : children) {
     SCOPED_TRACE(processComm(p));
     ASSERT_NE(uidOf(p), 0u) << "the children should not run as root here";
@@ -173,6 +184,8 @@ TEST(ChildSettings, NoCoresAskedForMeansNotDumpable) {
   ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
   std::vector<pid_t> workers = weir.workerPids();
   ASSERT_EQ(workers.size(), 1u);
+  // Root's either way until the child has dropped root: wait for that first.
+  ASSERT_TRUE(waitFor([&] { return uidOf(workers.front()) != 0; }, seconds(5)));
   EXPECT_EQ(procOwner(workers.front()), 0u);
   EXPECT_EQ(cwdOf(workers.front()), cwdOf(weir.pid()));
 }
@@ -188,8 +201,10 @@ TEST(ChildSettings, ReloadAppliesToNewWorkers) {
   cfg.global_lines = {"worker_priority = " + std::to_string(base + 1)};
   WeirProcess weir(cfg);
   ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  // A worker is named right after fork, before it sets its priority: wait for the value.
   for (pid_t p : weir.generationWorkers(1)) {
-    EXPECT_EQ(niceOf(p), base + 1);
+    EXPECT_TRUE(waitFor([&] { return niceOf(p) == base + 1; }, seconds(5)))
+        << "worker " << p << " at nice " << niceOf(p);
   }
   cfg.global_lines = {"worker_priority = " + std::to_string(base + 2)};
   weir.writeConfig(cfg);
@@ -197,7 +212,8 @@ TEST(ChildSettings, ReloadAppliesToNewWorkers) {
   std::vector<pid_t> fresh = weir.waitForGenerationWorkers(2, 2);
   ASSERT_EQ(fresh.size(), 2u) << "no generation 2";
   for (pid_t p : fresh) {
-    EXPECT_EQ(niceOf(p), base + 2);
+    EXPECT_TRUE(waitFor([&] { return niceOf(p) == base + 2; }, seconds(5)))
+        << "worker " << p << " at nice " << niceOf(p);
   }
 }
 
