@@ -47,6 +47,9 @@ inline constexpr size_t kMaxPoolName = 63;    // pool names key backends in shar
 inline constexpr Duration kMaxDuration{86400000};          // 1d: timeouts, intervals, drain
 inline constexpr Duration kMaxIdleTimeout{7 * 86400000};  // 7d: pools.NAME.idle_timeout
 
+// global.worker_rlimit_core = "unlimited" (RLIM_INFINITY).
+inline constexpr uint64_t kUnlimitedCore = ~uint64_t{0};
+
 struct Global {
   unsigned workers = 1;            // resolved: "auto" becomes the number of online CPUs (capped)
   bool workers_auto = true;
@@ -73,6 +76,14 @@ struct Global {
   bool user_default = false;    // `user` was not in the file: the default above chose it
   bool worker_cpu_affinity = false;  // "auto": worker i runs on the i-th allowed CPU
   std::optional<uint64_t> worker_rlimit_nofile;  // RLIMIT_NOFILE of the workers; nullopt: keep
+  // As nginx's directives of the same names, for every child (workers and health checker):
+  // the nice value they run at (nullopt: the master's), their RLIMIT_CORE in bytes
+  // (kUnlimitedCore: no limit; nullopt: the master's) and the directory they work in, where
+  // a crashing child leaves its core (empty: the master's). A directory that does not exist
+  // is a config error.
+  std::optional<int> worker_priority;
+  std::optional<uint64_t> worker_rlimit_core;
+  std::string working_directory;
   // Transparent mode (listeners.NAME.transparent, pools.NAME.source = "client"): the firewall
   // mark weir-netsetup gives packets that belong to weir's transparent sockets, and the
   // routing table its policy rule sends them to (a "local" default route: deliver here).

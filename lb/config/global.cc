@@ -2,6 +2,10 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <vector>
 
@@ -136,6 +140,96 @@ void readTransparent(const Section& section, Global& global) {
   global.transparent_table = static_cast<uint32_t>(*table);
 }
 
+// A size as nginx writes one: a number of bytes, optionally followed by k, m or g (KiB, MiB,
+// GiB; either case). nullopt: not that form, or more than 2^62 bytes.
+std::optional<uint64_t> parseSize(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    ++digits;
+  }
+  if (digits == 0 || digits > 19) {
+    return std::nullopt;
+  }
+  unsigned shift = 0;
+  if (digits + 1 == text.size()) {
+    switch (text.back()) {
+      case 'k':
+      case 'K':
+        shift = 10;
+        break;
+      case 'm':
+      case 'M':
+        shift = 20;
+        break;
+      case 'g':
+      case 'G':
+        shift = 30;
+        break;
+      default:
+        return std::nullopt;
+    }
+  } else if (digits != text.size()) {
+    return std::nullopt;
+  }
+  const uint64_t value = std::stoull(std::string(text.substr(0, digits)));
+  constexpr uint64_t kMax = uint64_t{1} << 62;
+  if (value > (kMax >> shift)) {
+    return std::nullopt;
+  }
+  return value << shift;
+}
+
+// worker_rlimit_core: "unlimited", a size ("500M", "0") or a number of bytes.
+void readCoreLimit(const Section& section, Global& global) {
+  const toml::node* node = section.get("worker_rlimit_core");
+  if (node == nullptr) {
+    return;
+  }
+  if (auto* number = node->as_integer(); number != nullptr && number->get() >= 0) {
+    global.worker_rlimit_core = static_cast<uint64_t>(number->get());
+    return;
+  }
+  if (auto* text = node->as_string(); text != nullptr) {
+    if (text->get() == "unlimited") {
+      global.worker_rlimit_core = kUnlimitedCore;
+      return;
+    }
+    if (auto bytes = parseSize(text->get())) {
+      global.worker_rlimit_core = *bytes;
+      return;
+    }
+  }
+  section.problem(*node, "worker_rlimit_core",
+                  "expected a size such as \"500M\" (bytes, or k, m, g), \"0\" or "
+                  "\"unlimited\", got " + describe(*node));
+}
+
+// working_directory: checked now, so that `weir -t` reports a directory that is not there
+// instead of every child at run time. Whether the children's user may enter it is theirs to
+// find out (they log it).
+void readWorkingDirectory(const Section& section, Global& global) {
+  auto dir = section.string("working_directory", "an absolute directory path");
+  if (!dir) {
+    return;
+  }
+  const toml::node& node = *section.get("working_directory");
+  if (dir->empty() || dir->front() != '/') {
+    section.problem(node, "working_directory",
+                    "expected an absolute directory path, got " + quote(*dir));
+    return;
+  }
+  struct stat st {};
+  if (::stat(dir->c_str(), &st) != 0) {
+    section.problem(node, "working_directory", quote(*dir) + ": " + std::strerror(errno));
+    return;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    section.problem(node, "working_directory", quote(*dir) + " is not a directory");
+    return;
+  }
+  global.working_directory = *dir;
+}
+
 }  // namespace
 
 void defaultUser(const toml::table& root, uint32_t euid, Global& global, Diagnostics& diag) {
@@ -167,7 +261,8 @@ void defaultUser(const toml::table& root, uint32_t euid, Global& global, Diagnos
 void readGlobal(const Section& section, Global& global) {
   section.checkKeys({"workers", "log_level", "error_log", "access_log", "pid_file",
                      "max_connections", "steering", "drain_timeout", "user", "group",
-                     "worker_cpu_affinity", "worker_rlimit_nofile", "transparent_mark",
+                     "worker_cpu_affinity", "worker_rlimit_nofile", "worker_priority",
+                     "worker_rlimit_core", "working_directory", "transparent_mark",
                      "transparent_table"});
   readWorkers(section, global);
 
@@ -199,6 +294,12 @@ void readGlobal(const Section& section, Global& global) {
   if (auto nofile = section.integer("worker_rlimit_nofile", 64, 1073741816)) {
     global.worker_rlimit_nofile = static_cast<uint64_t>(*nofile);
   }
+  // Nice values, as setpriority(2) takes them: -20 (first served) .. 19.
+  if (auto priority = section.integer("worker_priority", -20, 19)) {
+    global.worker_priority = static_cast<int>(*priority);
+  }
+  readCoreLimit(section, global);
+  readWorkingDirectory(section, global);
   readTransparent(section, global);
 }
 

@@ -21,8 +21,10 @@ namespace {
 // but its own listening sockets `keep` (the caller's closeAllExcept left only those open), let
 // go of the master's signal handling (TERM/INT/QUIT/USR1 stay blocked for the child's own
 // signalfd), open its logs (still root, so that the paths may be root's), raise its fd limit,
-// pin itself, drop root and every capability (workers of a source = "client" pool keep
-// CAP_NET_ADMIN), and only then ask to die with the master (a
+// set its core limit and nice value (worker_rlimit_core, worker_priority: as nginx does, for
+// every child; root may raise both), pin itself, drop root and every capability (workers of a
+// source = "client" pool keep CAP_NET_ADMIN), enter working_directory as its own user (and
+// become dumpable if cores were asked for), and only then ask to die with the master (a
 // credential change clears PR_SET_PDEATHSIG).
 void enterChild(const config::Global& g, const std::vector<int>& keep, const std::string& title,
                 bool pin, unsigned cpu, pid_t master, bool keep_net_admin = false) {
@@ -30,15 +32,18 @@ void enterChild(const config::Global& g, const std::vector<int>& keep, const std
   closeInheritedFds(keep);
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGUSR2, SIG_IGN);
+  ::signal(SIGWINCH, SIG_IGN);
   sigset_t unblock;
   sigemptyset(&unblock);
-  for (int sig : {SIGCHLD, SIGHUP, SIGUSR2}) {
+  for (int sig : {SIGCHLD, SIGHUP, SIGUSR2, SIGWINCH}) {
     sigaddset(&unblock, sig);
   }
   ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
   std::string tag = title.substr(title.find(' ') + 1);  // "worker 2 (gen 5)"
   util::setupLogging(g.error_log, g.access_log, g.log_level, tag);
   applyFileLimit(g.worker_rlimit_nofile);
+  applyCoreLimit(g.worker_rlimit_core);
+  applyPriority(g.worker_priority);
   if (pin) {
     pinToCpu(cpu);
   }
@@ -51,6 +56,7 @@ void enterChild(const config::Global& g, const std::vector<int>& keep, const std
     }
     dropPrivileges(g);
   }
+  prepareForCores(g);
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != master) {
     ::_exit(1);  // the master died before PDEATHSIG was set

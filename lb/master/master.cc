@@ -116,7 +116,7 @@ void Supervisor::start() {
   writePidFile(pid_file_, pid_);
 
   sigemptyset(&mask_);
-  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2}) {
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH}) {
     sigaddset(&mask_, sig);
   }
   ::sigprocmask(SIG_BLOCK, &mask_, nullptr);
@@ -156,6 +156,9 @@ void Supervisor::confirmStarted(int64_t now) {
     // Under systemd the old master already told it our pid (it is the main pid until then).
   }
   notifyReady(status());
+  if (winch_pending_) {
+    stopWorkers();
+  }
   if (upgrade_requested_) {
     beginUpgrade();
   }
@@ -164,6 +167,10 @@ void Supervisor::confirmStarted(int64_t now) {
 std::string Supervisor::status() const {
   const Generation* gen = gens_->serving();
   const size_t draining = gens_->drainingAlive();
+  if (parked()) {
+    return "workers stopped (SIGWINCH; SIGHUP starts them again), " +
+           std::to_string(draining) + " generation(s) draining";
+  }
   if (gen == nullptr) {
     return "stopping, " + std::to_string(draining) + " generation(s) draining";
   }
@@ -230,6 +237,39 @@ void Supervisor::beginFastStop() {
   stop_kill_at_ = worker::monotonicMs() + kFastStopGraceMs;
 }
 
+// SIGWINCH, as nginx has it: the workers stop gracefully (the serving generation drains and
+// nothing replaces it) but the master stays, holding the listening sockets: new connections
+// wait in their queues, up to the backlog. SIGHUP starts workers again (a reload, which
+// re-reads the configuration); SIGQUIT stops the master; SIGUSR2 still upgrades it.
+void Supervisor::stopWorkers() {
+  if (stop_ != Stop::None || upgrade_) {
+    spdlog::warn("SIGWINCH ignored: {}", upgrade_ ? "a binary upgrade is in progress" : "stopping");
+    return;
+  }
+  if (!confirmed_ || (handover_ && sockets_->anyRetiring())) {
+    winch_pending_ = true;
+    spdlog::info("SIGWINCH: the workers stop once {}",
+                 confirmed_ ? "the reload has closed its old addresses" : "this master is ready");
+    return;
+  }
+  if (parked()) {
+    spdlog::info("SIGWINCH: the workers are already stopped");
+    return;
+  }
+  if (handover_) {
+    // A reload waiting for its workers to prove themselves: settled as a new SIGHUP would.
+    const Generation* fresh = handover_->fresh();
+    finishHandover(worker::monotonicMs(), fresh == nullptr || !gens_->failing(*fresh));
+  }
+  winch_pending_ = false;
+  spdlog::info("SIGWINCH: stopping the workers gracefully; the master keeps the listening "
+               "sockets (SIGHUP starts workers again, SIGQUIT stops the master)");
+  gens_->drainAllBut(nullptr, worker::monotonicMs(), cfg_->global.drain_timeout);
+  notifyReady(status());
+}
+
+bool Supervisor::parked() const { return stop_ == Stop::None && gens_->serving() == nullptr; }
+
 void Supervisor::onSignal(const signalfd_siginfo& si) {
   switch (si.ssi_signo) {
     case SIGCHLD:
@@ -252,6 +292,9 @@ void Supervisor::onSignal(const signalfd_siginfo& si) {
       break;
     case SIGUSR2:
       beginUpgrade();
+      break;
+    case SIGWINCH:
+      stopWorkers();
       break;
     default:
       break;

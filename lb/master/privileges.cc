@@ -170,6 +170,48 @@ void applyFileLimit(std::optional<uint64_t> limit) {
   }
 }
 
+void applyPriority(std::optional<int> nice) {
+  if (!nice) {
+    return;
+  }
+  if (::setpriority(PRIO_PROCESS, 0, *nice) != 0) {
+    spdlog::error("setpriority({}) for worker_priority: {}; running at nice {}", *nice,
+                  std::strerror(errno), ::getpriority(PRIO_PROCESS, 0));
+  }
+}
+
+void applyCoreLimit(std::optional<uint64_t> limit) {
+  if (!limit) {
+    return;
+  }
+  rlimit rl{};
+  rl.rlim_cur = *limit == config::kUnlimitedCore ? RLIM_INFINITY : *limit;
+  rl.rlim_max = rl.rlim_cur;
+  if (::setrlimit(RLIMIT_CORE, &rl) != 0) {
+    spdlog::error("setrlimit(RLIMIT_CORE) for worker_rlimit_core: {}; the core limit stays the "
+                  "master's", std::strerror(errno));
+  }
+}
+
+void prepareForCores(const config::Global& global) {
+  if (!global.working_directory.empty() && ::chdir(global.working_directory.c_str()) != 0) {
+    spdlog::error("chdir({}) for working_directory: {}; staying in the master's directory",
+                  global.working_directory, std::strerror(errno));
+  }
+  if (!global.worker_rlimit_core || *global.worker_rlimit_core == 0) {
+    return;
+  }
+  // The uid change cleared the dumpable flag (fs.suid_dumpable is 0 on Debian): no core, and
+  // /proc/PID owned by root. Setting it back is a trade-off, made only because the operator
+  // asked for cores: a dumpable child may be ptraced, and its memory read through /proc, by
+  // any process of the children's user (Yama's ptrace_scope permitting), and its core holds
+  // what its memory holds: TLS private keys, session ticket keys, client data in flight.
+  if (::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1 && ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) {
+    spdlog::error("prctl(PR_SET_DUMPABLE) for worker_rlimit_core: {}; a crash leaves no core",
+                  std::strerror(errno));
+  }
+}
+
 void pinToCpu(unsigned index) {
   cpu_set_t allowed;
   CPU_ZERO(&allowed);

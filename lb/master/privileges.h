@@ -17,6 +17,22 @@ namespace weir::master {
 // hard limit). nullopt: unchanged.
 void applyFileLimit(std::optional<uint64_t> limit);
 
+// setpriority(2) of the calling process to the nice value `nice` (global.worker_priority),
+// while still root: a value below the master's needs CAP_SYS_NICE. Logs a failure and carries
+// on: a child at the wrong priority still serves. nullopt: unchanged.
+void applyPriority(std::optional<int> nice);
+
+// setrlimit(RLIMIT_CORE) to `limit` bytes, soft and hard (config::kUnlimitedCore: no limit),
+// while still root (raising the hard limit needs it). Logs a failure and carries on.
+// nullopt: unchanged.
+void applyCoreLimit(std::optional<uint64_t> limit);
+
+// After dropping privileges: chdir to global.working_directory (as the children's user, so
+// that a directory they may not enter fails here, logged, and the child stays where it was),
+// and, when global.worker_rlimit_core allows cores, makes the process dumpable again (a uid
+// change cleared it), so that a crash leaves a core there (kernel.core_pattern permitting).
+void prepareForCores(const config::Global& global);
+
 // Pins the calling process to the index-th CPU (modulo their number) of the CPUs it is
 // allowed to run on.
 void pinToCpu(unsigned index);

@@ -25,6 +25,7 @@ void Supervisor::reload() {
     spdlog::warn("SIGHUP ignored: a binary upgrade is in progress");
     return;
   }
+  winch_pending_ = false;  // a SIGHUP after a SIGWINCH means workers again
   if (handover_ && sockets_->anyRetiring()) {
     // One reload at a time: the previous one is still retiring listen addresses.
     reload_pending_ = true;
@@ -49,16 +50,13 @@ void Supervisor::reload() {
     for (const auto& message : e.messages()) {
       spdlog::error("{}", message);
     }
-    spdlog::error("reload failed: {} has {} problem(s); still serving the previous "
-                  "configuration (generation {})",
-                  cfg_->path, e.messages().size(),
-                  gens_->serving() ? gens_->serving()->number : 0);
+    spdlog::error("reload failed: {} has {} problem(s); {}", cfg_->path, e.messages().size(),
+                  keptServing());
     notifyReady(status());
     return;
   } catch (const std::exception& e) {
     // Anything else reading the file can throw (out of memory): the old config still serves.
-    spdlog::error("reload failed: {}: {}; still serving the previous configuration", cfg_->path,
-                  e.what());
+    spdlog::error("reload failed: {}: {}; {}", cfg_->path, e.what(), keptServing());
     notifyReady(status());
     return;
   }
@@ -75,20 +73,25 @@ void Supervisor::reload() {
     for (const auto& error : files.errors) {
       spdlog::error("{}", error);
     }
-    spdlog::error("reload failed: the files {} names have {} problem(s); still serving the "
-                  "previous configuration (generation {})",
-                  cfg_->path, files.errors.size(),
-                  gens_->serving() ? gens_->serving()->number : 0);
+    spdlog::error("reload failed: the files {} names have {} problem(s); {}", cfg_->path,
+                  files.errors.size(), keptServing());
     notifyReady(status());
     return;
   }
   try {
     startGeneration(std::move(next));
   } catch (const std::exception& e) {
-    spdlog::error("reload failed: {}; still serving the previous configuration (generation {})",
-                  e.what(), gens_->serving() ? gens_->serving()->number : 0);
+    spdlog::error("reload failed: {}; {}", e.what(), keptServing());
   }
   notifyReady(status());
+}
+
+std::string Supervisor::keptServing() const {
+  if (const Generation* gen = gens_->serving()) {
+    return "still serving the previous configuration (generation " + std::to_string(gen->number) +
+           ")";
+  }
+  return "the workers stay stopped (SIGWINCH)";
 }
 
 // Settings the master itself uses. Log files are switched last and only warn on failure:
@@ -183,6 +186,9 @@ void Supervisor::finishHandover(int64_t now, bool fresh_up) {
   if (reload_pending_ && stop_ == Stop::None) {
     reload_pending_ = false;
     reload();
+  }
+  if (winch_pending_ && stop_ == Stop::None && !handover_) {
+    stopWorkers();
   }
   if (upgrade_requested_ && stop_ == Stop::None && !handover_) {
     beginUpgrade();

@@ -25,7 +25,7 @@ namespace weir::master {
 // live apart: Generations (children, lib: generations.h), Handover (between a reload and the
 // old generation's drain) and UpgradeFlow (a binary upgrade, the old master's side).
 //
-//   master.cc   start-up, the loop, signals, stops, start-up confirmation
+//   master.cc   start-up, the loop, signals, stops (and SIGWINCH), start-up confirmation
 //   reload.cc   SIGHUP: a new generation, then the hand-over
 //   handoff.cc  SIGUSR2: starting an UpgradeFlow and acting on how it ends
 class Supervisor {
@@ -47,11 +47,18 @@ private:
   void reopenLogs();
   void beginGracefulStop();
   void beginFastStop();
+  void stopWorkers();
+  // SIGWINCH stopped the workers and no SIGHUP has started new ones: no generation serves,
+  // yet the master is not stopping.
+  bool parked() const;
   void confirmStarted(int64_t now);
   std::string status() const;
 
   // reload and the hand-over (reload.cc)
   void reload();
+  // What serves after a failed reload: "still serving the previous configuration (generation
+  // N)", or, parked, that the workers stay stopped.
+  std::string keptServing() const;
   void startGeneration(std::shared_ptr<const config::Config> next);
   void applyGlobal(const config::Config& next);
   void pollHandover(int64_t now);
@@ -77,6 +84,7 @@ private:
 
   std::optional<Handover> handover_;
   bool reload_pending_ = false;  // SIGHUP while a reload still retires addresses
+  bool winch_pending_ = false;   // SIGWINCH before ready, or while a reload retires addresses
 
   std::unique_ptr<UpgradeFlow> upgrade_;
   pid_t successor_ = 0;             // the new master we handed over to

@@ -83,7 +83,7 @@ std::string loadError(int err) {
   return std::string("cannot load the sk_reuseport program: ") +
          std::strerror(err < 0 ? -err : EINVAL) +
          (g_last_libbpf_error.empty() ? "" : " (" + g_last_libbpf_error + ")") +
-         "; it needs CAP_BPF and CAP_NET_ADMIN (or root) and a kernel >= 5.14";
+         "; it needs CAP_BPF and CAP_PERFMON (or root) and a kernel >= 5.14";
 }
 
 }  // namespace

@@ -118,6 +118,20 @@ TEST(ConfigCheck, UnknownPoolIsReportedWithLocation) {
   EXPECT_TRUE(hasLocatedError(r.err, 9, {1, 8}, "listeners.front.pool"));
 }
 
+TEST(ConfigCheck, MissingWorkingDirectoryIsReportedWithLocation) {
+  TempDir dir("weir-cfg");
+  // Line 5 "access_log = ..." becomes a working_directory that is not there: key column 1,
+  // value column 21.
+  const std::string missing = dir.file("no-such-dir");
+  const std::string path = dir.write(
+      "bad.toml", replaceLine(goodConfig(pickFreePort(), pickFreePort()), 5,
+                              "working_directory = \"" + missing + "\""));
+  const RunResult r = run(kWeirBin, {"-t", "-c", path}, seconds(10));
+  EXPECT_NE(r.exitCode(), 0) << describeStatus(r.status);
+  EXPECT_TRUE(hasLocatedError(r.err, 5, {1, 21}, "global.working_directory"));
+  EXPECT_NE(r.err.find(missing + "\": No such file or directory"), std::string::npos) << r.err;
+}
+
 TEST(ConfigCheck, RunningWithBadConfigFailsFast) {
   TempDir dir("weir-cfg");
   const uint16_t port = pickFreePort();

@@ -4,7 +4,8 @@
 // logs in a root-owned 0755 directory as LogsDirectory= makes it and its pid file in another
 // as RuntimeDirectory= does. What must work there: BPF steering, children as an unprivileged
 // user, log files handed to that user, logrotate's `weir -s reopen`, a stop (signalling
-// children of another uid), and a restart that opens the log files now owned by that user.
+// children of another uid), a restart that opens the log files now owned by that user, and
+// worker_priority, worker_rlimit_core and working_directory.
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -86,7 +87,13 @@ TEST(Service, RunsWithTheUnitsCapabilitiesOnly) {
   cfg.error_log = logs.file("error.log");
   cfg.access_log = logs.file("access.log");
   cfg.pid_file = run_dir.file("weir.pid");
-  cfg.global_lines = {"user = \"nobody\""};
+  // The nginx child settings (worker_priority below the master's needs CAP_SYS_NICE): a
+  // capability missing from the unit shows as an [error] line.
+  TempDir cores("weir-cores");
+  ASSERT_EQ(chmod(cores.path().c_str(), 0755), 0);
+  cfg.global_lines = {"user = \"nobody\"", "worker_priority = -1",
+                      "worker_rlimit_core = \"16M\"",
+                      "working_directory = \"" + cores.path() + "\""};
   const std::vector<std::string> wrapper = {"/usr/bin/setpriv", "--bounding-set=" + bounding,
                                             "--no-new-privs", "--"};
   {

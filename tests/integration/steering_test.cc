@@ -29,7 +29,7 @@ class Steering : public ::testing::TestWithParam<const char*> {};
 TEST_P(Steering, SpreadsABurstOverWorkers) {
   const std::string mode = GetParam();
   if (!canLoadBpf()) {
-    GTEST_SKIP() << "needs CAP_BPF and CAP_NET_ADMIN (root) to load the steering program";
+    GTEST_SKIP() << "needs CAP_BPF and CAP_PERFMON (root) to load the steering program";
   }
   TestServer hold = startTestServer(kTestsrvBin, "hold");
   WeirConfig cfg = WeirConfig::simple({hold.endpoint()}, kWorkers);
@@ -82,7 +82,7 @@ TEST_P(Steering, SpreadsABurstOverWorkers) {
 // see that worker as the emptiest and land there.
 TEST(SteeringLeastLoaded, BurstRefillsTheEmptiedWorkerOnlyToTheMean) {
   if (!canLoadBpf()) {
-    GTEST_SKIP() << "needs CAP_BPF and CAP_NET_ADMIN (root) to load the steering program";
+    GTEST_SKIP() << "needs CAP_BPF and CAP_PERFMON (root) to load the steering program";
   }
   constexpr size_t kFirst = 400;
   constexpr size_t kBurst = 400;
@@ -165,7 +165,10 @@ TEST(SteeringFallback, WithoutCapBpfWarnsOnceAndServes) {
   auto line = weir.logLine("steering off");
   ASSERT_TRUE(line.has_value()) << "no 'steering off' warning in the log";
   EXPECT_NE(line->find("[warning]"), std::string::npos) << *line;
-  EXPECT_NE(line->find("CAP_BPF"), std::string::npos) << "the warning should say why: " << *line;
+  EXPECT_NE(line->find("CAP_BPF and CAP_PERFMON"), std::string::npos)
+      << "the warning should say why: " << *line;
+  EXPECT_EQ(line->find("CAP_NET_ADMIN"), std::string::npos)
+      << "loading the program does not need CAP_NET_ADMIN: " << *line;
   const std::string log = weir.log();
   size_t warnings = 0;
   for (size_t pos = log.find("steering off"); pos != std::string::npos;

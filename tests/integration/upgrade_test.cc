@@ -320,6 +320,56 @@ TEST(Upgrade, BrokenOrMissingBinaryLeavesTheOldMasterServing) {
   EXPECT_GT(stats.completed, 100u);
 }
 
+// nginx's manual procedure sent to weir: USR2, then WINCH and QUIT to the old master. weir's
+// old master does steps 2 and 3 by itself once the new master is ready (it drains its workers
+// and exits); the procedure's signals, sent after that point, change nothing (docs/upgrade.md).
+TEST(Upgrade, NginxManualProcedureAfterTheHandOff) {
+  SubreaperScope subreaper;
+  UpgradeRig s;
+  installBinary(kWeirBin, s.binary);
+  WeirProcess weir(s.config());
+  weir.setBinary(s.binary);
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+  const pid_t old_master = weir.pid();
+  Fd held = connectTcp(weir.addr(), seconds(5));  // keeps the old master draining
+  ASSERT_TRUE(held.valid());
+  ASSERT_EQ(echoRoundTrip(held.get(), "before\n", deadlineIn(seconds(5))), IoStatus::Ok);
+
+  installBinary(kWeirBin, s.binary);
+  ASSERT_TRUE(weir.signal(SIGUSR2));
+  ASSERT_TRUE(weir.waitForLogLines("draining this master's workers, then exiting", 1,
+                                   seconds(15)))
+      << weir.logTail();
+  const std::optional<pid_t> fresh = readPid(s.pid_file);
+  ASSERT_TRUE(fresh.has_value() && *fresh != old_master);
+  EXPECT_EQ(readPid(s.pid_file + ".oldbin"), old_master);
+
+  ASSERT_TRUE(weir.signal(SIGWINCH));
+  ASSERT_TRUE(weir.waitForLogLines("SIGWINCH ignored: stopping", 1, seconds(5)));
+  ASSERT_TRUE(weir.signal(SIGQUIT));
+  ASSERT_TRUE(weir.waitForLogLines("SIGQUIT received", 1, seconds(5)));
+  // The old worker still finishes what it holds; then the old master exits.
+  EXPECT_EQ(echoRoundTrip(held.get(), "after\n", deadlineIn(seconds(5))), IoStatus::Ok);
+  held.reset();
+  auto st = weir.waitExit(seconds(10));
+  ASSERT_TRUE(st.has_value()) << "the old master did not exit";
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << describeStatus(*st);
+  EXPECT_FALSE(fs::exists(s.pid_file + ".oldbin"));
+
+  Fd fd = connectTcp(weir.addr(), seconds(5));
+  ASSERT_TRUE(fd.valid());
+  EXPECT_EQ(echoRoundTrip(fd.get(), "new master\n", deadlineIn(seconds(5))), IoStatus::Ok);
+  fd.reset();
+  std::vector<pid_t> children = childPids(*fresh);
+  auto end = reapAdopted(*fresh, true, seconds(10));
+  ASSERT_TRUE(end.has_value()) << "the new master ignored SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*end) && WEXITSTATUS(*end) == 0) << describeStatus(*end);
+  for (pid_t c : children) {
+    EXPECT_TRUE(waitFor([&] { return !processAlive(c); }, seconds(5))) << "child " << c;
+    reapAdopted(c, false, milliseconds(100));
+  }
+}
+
 // A backend that is down stays down through a binary upgrade: the old master hands its shm
 // region over and the new master carries the health state (a fresh start would mark it up,
 // and the next checks would take it down again, logging it twice).

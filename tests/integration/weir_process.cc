@@ -45,15 +45,15 @@ bool hasEffectiveCap(unsigned bit) {
   return (caps >> bit) & 1;
 }
 
-constexpr unsigned kCapNetAdmin = 12;  // linux/capability.h
-constexpr unsigned kCapSysAdmin = 21;
+constexpr unsigned kCapSysAdmin = 21;  // linux/capability.h
+constexpr unsigned kCapPerfmon = 38;
 constexpr unsigned kCapBpf = 39;
 
 }  // namespace
 
 bool canLoadBpf() {
-  return (hasEffectiveCap(kCapBpf) || hasEffectiveCap(kCapSysAdmin)) &&
-         hasEffectiveCap(kCapNetAdmin);
+  return hasEffectiveCap(kCapSysAdmin) ||
+         (hasEffectiveCap(kCapBpf) && hasEffectiveCap(kCapPerfmon));
 }
 
 WeirConfig WeirConfig::simple(const std::vector<std::string>& backends, unsigned workers) {

@@ -75,8 +75,8 @@ struct WeirConfig {
   std::string toToml() const;
 };
 
-// True if this process may load weir's sk_reuseport program: CAP_BPF (or CAP_SYS_ADMIN) and
-// CAP_NET_ADMIN in its effective set, as root has. weir started from here inherits them, so
+// True if this process may load weir's sk_reuseport program: CAP_BPF and CAP_PERFMON (or
+// CAP_SYS_ADMIN) in its effective set, as root has. weir started from here inherits them, so
 // then BPF steering must load: a test that finds it off fails instead of skipping.
 bool canLoadBpf();
 

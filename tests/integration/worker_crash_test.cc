@@ -182,7 +182,7 @@ class CrashLoop : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(CrashLoop, NewConnectionsAvoidTheDeadSlot) {
   if (geteuid() != 0) {
-    GTEST_SKIP() << "the steering program needs root (CAP_BPF + CAP_NET_ADMIN)";
+    GTEST_SKIP() << "the steering program needs root (CAP_BPF + CAP_PERFMON)";
   }
   TestServer echo = startTestServer(kTestsrvBin, "echo");
   WeirConfig cfg = WeirConfig::simple({echo.endpoint()}, 2);

@@ -171,6 +171,56 @@ TEST(GlobalConfig, ErrorsNameFileLineColumnAndKey) {
                   "weir.toml:2:24: global.worker_rlimit_nofile: expected an integer")));
 }
 
+TEST(GlobalConfig, NginxChildKeys) {
+  Config c = parse(withGlobal(""), "weir.toml");
+  EXPECT_FALSE(c.global.worker_priority.has_value());
+  EXPECT_FALSE(c.global.worker_rlimit_core.has_value());
+  EXPECT_EQ(c.global.working_directory, "");
+
+  c = parse(withGlobal("worker_priority = -5\n"
+                       "worker_rlimit_core = \"500M\"\n"
+                       "working_directory = \"/tmp\""),
+            "weir.toml");
+  EXPECT_EQ(c.global.worker_priority, -5);
+  EXPECT_EQ(c.global.worker_rlimit_core, uint64_t{500} << 20);
+  EXPECT_EQ(c.global.working_directory, "/tmp");
+
+  auto core = [](std::string_view value) {
+    return parse(withGlobal("worker_rlimit_core = " + std::string(value)), "weir.toml")
+        .global.worker_rlimit_core;
+  };
+  EXPECT_EQ(core("\"unlimited\""), kUnlimitedCore);
+  EXPECT_EQ(core("\"0\""), 0u);
+  EXPECT_EQ(core("0"), 0u);
+  EXPECT_EQ(core("4096"), 4096u);
+  EXPECT_EQ(core("\"64k\""), 65536u);
+  EXPECT_EQ(core("\"2G\""), uint64_t{2} << 30);
+}
+
+TEST(GlobalConfig, NginxChildKeyErrors) {
+  EXPECT_THAT(errorsOf(withGlobal("worker_priority = 20")),
+              ElementsAre("weir.toml:2:19: global.worker_priority: must be -20..19, got 20"));
+  EXPECT_THAT(errorsOf(withGlobal("worker_rlimit_core = \"lots\"")),
+              ElementsAre("weir.toml:2:22: global.worker_rlimit_core: expected a size such as "
+                          "\"500M\" (bytes, or k, m, g), \"0\" or \"unlimited\", got "
+                          "\"lots\""));
+  EXPECT_THAT(errorsOf(withGlobal("worker_rlimit_core = \"5T\"")),
+              ElementsAre(::testing::HasSubstr("global.worker_rlimit_core: expected a size")));
+  EXPECT_THAT(errorsOf(withGlobal("worker_rlimit_core = -1")),
+              ElementsAre(::testing::HasSubstr("global.worker_rlimit_core: expected a size")));
+  EXPECT_THAT(errorsOf(withGlobal("worker_rlimit_core = \"99999999999999999999\"")),
+              ElementsAre(::testing::HasSubstr("global.worker_rlimit_core: expected a size")));
+  EXPECT_THAT(errorsOf(withGlobal("working_directory = \"/no/such/weir-dir\"")),
+              ElementsAre("weir.toml:2:21: global.working_directory: \"/no/such/weir-dir\": "
+                          "No such file or directory"));
+  EXPECT_THAT(errorsOf(withGlobal("working_directory = \"/etc/passwd\"")),
+              ElementsAre("weir.toml:2:21: global.working_directory: \"/etc/passwd\" is not a "
+                          "directory"));
+  EXPECT_THAT(errorsOf(withGlobal("working_directory = \"tmp\"")),
+              ElementsAre("weir.toml:2:21: global.working_directory: expected an absolute "
+                          "directory path, got \"tmp\""));
+}
+
 // Found by fuzzing (config_fuzz): an unknown user or group name went into the message as it
 // was, so a tab or newline in it ("nobody\n") broke the one-line error.
 TEST(GlobalConfig, UnknownUserOrGroupIsQuotedOnOneLine) {
