@@ -110,6 +110,21 @@ ParsedRequest parseRequest(std::string_view line) {
   return {std::move(request), ""};
 }
 
+std::optional<ParsedRequest> parseReceived(std::string_view bytes, bool eof) {
+  const std::string_view head = bytes.substr(0, kMaxRequest);
+  if (const size_t nl = head.find('\n'); nl != std::string_view::npos) {
+    return parseRequest(head.substr(0, nl));
+  }
+  if (head.size() >= kMaxRequest) {
+    return ParsedRequest{std::nullopt, "request longer than " + std::to_string(kMaxRequest - 1) +
+                                           " bytes"};
+  }
+  if (eof) {
+    return ParsedRequest{std::nullopt, "no newline before the end"};
+  }
+  return std::nullopt;
+}
+
 std::string formatRequest(const Request& request) {
   std::string line = request.format == Format::Json ? "json " : "text ";
   line += commandName(request.command);

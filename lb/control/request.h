@@ -39,6 +39,13 @@ struct ParsedRequest {
 // above is an error.
 ParsedRequest parseRequest(std::string_view line);
 
+// What the master makes of the first bytes of a connection, of which it reads at most
+// kMaxRequest (`eof`: the client closed its side after them): nullopt while a request may
+// still come (no newline, fewer than kMaxRequest bytes, no eof); else the request in the line
+// before the first newline (bytes after it are ignored: one request per connection), or why
+// there is none.
+std::optional<ParsedRequest> parseReceived(std::string_view bytes, bool eof);
+
 // The request line weirctl sends, "\n" included. The words of `request` must be valid words
 // (printable, no spaces, non-empty, at most kMaxWord bytes); parseRequest reads it back.
 std::string formatRequest(const Request& request);

@@ -230,37 +230,25 @@ void ControlSocket::acceptSome(int64_t now) {
 bool ControlSocket::onReadable(Conn& c) {
   for (;;) {
     char buf[control::kMaxRequest];
-    const size_t room = control::kMaxRequest - c.in.size();
-    const ssize_t n = ::recv(c.fd.get(), buf, room, 0);
+    const ssize_t n = ::recv(c.fd.get(), buf, control::kMaxRequest - c.in.size(), 0);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
     if (n < 0) {
-      // EAGAIN: wait for more; EINTR: try again; anything else ends this client only.
-      if (errno == EINTR) {
-        continue;
-      }
+      // EAGAIN: wait for more; anything else ends this client only.
       return errno == EAGAIN;
     }
-    if (n == 0) {
-      // The client closed its side before a whole line: tell it, if it still reads.
-      answer(c, {});
-      return !c.out.empty() && onWritable(c);
-    }
     c.in.append(buf, static_cast<size_t>(n));
-    if (const size_t nl = c.in.find('\n'); nl != std::string::npos) {
-      answer(c, std::string_view(c.in).substr(0, nl));
-      return onWritable(c);
-    }
-    if (c.in.size() >= control::kMaxRequest) {
-      answer(c, c.in);  // too long: parseRequest says so
+    if (std::optional<control::ParsedRequest> parsed = control::parseReceived(c.in, n == 0)) {
+      answer(c, *parsed);
       return onWritable(c);
     }
   }
 }
 
-void ControlSocket::answer(Conn& c, std::string_view line) {
+void ControlSocket::answer(Conn& c, const control::ParsedRequest& parsed) {
   control::Reply reply;
-  if (line.empty() && c.in.find('\n') == std::string::npos) {
-    reply = control::Reply::failure("incomplete request: no newline before the end");
-  } else if (control::ParsedRequest parsed = control::parseRequest(line); !parsed.request) {
+  if (!parsed.request) {
     reply = control::Reply::failure("bad request: " + parsed.error);
   } else {
     try {

@@ -79,7 +79,7 @@ private:
   // false: the connection is finished (done, failed or timed out) and may be closed.
   bool onReadable(Conn& c);
   bool onWritable(Conn& c);
-  void answer(Conn& c, std::string_view line);
+  void answer(Conn& c, const control::ParsedRequest& parsed);
   void unlinkIfOurs();
 
   std::string path_;

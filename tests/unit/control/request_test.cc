@@ -85,6 +85,34 @@ TEST(ControlRequest, Bounded) {
   EXPECT_EQ(errorOf(many), "request longer than 1023 bytes");
 }
 
+TEST(ControlRequest, ReceivedBytes) {
+  EXPECT_FALSE(parseReceived("", false).has_value());
+  EXPECT_FALSE(parseReceived("text sta", false).has_value());
+  auto r = parseReceived("text status\n", false);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->request, (Request{Format::Text, Command::Status, {}}));
+  // One request per connection: what follows the first line is not read.
+  r = parseReceived("json reload\ntext drain a b\n", false);
+  ASSERT_TRUE(r && r->request);
+  EXPECT_EQ(r->request->command, Command::Reload);
+  r = parseReceived("text status", true);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->error, "no newline before the end");
+  r = parseReceived("\n", false);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->error, "empty request");
+  // kMaxRequest bytes without a newline are enough to say no, and a newline past them counts
+  // for nothing.
+  const std::string flood(kMaxRequest, 'a');
+  EXPECT_FALSE(parseReceived(flood.substr(1), false).has_value());
+  r = parseReceived(flood + "\n", false);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->error, "request longer than 1023 bytes");
+  r = parseReceived("text backends " + std::string(kMaxRequest - 15, 'p') + "\n", false);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->error, "word 3 is longer than 128 bytes");
+}
+
 TEST(ControlReply, EncodeAndDecode) {
   EXPECT_EQ(encodeReply(Reply::success("a\nb")), "ok\na\nb\n");
   EXPECT_EQ(encodeReply(Reply::failure("no pool\n")), "error\nno pool\n");

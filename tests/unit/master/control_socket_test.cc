@@ -152,7 +152,7 @@ TEST(ControlSocket, BadAndOversizedRequestsGetAnErrorNotTheHandler) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::send(fd, "text status", 11, MSG_NOSIGNAL), 11);
   ::shutdown(fd, SHUT_WR);
-  EXPECT_EQ(readAll(fd), "error\nincomplete request: no newline before the end\n");
+  EXPECT_EQ(readAll(fd), "error\nbad request: no newline before the end\n");
   ::close(fd);
   EXPECT_EQ(calls.load(), 0);
 }
