@@ -118,10 +118,11 @@ void Supervisor::start() {
   logTransparentSetup(*cfg_);
   handOverFile(cfg_->global.error_log, cfg_->global);
   handOverFile(cfg_->global.access_log, cfg_->global);
+  // Before the pid file, which a failure here would leave behind. A new master of a binary
+  // upgrade takes the path over from the old one, which still runs.
+  syncControlSocket(report_fd_ >= 0);
   pid_file_ = cfg_->global.pid_file;
   writePidFile(pid_file_, pid_);
-  // A new master of a binary upgrade takes the path over from the old one, which still runs.
-  syncControlSocket(report_fd_ >= 0);
 
   sigemptyset(&mask_);
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2}) {
