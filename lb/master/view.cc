@@ -70,6 +70,10 @@ BackendView backendView(const shm::PoolSlots &slots, size_t i,
   b.state = state <= static_cast<uint32_t>(shm::BackendState::Draining)
                 ? shm::toString(static_cast<shm::BackendState>(state))
                 : "unknown";
+  const uint32_t admin = slots.slot(i).admin.load(std::memory_order_acquire);
+  b.admin = admin <= static_cast<uint32_t>(shm::AdminState::Maint)
+                ? shm::toString(static_cast<shm::AdminState>(admin))
+                : "unknown";
   const int64_t last =
       slots.slot(i).last_check_ms.load(std::memory_order_relaxed);
   if (last > 0) {
@@ -231,6 +235,7 @@ void writeBackend(std::string &out, const BackendView &b) {
   out += '{';
   field(out, "address", b.address);
   field(out, "state", b.state);
+  field(out, "admin", b.admin);
   field(out, "last_check_age_ms", b.last_check_age_ms);
   field(out, "last_error", b.last_error);
   field(out, "active", b.active);

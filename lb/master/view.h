@@ -47,6 +47,9 @@ struct BackendView {
   std::string address; // "IP:PORT", "[IPv6]:PORT"
   std::string
       state; // "up", "down", "draining" ("unknown" if shm holds no valid state)
+  // What an operator set with weirctl: "none", "drain", "maint" ("unknown" if shm
+  // holds no valid admin state).
+  std::string admin = "unknown";
   int64_t last_check_age_ms = -1; // -1: never checked
   std::string last_error;         // "" if none
   int64_t active = 0;

@@ -53,6 +53,7 @@ TEST(ToJson, WritesEveryPart) {
   BackendView b;
   b.address = "10.0.0.1:8080";
   b.state = "down";
+  b.admin = "drain";
   b.last_check_age_ms = 1500;
   b.last_error = "connect: \"refused\"\n";
   view.pools.push_back({"app", {b}});
@@ -74,7 +75,7 @@ TEST(ToJson, WritesEveryPart) {
   EXPECT_NE(json.find("\"binds\":[\"127.0.0.1:80\",\"[::1]:80\"]"),
             std::string::npos)
       << json;
-  EXPECT_NE(json.find("\"state\":\"down\",\"last_check_age_ms\":1500,"
+  EXPECT_NE(json.find("\"state\":\"down\",\"admin\":\"drain\",\"last_check_age_ms\":1500,"
                       "\"last_error\":\"connect: \\\"refused\\\"\\n\""),
             std::string::npos)
       << json;
