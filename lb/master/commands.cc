@@ -3,10 +3,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "control/json.h"
 #include "master/supervisor.h"
+#include "master/view.h"
+#include "master/view_text.h"
 #include "net/address.h"
 #include "shm/pool_slots.h"
+#include "worker/worker.h"
 
 namespace weir::master {
 namespace {
@@ -56,14 +58,19 @@ std::string listOf(const std::vector<std::string>& names) {
   return out.empty() ? "none" : out;
 }
 
-// A reply in the request's format: text as it is, or {"ok": ..., "message": text}.
+std::string jsonString(std::string_view text) {
+  std::string out;
+  appendJsonString(out, text);
+  return out;
+}
+
+// A reply in the request's format: text as it is, or {"ok":...,"message":text}.
 Reply simpleReply(Format format, bool ok, const std::string& text) {
   if (format == Format::Text) {
     return {ok, text};
   }
-  std::string json = std::string("{\"ok\": ") + (ok ? "true" : "false") + ", \"message\": ";
-  control::appendJsonString(json, text);
-  return {ok, json + "}"};
+  return {ok, std::string("{\"ok\":") + (ok ? "true" : "false") +
+                  ",\"message\":" + jsonString(text) + "}"};
 }
 
 }  // namespace
@@ -112,9 +119,30 @@ Reply Supervisor::onRequest(const control::Request& request) {
     }
     case Command::Status:
     case Command::Backends:
-      break;
+      return showView(request);
   }
-  return simpleReply(request.format, false, "not implemented yet");
+  return simpleReply(request.format, false, "unknown command");  // parseRequest made sure
+}
+
+Reply Supervisor::showView(const control::Request& request) {
+  View view = gatherView(*gens_, *steering_, counters_, worker::monotonicMs());
+  if (request.command == Command::Backends && !request.args.empty()) {
+    const std::string& pool = request.args[0];
+    std::vector<std::string> names;
+    std::erase_if(view.pools, [&](const PoolView& p) {
+      names.push_back(p.name);
+      return p.name != pool;
+    });
+    if (view.pools.empty()) {
+      return simpleReply(request.format, false,
+                         "no pool \"" + pool + "\" (pools: " + listOf(names) + ")");
+    }
+  }
+  if (request.format == Format::Json) {
+    return Reply::success(toJson(view));
+  }
+  return Reply::success(request.command == Command::Status ? statusText(view)
+                                                           : backendsText(view));
 }
 
 Reply Supervisor::setAdmin(const control::Request& request) {
@@ -159,11 +187,11 @@ Reply Supervisor::setAdmin(const control::Request& request) {
                  shm::toString(change.to), shm::toString(was), meaning(change.to));
   }
   if (request.format == Format::Json) {
-    return Reply::success("{\"ok\": true, \"pool\": " + control::jsonString(pool_name) +
-                          ", \"address\": " + control::jsonString(address) +
-                          ", \"admin\": " + control::jsonString(shm::toString(change.to)) +
-                          ", \"was\": " + control::jsonString(shm::toString(was)) +
-                          ", \"changed\": " + (changed ? "true" : "false") + "}");
+    return Reply::success("{\"ok\":true,\"pool\":" + jsonString(pool_name) +
+                          ",\"address\":" + jsonString(address) +
+                          ",\"admin\":" + jsonString(shm::toString(change.to)) +
+                          ",\"was\":" + jsonString(shm::toString(was)) +
+                          ",\"changed\":" + (changed ? "true" : "false") + "}");
   }
   return Reply::success(what + (changed ? " " : " already ") + change.done + ": admin state " +
                         shm::toString(change.to) + " (" + meaning(change.to) + ")");

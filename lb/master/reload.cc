@@ -181,6 +181,7 @@ const Generation& Supervisor::startGeneration(std::shared_ptr<const config::Conf
   spdlog::info("reloaded: generation {} with {} workers ({} before), {} listeners, {} pools",
                fresh.number, fresh.nworkers, old ? old->nworkers : 0, next->listeners.size(),
                next->pools.size());
+  ++counters_.reloads;
   if (old != nullptr) {
     handover_.emplace(now, old, &fresh);
   }

@@ -19,6 +19,7 @@
 #include "master/handover.h"
 #include "master/listen_sockets.h"
 #include "master/upgrade_flow.h"
+#include "master/view.h"
 #include "net/unique_fd.h"
 #include "steer/steering.h"
 
@@ -81,6 +82,8 @@ private:
   // the control socket (commands.cc)
   control::Reply onRequest(const control::Request& request);
   control::Reply setAdmin(const control::Request& request);
+  // status and backends: rendered from a View (view.h), as text or JSON.
+  control::Reply showView(const control::Request& request);
   // Opens, moves or closes the control socket to match cfg_: at start (failing throws), and
   // after a reload that changed it (a failure is logged and the old socket kept), from the
   // loop rather than from inside a request, which runs within the socket's own onPoll.
@@ -103,6 +106,7 @@ private:
   bool reload_pending_ = false;  // SIGHUP while a reload still retires addresses
 
   AdminStates admin_;  // weirctl drain/disable, applied to every generation's region
+  MasterCounters counters_;  // what only the master counts (view.h)
   std::unique_ptr<ControlSocket> control_;
   bool control_moved_ = false;  // a reload changed control_socket (or the children's group)
 

@@ -170,8 +170,8 @@ TEST(Weirctl, DrainStopsNewConnectionsWhileOpenOnesContinue) {
   // Twice is no error; the JSON form says what it was.
   c = rig.ctl(weir, {"--json", "drain", "back", rig.a.endpoint()});
   ASSERT_EQ(c.code, 0) << c;
-  EXPECT_EQ(c.out, "{\"ok\": true, \"pool\": \"back\", \"address\": \"" + rig.a.endpoint() +
-                       "\", \"admin\": \"drain\", \"was\": \"drain\", \"changed\": false}\n");
+  EXPECT_EQ(c.out, "{\"ok\":true,\"pool\":\"back\",\"address\":\"" + rig.a.endpoint() +
+                       "\",\"admin\":\"drain\",\"was\":\"drain\",\"changed\":false}\n");
 
   c = rig.ctl(weir, {"undrain", "back", rig.a.endpoint()});
   ASSERT_EQ(c.code, 0) << c;
@@ -278,6 +278,175 @@ TEST(Weirctl, TheSocketAndAdminStatesPassToTheNewMasterOfABinaryUpgrade) {
   EXPECT_TRUE(waitFor([&] { return ::kill(new_master, 0) != 0; }, seconds(10)));
 }
 
+// The number after "KEY": in the JSON object of backend `address` in `json`; -1 if absent.
+int64_t backendNumber(const std::string& json, const std::string& address,
+                      const std::string& key) {
+  const size_t at = json.find("{\"address\":\"" + address + "\"");
+  const size_t field = at == std::string::npos ? at : json.find("\"" + key + "\":", at);
+  if (field == std::string::npos || json.find('}', at) < field) {
+    return -1;
+  }
+  return std::stoll(json.substr(field + key.size() + 3));
+}
+
+// The lines of `text`.
+std::vector<std::string> linesOf(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    lines.push_back(text.substr(start, nl - start));
+  }
+  return lines;
+}
+
+// The cells of one line of a weirctl table (columns are two or more spaces apart; a cell
+// such as "3s ago" holds single spaces), each with the column it starts at.
+std::vector<std::pair<size_t, std::string>> cellsOf(const std::string& line) {
+  std::vector<std::pair<size_t, std::string>> cells;
+  size_t at = 0;
+  while (at < line.size()) {
+    size_t end = line.find("  ", at);
+    end = end == std::string::npos ? line.size() : end;
+    cells.emplace_back(at, line.substr(at, end - at));
+    at = line.find_first_not_of(' ', end);
+    at = at == std::string::npos ? line.size() : at;
+  }
+  return cells;
+}
+
+// The cells of every row of a table whose header is `header`, checked to start in the
+// header's columns. Adds a failure (and returns what it has) otherwise.
+std::vector<std::vector<std::string>> tableOf(const std::string& text,
+                                              const std::vector<std::string>& header) {
+  std::vector<std::string> lines = linesOf(text);
+  std::vector<std::vector<std::string>> rows;
+  if (lines.empty()) {
+    ADD_FAILURE() << "no table in:\n" << text;
+    return rows;
+  }
+  const auto head = cellsOf(lines[0]);
+  std::vector<std::string> names;
+  for (const auto& cell : head) {
+    names.push_back(cell.second);
+  }
+  EXPECT_EQ(names, header) << text;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const auto cells = cellsOf(lines[i]);
+    std::vector<std::string> row;
+    for (size_t k = 0; k < cells.size(); ++k) {
+      EXPECT_TRUE(k < head.size() && cells[k].first == head[k].first)
+          << "cell " << k << " of line " << i << " is not in its column:\n" << text;
+      row.push_back(cells[k].second);
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST(Weirctl, StatusShowsGenerationsWorkersAndEvenness) {
+  Rig rig;
+  WeirProcess weir(rig.config());
+  ASSERT_TRUE(weir.start());
+  (void)backendsOf(weir, 40);
+  const std::vector<pid_t> workers = weir.workerPids();
+  ASSERT_EQ(workers.size(), 2u);
+
+  Ctl c = rig.ctl(weir, {"status"});
+  ASSERT_EQ(c.code, 0) << c;
+  std::vector<std::string> lines = linesOf(c.out);
+  ASSERT_EQ(lines.size(), 5u) << c.out;
+  EXPECT_EQ(lines[0], "master pid " + std::to_string(weir.pid()) +
+                          ", steering least-loaded (bpf), 0 reloads");
+  const std::string table = c.out.substr(lines[0].size() + 1,
+                                         lines[1].size() + lines[2].size() + lines[3].size() + 3);
+  const auto rows = tableOf(table, {"GEN", "STATE", "SLOT", "PID", "ACTIVE", "ACCEPTED"});
+  ASSERT_EQ(rows.size(), 2u);
+  uint64_t accepted = 0;
+  for (size_t slot = 0; slot < 2; ++slot) {
+    ASSERT_EQ(rows[slot].size(), 6u) << c.out;
+    EXPECT_EQ(rows[slot][0], "1");
+    EXPECT_EQ(rows[slot][1], "serving");
+    EXPECT_EQ(rows[slot][2], std::to_string(slot));
+    const pid_t pid = std::stoi(rows[slot][3]);
+    EXPECT_TRUE(pid == workers[0] || pid == workers[1]) << c.out;
+    EXPECT_EQ(rows[slot][4], "0");
+    accepted += std::stoull(rows[slot][5]);
+  }
+  // Ours, and the readiness check's connection.
+  EXPECT_GE(accepted, 40u) << c.out;
+  EXPECT_LE(accepted, 41u) << c.out;
+  EXPECT_EQ(lines[4].substr(0, 46), "evenness (generation 1): accepted max/min = 1.") << c.out;
+
+  // After a reload: generation 2 serves, 1 drains (or is gone already).
+  ASSERT_EQ(rig.ctl(weir, {"reload"}).code, 0);
+  c = rig.ctl(weir, {"--json", "status"});
+  ASSERT_EQ(c.code, 0) << c;
+  EXPECT_EQ(c.out.substr(0, 14 + std::to_string(weir.pid()).size()),
+            "{\"master_pid\":" + std::to_string(weir.pid()));
+  EXPECT_TRUE(contains(c.out, "\"steering\":\"least-loaded\",\"steering_bpf\":true,"
+                              "\"reloads\":1,"))
+      << c.out;
+  EXPECT_TRUE(contains(c.out, "{\"number\":2,\"state\":\"serving\",\"workers\":[{\"slot\":0,"))
+      << c.out;
+  EXPECT_EQ(c.out.back(), '\n');
+}
+
+TEST(Weirctl, BackendsShowStateAdminChecksAndConnections) {
+  Rig rig;
+  WeirConfig config = rig.config();
+  config.pools[0].health = "kind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"100ms\"";
+  WeirProcess weir(config);
+  ASSERT_TRUE(weir.start());
+  Fd open;
+  std::string name;
+  for (int i = 0; i < 4 && name != "a"; ++i) {
+    name = backendOfNewConnection(weir, &open);
+  }
+  ASSERT_EQ(name, "a");
+  // Both checked once at least (a backend disabled before its first check is never checked).
+  auto checked = [&](const TestServer& backend) {
+    const Ctl j = rig.ctl(weir, {"--json", "backends"});
+    return backendNumber(j.out, backend.endpoint(), "last_check_age_ms") >= 0;
+  };
+  ASSERT_TRUE(waitFor([&] { return checked(rig.a) && checked(rig.b); }, seconds(5)));
+  ASSERT_EQ(rig.ctl(weir, {"drain", "back", rig.a.endpoint()}).code, 0);
+  ASSERT_EQ(rig.ctl(weir, {"disable", "back", rig.b.endpoint()}).code, 0);
+
+  Ctl c = rig.ctl(weir, {"backends"});
+  ASSERT_EQ(c.code, 0) << c;
+  auto rows = tableOf(c.out, {"POOL", "BACKEND", "STATE", "ADMIN", "ACTIVE", "TOTAL", "FAILED",
+                              "CHECKED", "ERROR"});
+  ASSERT_EQ(rows.size(), 2u) << c.out;
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"back", rig.a.endpoint(), "up", "drain", "1",
+                                               rows[0][5], "0", rows[0][7], "-"}))
+      << c.out;
+  EXPECT_GE(std::stoi(rows[0][5]), 1) << c.out;
+  EXPECT_EQ(rows[1][3], "maint") << c.out;
+  EXPECT_EQ(rows[1][4], "0") << c.out;
+  EXPECT_TRUE(rows[0][7].ends_with("s ago")) << c.out;
+
+  // Maintenance pauses b's checks, a's go on; enable resumes them.
+  auto age = [&](const TestServer& backend) {
+    const Ctl j = rig.ctl(weir, {"--json", "backends", "back"});
+    return backendNumber(j.out, backend.endpoint(), "last_check_age_ms");
+  };
+  ASSERT_TRUE(waitFor([&] { return age(rig.b) >= 1500; }, seconds(10))) << age(rig.b);
+  EXPECT_LT(age(rig.a), 1000);
+  ASSERT_EQ(rig.ctl(weir, {"enable", "back", rig.b.endpoint()}).code, 0);
+  EXPECT_TRUE(waitFor([&] { return age(rig.b) < 1000; }, seconds(5))) << age(rig.b);
+
+  c = rig.ctl(weir, {"--json", "backends", "back"});
+  ASSERT_EQ(c.code, 0) << c;
+  EXPECT_TRUE(contains(c.out, "{\"address\":\"" + rig.a.endpoint() +
+                                  "\",\"state\":\"up\",\"admin\":\"drain\","))
+      << c.out;
+  EXPECT_EQ(backendNumber(c.out, rig.a.endpoint(), "active"), 1);
+  EXPECT_EQ(backendNumber(c.out, rig.b.endpoint(), "failed_connects"), 0);
+  c = rig.ctl(weir, {"backends", "nope"});
+  EXPECT_EQ(c.code, 1) << c;
+  EXPECT_EQ(c.err, "no pool \"nope\" (pools: back)\n");
+}
+
 TEST(Weirctl, ReloadPrintsTheErrorsOfABadConfigAndChangesNothing) {
   Rig rig;
   WeirProcess weir(rig.config());
@@ -320,7 +489,7 @@ TEST(Weirctl, ReloadPrintsTheErrorsOfABadConfigAndChangesNothing) {
   weir.writeConfig(good);
   c = rig.ctl(weir, {"--json", "reload"});
   EXPECT_EQ(c.code, 0) << c;
-  EXPECT_EQ(c.out, "{\"ok\": true, \"message\": \"reloaded " + weir.configPath() +
+  EXPECT_EQ(c.out, "{\"ok\":true,\"message\":\"reloaded " + weir.configPath() +
                        ": generation 2 with 2 workers started\"}\n");
 }
 
@@ -337,7 +506,7 @@ TEST(Weirctl, UnknownPoolOrAddressIsAnError) {
                        ", " + rig.b.endpoint() + ")\n");
   c = rig.ctl(weir, {"--json", "enable", "back", "backend-a"});
   EXPECT_EQ(c.code, 1) << c;
-  EXPECT_EQ(c.err.substr(0, 35), "{\"ok\": false, \"message\": \"pool back") << c;
+  EXPECT_EQ(c.err.substr(0, 32), "{\"ok\":false,\"message\":\"pool back") << c;
   EXPECT_TRUE(shared(backendsOf(weir, 10), "a")) << "nothing changed";
 }
 

@@ -4,7 +4,6 @@
 
 #include <string>
 
-#include "control/json.h"
 #include "control/reply.h"
 #include "control/request.h"
 
@@ -125,13 +124,6 @@ TEST(ControlReply, EncodeAndDecode) {
   EXPECT_FALSE(decodeReply("").has_value());
   EXPECT_FALSE(decodeReply("okay\n").has_value());
   EXPECT_FALSE(decodeReply("ok").has_value());
-}
-
-TEST(ControlJson, StringsAreValidJsonOnOneLine) {
-  EXPECT_EQ(jsonString("web"), "\"web\"");
-  EXPECT_EQ(jsonString("a\"b\\c"), "\"a\\\"b\\\\c\"");
-  EXPECT_EQ(jsonString("line\nnext\t"), "\"line\\u000anext\\u0009\"");
-  EXPECT_EQ(jsonString("\xff\x7f"), "\"\\u00ff\\u007f\"");
 }
 
 }  // namespace
