@@ -193,8 +193,14 @@ Reply Supervisor::setAdmin(const control::Request& request) {
                           ",\"was\":" + jsonString(shm::toString(was)) +
                           ",\"changed\":" + (changed ? "true" : "false") + "}");
   }
-  return Reply::success(what + (changed ? " " : " already ") + change.done + ": admin state " +
-                        shm::toString(change.to) + " (" + meaning(change.to) + ")");
+  std::string said = what + " " + change.done;
+  if (!changed) {
+    said = change.to != AdminState::None ? what + " is already " + change.done
+           : change.clears == AdminState::Drain ? what + " is not drained"
+                                                : what + " is not disabled";
+  }
+  return Reply::success(said + ": admin state " + shm::toString(change.to) + " (" +
+                        meaning(change.to) + ")");
 }
 
 }  // namespace weir::master

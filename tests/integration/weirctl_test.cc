@@ -199,6 +199,10 @@ TEST(Weirctl, DisableAndEnable) {
   EXPECT_EQ(backendsOf(weir, 10), only("a", 10));
   c = rig.ctl(weir, {"enable", "back", rig.b.endpoint()});
   ASSERT_EQ(c.code, 0) << c;
+  c = rig.ctl(weir, {"enable", "back", rig.b.endpoint()});
+  EXPECT_EQ(c.code, 0) << c;
+  EXPECT_EQ(c.out, "pool back: backend " + rig.b.endpoint() +
+                       " is not disabled: admin state none (health decides)\n");
   EXPECT_TRUE(shared(backendsOf(weir, 20), "b"));
 }
 
