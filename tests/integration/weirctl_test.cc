@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <sys/un.h>
 
 #include <cstdio>
@@ -45,6 +46,17 @@ std::ostream& operator<<(std::ostream& os, const Ctl& c) {
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
+
+// Root: the children run as nobody, and the socket goes to nobody's group.
+class Weirctl : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "runs weir's children as nobody and gives the socket to its group: "
+                      "needs root";
+    }
+  }
+};
 
 // Two identify backends "a" and "b" behind listener "front" (pool "back", round-robin), the
 // control socket in a directory of its own, the children running as nobody.
@@ -109,7 +121,7 @@ std::multiset<std::string> backendsOf(const WeirProcess& weir, int n) {
   return names;
 }
 
-TEST(Weirctl, TheSocketIsRootsAndTheChildrensGroupOnly) {
+TEST_F(Weirctl, TheSocketIsRootsAndTheChildrensGroupOnly) {
   Rig rig;
   {
     WeirProcess weir(rig.config());
@@ -127,7 +139,7 @@ TEST(Weirctl, TheSocketIsRootsAndTheChildrensGroupOnly) {
   EXPECT_NE(::lstat(rig.socket.c_str(), &st), 0) << "the socket outlived its master";
 }
 
-TEST(Weirctl, AStaleSocketFileIsReplaced) {
+TEST_F(Weirctl, AStaleSocketFileIsReplaced) {
   Rig rig;
   {
     // What a master killed with SIGKILL leaves: a socket file nobody listens on.
@@ -143,7 +155,7 @@ TEST(Weirctl, AStaleSocketFileIsReplaced) {
   EXPECT_EQ(c.code, 0) << c;
 }
 
-TEST(Weirctl, DrainStopsNewConnectionsWhileOpenOnesContinue) {
+TEST_F(Weirctl, DrainStopsNewConnectionsWhileOpenOnesContinue) {
   Rig rig;
   WeirProcess weir(rig.config());
   ASSERT_TRUE(weir.start());
@@ -181,7 +193,7 @@ TEST(Weirctl, DrainStopsNewConnectionsWhileOpenOnesContinue) {
   EXPECT_EQ(weir.countLogLines("drained by weirctl: admin state drain (was none)"), 1u);
 }
 
-TEST(Weirctl, DisableAndEnable) {
+TEST_F(Weirctl, DisableAndEnable) {
   Rig rig;
   WeirProcess weir(rig.config());
   ASSERT_TRUE(weir.start());
@@ -206,7 +218,7 @@ TEST(Weirctl, DisableAndEnable) {
   EXPECT_TRUE(shared(backendsOf(weir, 20), "b"));
 }
 
-TEST(Weirctl, AdminStatesSurviveReloadsUntilTheBackendIsRemoved) {
+TEST_F(Weirctl, AdminStatesSurviveReloadsUntilTheBackendIsRemoved) {
   Rig rig;
   WeirProcess weir(rig.config());
   ASSERT_TRUE(weir.start());
@@ -242,7 +254,7 @@ TEST(Weirctl, AdminStatesSurviveReloadsUntilTheBackendIsRemoved) {
 // A binary upgrade (SIGUSR2): the new master takes the path over while the old one still
 // runs, so weirctl reaches one of them all along, and the new master keeps the old one's
 // admin states; the old master does not remove the path when it exits.
-TEST(Weirctl, TheSocketAndAdminStatesPassToTheNewMasterOfABinaryUpgrade) {
+TEST_F(Weirctl, TheSocketAndAdminStatesPassToTheNewMasterOfABinaryUpgrade) {
   Rig rig;
   WeirConfig config = rig.config();
   config.pid_file = rig.run_dir.file("weir.pid");
@@ -347,7 +359,7 @@ std::vector<std::vector<std::string>> tableOf(const std::string& text,
   return rows;
 }
 
-TEST(Weirctl, StatusShowsGenerationsWorkersAndEvenness) {
+TEST_F(Weirctl, StatusShowsGenerationsWorkersAndEvenness) {
   Rig rig;
   WeirProcess weir(rig.config());
   ASSERT_TRUE(weir.start());
@@ -395,7 +407,7 @@ TEST(Weirctl, StatusShowsGenerationsWorkersAndEvenness) {
   EXPECT_EQ(c.out.back(), '\n');
 }
 
-TEST(Weirctl, BackendsShowStateAdminChecksAndConnections) {
+TEST_F(Weirctl, BackendsShowStateAdminChecksAndConnections) {
   Rig rig;
   WeirConfig config = rig.config();
   config.pools[0].health = "kind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"100ms\"";
@@ -451,7 +463,7 @@ TEST(Weirctl, BackendsShowStateAdminChecksAndConnections) {
   EXPECT_EQ(c.err, "no pool \"nope\" (pools: back)\n");
 }
 
-TEST(Weirctl, ReloadPrintsTheErrorsOfABadConfigAndChangesNothing) {
+TEST_F(Weirctl, ReloadPrintsTheErrorsOfABadConfigAndChangesNothing) {
   Rig rig;
   WeirProcess weir(rig.config());
   ASSERT_TRUE(weir.start());
@@ -497,7 +509,7 @@ TEST(Weirctl, ReloadPrintsTheErrorsOfABadConfigAndChangesNothing) {
                        ": generation 2 with 2 workers started\"}\n");
 }
 
-TEST(Weirctl, UnknownPoolOrAddressIsAnError) {
+TEST_F(Weirctl, UnknownPoolOrAddressIsAnError) {
   Rig rig;
   WeirProcess weir(rig.config());
   ASSERT_TRUE(weir.start());
@@ -514,7 +526,7 @@ TEST(Weirctl, UnknownPoolOrAddressIsAnError) {
   EXPECT_TRUE(shared(backendsOf(weir, 10), "a")) << "nothing changed";
 }
 
-TEST(Weirctl, ExitCodesForUsageAndNoMaster) {
+TEST_F(Weirctl, ExitCodesForUsageAndNoMaster) {
   Rig rig;
   Ctl c = weirctl({"-s", rig.socket, "status"});
   EXPECT_EQ(c.code, 3) << c;
