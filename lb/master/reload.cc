@@ -42,7 +42,7 @@ Supervisor::ReloadResult Supervisor::reload(ReloadBy by) {
   }
   if (handover_ && sockets_->anyRetiring()) {
     // One reload at a time: the previous one is still retiring listen addresses. A signal
-    // is queued; weirctl is told, so that it can report this reload's outcome when it runs.
+    // is queued; weirctl is refused, as it could not report a reload that runs later.
     if (by == ReloadBy::Control) {
       return refuse(reload_pending_
                         ? "a reload (SIGHUP) is already queued until the previous one has "
