@@ -30,7 +30,9 @@ struct Pick {
 // thread-safe; what the workers share (health states, active counts) lives in shm.
 //
 // pick() does what every algorithm has in common, then asks choose() for the algorithm's part:
-//  * candidates: backends that are up (not down, not draining) and not yet tried by this client;
+//  * candidates: backends that are eligible (up, and not drained or in maintenance by the
+//    operator: shm::PoolSlots::eligible, read on every pick, so nothing derived from the states
+//    is cached) and not yet tried by this client;
 //  * backups: the pool's primaries when any primary is a candidate, else its backups (so a
 //    backup receives traffic while no primary is up, or once every primary failed this client);
 //  * max_connections: a candidate at its limit is skipped; if all are, the result is AllFull;

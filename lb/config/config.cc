@@ -144,34 +144,21 @@ Config build(const toml::table& root, const std::string& path, uint32_t euid) {
   return config;
 }
 
-}  // namespace
-
-ConfigError::ConfigError(std::vector<std::string> messages)
-    : std::runtime_error(joinLines(messages)), messages_(std::move(messages)) {}
-
-Config parse(std::string_view text, const std::string& path) {
-  return parse(text, path, static_cast<uint32_t>(::geteuid()));
-}
-
-Config parse(std::string_view text, const std::string& path, uint32_t euid) {
+toml::table parseToml(std::string_view text, const std::string& path) {
   if (auto hazard = detail::findTomlHazard(text)) {
     throw ConfigError({path + ":" + std::to_string(hazard->line) + ":" +
                        std::to_string(hazard->column) + ": syntax error: " + hazard->what});
   }
-  toml::table root;
   try {
-    root = toml::parse(text, path);
+    return toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     const auto& at = e.source().begin;
     throw ConfigError({path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
                        ": syntax error: " + detail::escapeControls(e.description())});
   }
-  return build(root, path, euid);
 }
 
-Config load(const std::string& path) { return load(path, static_cast<uint32_t>(::geteuid())); }
-
-Config load(const std::string& path, uint32_t euid) {
+std::string readFile(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
                                                        &std::fclose);
   if (!file) {
@@ -186,7 +173,35 @@ Config load(const std::string& path, uint32_t euid) {
   if (std::ferror(file.get())) {
     throw ConfigError({path + ": cannot read: " + std::strerror(errno)});
   }
-  return parse(text, path, euid);
+  return text;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> messages)
+    : std::runtime_error(joinLines(messages)), messages_(std::move(messages)) {}
+
+Config parse(std::string_view text, const std::string& path) {
+  return parse(text, path, static_cast<uint32_t>(::geteuid()));
+}
+
+Config parse(std::string_view text, const std::string& path, uint32_t euid) {
+  return build(parseToml(text, path), path, euid);
+}
+
+Config load(const std::string& path) { return load(path, static_cast<uint32_t>(::geteuid())); }
+
+Config load(const std::string& path, uint32_t euid) { return parse(readFile(path), path, euid); }
+
+std::string controlSocketOf(const std::string& path) {
+  const toml::table root = parseToml(readFile(path), path);
+  Diagnostics diag(path);
+  Global global;
+  if (const toml::table* table = root["global"].as_table()) {
+    detail::readControlSocket(Section(*table, "global", diag), global);
+  }
+  diag.throwIfAny();
+  return global.control_socket;
 }
 
 }  // namespace weir::config

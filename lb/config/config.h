@@ -39,6 +39,9 @@ enum class SourceMode {
 
 inline constexpr unsigned kMaxWorkers = 64;  // must equal WEIR_MAX_WORKERS in bpf/steer.h
 inline constexpr size_t kMaxPoolName = 63;    // pool names key backends in shared memory
+// global.control_socket: sun_path holds 107 bytes; the master binds PATH.PID first, then
+// renames it over PATH (see lb/master/control_socket.h).
+inline constexpr size_t kMaxControlSocketPath = 96;
 
 // Upper bounds of the duration keys. A longer timeout or interval is a typo ("1000d" for
 // "1000ms") rather than a wish, and the bound keeps deadlines (now + duration) far from int64
@@ -57,6 +60,8 @@ struct Global {
   std::string error_log = "stderr";
   std::string access_log = "off";  // off|stderr|PATH
   std::string pid_file;            // empty: no pid file
+  // The master's unix control socket (weirctl), an absolute path; empty: none.
+  std::string control_socket;
   uint32_t max_connections = 10000;  // per worker
   Steering steering = Steering::LeastLoaded;
   // How long a graceful stop (SIGQUIT) or an old generation after a reload or upgrade waits
@@ -242,6 +247,11 @@ Config load(const std::string& path, uint32_t euid);
 // Same, from text; `path` is only used in messages.
 Config parse(std::string_view text, const std::string& path);
 Config parse(std::string_view text, const std::string& path, uint32_t euid);
+// global.control_socket of the config file at `path`, reading that key only, so that weirctl
+// finds the master's socket even while the rest of the file has problems ("" when the key is
+// absent). Throws ConfigError when the file cannot be read, is not TOML, or the key's value
+// is not valid.
+std::string controlSocketOf(const std::string& path);
 // "250ms", "3s", "5m", "1h", "1d" and sums such as "1m30s". nullopt if malformed.
 std::optional<Duration> parseDuration(std::string_view text);
 // The inverse, in the largest units that are exact: 90000ms -> "1m30s", 250ms -> "250ms".

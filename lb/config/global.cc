@@ -258,10 +258,31 @@ void defaultUser(const toml::table& root, uint32_t euid, Global& global, Diagnos
            "workers root)");
 }
 
+void readControlSocket(const Section& section, Global& global) {
+  constexpr std::string_view kExpected = "an absolute path, or \"\" for none";
+  auto path = section.string("control_socket", kExpected);
+  if (!path) {
+    return;
+  }
+  const toml::node& value = *section.get("control_socket");
+  if (!path->empty() && path->front() != '/') {
+    section.problem(value, "control_socket",
+                    "expected " + std::string(kExpected) + ", got a relative path");
+  } else if (path->size() > kMaxControlSocketPath) {
+    section.problem(value, "control_socket",
+                    "a unix socket path may be at most " + std::to_string(kMaxControlSocketPath) +
+                        " bytes here, got " + std::to_string(path->size()));
+  } else if (path->find('\0') != std::string::npos) {
+    section.problem(value, "control_socket", "a path cannot contain a NUL character");
+  } else {
+    global.control_socket = *path;
+  }
+}
+
 void readGlobal(const Section& section, Global& global) {
   section.checkKeys({"workers", "log_level", "error_log", "access_log", "pid_file",
-                     "max_connections", "steering", "drain_timeout", "user", "group",
-                     "worker_cpu_affinity", "worker_rlimit_nofile", "worker_priority",
+                     "control_socket", "max_connections", "steering", "drain_timeout", "user",
+                     "group", "worker_cpu_affinity", "worker_rlimit_nofile", "worker_priority",
                      "worker_rlimit_core", "working_directory", "transparent_mark",
                      "transparent_table"});
   readWorkers(section, global);
@@ -276,6 +297,7 @@ void readGlobal(const Section& section, Global& global) {
   if (auto pid_file = section.string("pid_file", "a file path, or \"\" for none")) {
     global.pid_file = *pid_file;
   }
+  readControlSocket(section, global);
   if (auto max = section.integer("max_connections", 1, 1000000)) {
     global.max_connections = static_cast<uint32_t>(*max);
   }

@@ -12,6 +12,8 @@ namespace weir::config::detail {
 
 // Fills `global` from [global]. Leaves workers unresolved when it is "auto".
 void readGlobal(const Section& section, Global& global);
+// Reads [global] control_socket: "" or an absolute path of at most kMaxControlSocketPath bytes.
+void readControlSocket(const Section& section, Global& global);
 
 // Without [global] user, gives the children of a master running as `euid` 0 the default
 // user: "weir" if the user database has it, else "nobody" (and its primary group unless

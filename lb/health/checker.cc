@@ -216,6 +216,9 @@ void Checker::startDue(int64_t now) {
     if (t->probe.busy()) {
       continue;  // the previous check still runs (the checker fell behind): skip this round
     }
+    if (t->slots->admin(t->backend) == shm::AdminState::Maint) {
+      continue;  // in maintenance (weirctl disable): no checks until it is enabled again
+    }
     if (auto outcome = t->probe.start(t->spec, now)) {
       record(*t, *outcome, now);
     } else {

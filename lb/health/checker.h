@@ -13,8 +13,9 @@ namespace weir::health {
 //
 // Checks every backend of every pool that has a [health] table once per interval (see
 // schedule.h), whatever the number of workers, and records each result in shm, where a
-// transition is logged once. It also ends passive hold-downs in pools without [health], so it
-// must run even if no pool has a [health] table.
+// transition is logged once; a backend in maintenance (shm::AdminState::Maint) is skipped.
+// It also ends passive hold-downs in pools without [health], so it must run even if no pool
+// has a [health] table.
 //
 // Single-threaded epoll loop; every check is a non-blocking Probe bounded by its timeout.
 // Blocks and then waits on SIGTERM, SIGINT, SIGQUIT (exit 0) and SIGUSR1 (reopens the error

@@ -54,17 +54,19 @@ bool Generation::workersAlive() const {
   return std::any_of(workers.begin(), workers.end(), [](const Child& c) { return c.pid > 0; });
 }
 
-void carryHealth(const shm::ShmRegion& from, shm::ShmRegion& to, const std::string& source) {
-  const shm::CarryReport report = shm::carryOver(from, to, worker::monotonicMs());
+shm::CarryReport carryHealth(const shm::ShmRegion& from, shm::ShmRegion& to,
+                             const std::string& source) {
+  shm::CarryReport report = shm::carryOver(from, to, worker::monotonicMs());
   if (!report.header_problem.empty()) {
     spdlog::error("shared memory of {}: {}; health state starts fresh for every backend",
                   source, report.header_problem);
-    return;
+    return report;
   }
   for (const std::string& why : report.rejected) {
     spdlog::error("shared memory of {}: {}; that backend starts fresh", source, why);
   }
   spdlog::info("health state of {} backends carried over from {}", report.carried, source);
+  return report;
 }
 
 Generations::Generations(ListenSockets& sockets, steer::Steering& steering,
@@ -108,7 +110,9 @@ std::unique_ptr<Generation> Generations::make(std::shared_ptr<const config::Conf
   }
   gen->backends = std::make_unique<shm::BackendMap>(std::move(*backends));
   if (const Generation* current = serving(); current != nullptr) {
-    carryHealth(*current->region, *gen->region, "generation " + std::to_string(current->number));
+    // Its admin states are not taken from there: the master applies its own (AdminStates).
+    (void)carryHealth(*current->region, *gen->region,
+                      "generation " + std::to_string(current->number));
   }
   gen->workers.resize(gen->nworkers);
   return gen;
@@ -261,6 +265,13 @@ size_t Generations::killAll() {
 void Generations::signalEveryChild(int sig) {
   for (auto& gen : gens_) {
     signalAll(*gen, sig, sig);
+  }
+}
+
+void Generations::setAdmin(std::string_view pool, std::string_view address,
+                           shm::AdminState state) {
+  for (auto& gen : gens_) {
+    (void)gen->region->setAdmin(pool, address, state);
   }
 }
 

@@ -13,6 +13,7 @@
 #include "tls/contexts.h"
 #include "master/listen_sockets.h"
 #include "shm/backend_map.h"
+#include "shm/carry_over.h"
 #include "shm/region.h"
 #include "steer/steering.h"
 
@@ -61,8 +62,9 @@ struct Generation {
 std::string describeExit(int status);
 
 // Carries health state from `from` into `to` (shm::carryOver) and logs what it did, naming
-// `source` ("generation 3", "the old master").
-void carryHealth(const shm::ShmRegion& from, shm::ShmRegion& to, const std::string& source);
+// `source` ("generation 3", "the old master"). Returns the report (its admin states).
+shm::CarryReport carryHealth(const shm::ShmRegion& from, shm::ShmRegion& to,
+                             const std::string& source);
 
 // The generations of one master and their children: making a generation (shm region, carried
 // health state), forking and respawning its children, reaping them (and retiring what a dead
@@ -89,6 +91,8 @@ public:
   Generation* serving() const;
   uint64_t nextNumber() const { return next_number_; }
   bool empty() const { return gens_.empty(); }
+  // Every generation still known, oldest first (for reporting: view.h).
+  const std::vector<std::unique_ptr<Generation>>& all() const { return gens_; }
   bool anyAlive() const;
   // Draining generations with children still running.
   size_t drainingAlive() const;
@@ -110,6 +114,9 @@ public:
   size_t killAll();
   // `sig` to every child of every generation (SIGUSR1: reopen logs).
   void signalEveryChild(int sig);
+  // Writes an admin state into the region of every generation that has the backend: the
+  // serving one, and older ones, which may still accept during a hand-over.
+  void setAdmin(std::string_view pool, std::string_view address, shm::AdminState state);
 
   // A child exited (status from waitpid). `respawn`: the serving generation's children are
   // respawned (not while stopping). Returns false when `pid` is none of ours.

@@ -84,6 +84,12 @@ void Supervisor::upgradeFailed(const std::string& why) {
   }
   (void)steering_->setMode(cfg_->global.steering);
   gens_->publishLive();
+  // The new master may have renamed its own socket over the path before it failed.
+  if (control_) {
+    if (std::string why = control_->rebind(); !why.empty()) {
+      spdlog::error("{}; weirctl cannot reach this master", why);
+    }
+  }
 }
 
 void Supervisor::upgradeSucceeded(pid_t new_master) {
@@ -95,6 +101,9 @@ void Supervisor::upgradeSucceeded(pid_t new_master) {
   notifySystemd("MAINPID=" + std::to_string(new_master));
   stop_ = Stop::HandOff;
   gens_->setHandedOff();
+  if (control_) {
+    control_->handOff();  // the new master answers at the path now; it is not ours to remove
+  }
   gens_->drainAllBut(nullptr, worker::monotonicMs(), cfg_->global.drain_timeout);
 }
 

@@ -97,7 +97,13 @@ void Supervisor::start() {
     // A binary upgrade: the old master's serving generation knows which backends are down.
     net::UniqueFd shm_fd(in.shm_fd);
     if (auto old = shm::ShmRegion::attach(shm_fd.get())) {
-      carryHealth(*old, *gen->region, "the old master");
+      // And which backends an operator drained or disabled (validated by carryOver).
+      admin_.adopt(carryHealth(*old, *gen->region, "the old master").admin);
+      for (const auto& [key, state] : admin_.all()) {
+        spdlog::info("pool {}: backend {} stays {} (set on the old master)", key.first,
+                     key.second, shm::toString(state));
+      }
+      admin_.applyTo(*gen->region);
     } else {
       spdlog::error("{}; health state starts fresh", old.error().message());
     }
@@ -112,6 +118,9 @@ void Supervisor::start() {
   logTransparentSetup(*cfg_);
   handOverFile(cfg_->global.error_log, cfg_->global);
   handOverFile(cfg_->global.access_log, cfg_->global);
+  // Before the pid file, which a failure here would leave behind. A new master of a binary
+  // upgrade takes the path over from the old one, which still runs.
+  syncControlSocket(report_fd_ >= 0);
   pid_file_ = cfg_->global.pid_file;
   writePidFile(pid_file_, pid_);
 
@@ -276,7 +285,7 @@ void Supervisor::onSignal(const signalfd_siginfo& si) {
       reap();
       break;
     case SIGHUP:
-      reload();
+      (void)reload(ReloadBy::Signal);
       break;
     case SIGQUIT:
       spdlog::info("SIGQUIT received");
@@ -342,6 +351,9 @@ int64_t Supervisor::nextTimeoutMs(int64_t now) const {
   };
   consider(gens_->nextDeadline());
   consider(stop_kill_at_);
+  if (control_) {
+    consider(control_->nextDeadline());
+  }
   if (handover_) {
     consider(handover_->nextPollMs());
   }
@@ -366,13 +378,18 @@ bool Supervisor::finished() const {
 
 int Supervisor::run() {
   start();
+  std::vector<pollfd> pfds;
   while (!finished()) {
-    pollfd pfds[2] = {{signal_fd_.get(), POLLIN, 0}, {-1, POLLIN, 0}};
+    pfds.assign({{signal_fd_.get(), POLLIN, 0}, {-1, POLLIN, 0}});
     if (upgrade_) {
       pfds[1].fd = upgrade_->reportFd();
     }
+    const size_t control_at = pfds.size();
+    if (control_) {
+      control_->addPollFds(pfds);
+    }
     const int64_t timeout = nextTimeoutMs(worker::monotonicMs());
-    int n = ::poll(pfds, 2, static_cast<int>(std::min<int64_t>(timeout, 60000)));
+    int n = ::poll(pfds.data(), pfds.size(), static_cast<int>(std::min<int64_t>(timeout, 60000)));
     if (n < 0 && errno != EINTR) {
       spdlog::critical("poll: {}", std::strerror(errno));
       break;
@@ -381,8 +398,16 @@ int Supervisor::run() {
     for (int i = 0; i < 64 && ::read(signal_fd_.get(), &si, sizeof(si)) == sizeof(si); ++i) {
       onSignal(si);
     }
+    if (control_) {
+      control_->onPoll(pfds.data() + control_at, worker::monotonicMs());
+    }
+    if (control_moved_) {
+      control_moved_ = false;
+      syncControlSocket(false);
+    }
     tick(worker::monotonicMs());
   }
+  control_.reset();  // removes the path, unless a new master has taken it over
   sockets_->closeAll(stop_ != Stop::HandOff);
   // Either name may hold our pid (PATH.oldbin once a new master took over).
   removePidFile(pid_file_, pid_);

@@ -1,5 +1,5 @@
-// SIGHUP: a new generation on the same sockets, the old one drained; retiring listen
-// addresses a reload removed.
+// SIGHUP or weirctl reload: a new generation on the same sockets, the old one drained;
+// retiring listen addresses a reload removed.
 #include <ctime>
 #include <stdexcept>
 
@@ -15,22 +15,45 @@
 #include "worker/worker.h"
 
 namespace weir::master {
+namespace {
 
-void Supervisor::reload() {
+std::string joinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& line : lines) {
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace
+
+Supervisor::ReloadResult Supervisor::reload(ReloadBy by) {
+  const char* const who = by == ReloadBy::Signal ? "SIGHUP" : "weirctl reload";
+  auto refuse = [who](const std::string& why) {
+    spdlog::warn("{} ignored: {}", who, why);
+    return ReloadResult{false, why};
+  };
   if (stop_ != Stop::None) {
-    spdlog::warn("SIGHUP ignored: stopping");
-    return;
+    return refuse("stopping");
   }
   if (upgrade_) {
-    spdlog::warn("SIGHUP ignored: a binary upgrade is in progress");
-    return;
+    return refuse("a binary upgrade is in progress");
   }
   winch_pending_ = false;  // a SIGHUP after a SIGWINCH means workers again
   if (handover_ && sockets_->anyRetiring()) {
-    // One reload at a time: the previous one is still retiring listen addresses.
+    // One reload at a time: the previous one is still retiring listen addresses. A signal
+    // is queued; weirctl is refused, as it could not report a reload that runs later.
+    if (by == ReloadBy::Control) {
+      return refuse(reload_pending_
+                        ? "a reload (SIGHUP) is already queued until the previous one has "
+                          "closed its old addresses"
+                        : "the previous reload is still closing the listen addresses it "
+                          "removed; try again in a moment");
+    }
     reload_pending_ = true;
     spdlog::info("SIGHUP: reload queued until the previous one has closed its old addresses");
-    return;
+    return {true, "queued"};
   }
   if (handover_) {
     // The previous reload is only waiting for its workers to prove themselves: settle it now
@@ -42,23 +65,33 @@ void Supervisor::reload() {
   // how many hold connections.
   reap();
   notifyReloading();
-  spdlog::info("SIGHUP: reloading {}", cfg_->path);
+  spdlog::info("{}: reloading {}", who, cfg_->path);
+  ReloadResult result = reloadFrom(cfg_->path);
+  notifyReady(status());
+  return result;
+}
+
+// Reads, checks and applies the config at `path`. Every failure leaves the old configuration
+// serving untouched, and is logged and returned with the problems, one per line.
+Supervisor::ReloadResult Supervisor::reloadFrom(const std::string& path) {
+  auto failed = [this](std::vector<std::string> problems, const std::string& summary) {
+    for (const auto& problem : problems) {
+      spdlog::error("{}", problem);
+    }
+    const std::string line = "reload failed: " + summary + "; " + keptServing();
+    spdlog::error("{}", line);
+    problems.push_back(line);
+    return ReloadResult{false, joinLines(problems)};
+  };
   std::shared_ptr<const config::Config> next;
   try {
-    next = std::make_shared<const config::Config>(config::load(cfg_->path));
+    next = std::make_shared<const config::Config>(config::load(path));
   } catch (const config::ConfigError& e) {
-    for (const auto& message : e.messages()) {
-      spdlog::error("{}", message);
-    }
-    spdlog::error("reload failed: {} has {} problem(s); {}", cfg_->path, e.messages().size(),
-                  keptServing());
-    notifyReady(status());
-    return;
+    return failed(e.messages(),
+                  path + " has " + std::to_string(e.messages().size()) + " problem(s)");
   } catch (const std::exception& e) {
     // Anything else reading the file can throw (out of memory): the old config still serves.
-    spdlog::error("reload failed: {}: {}; {}", cfg_->path, e.what(), keptServing());
-    notifyReady(status());
-    return;
+    return failed({}, path + ": " + e.what());
   }
   // Parsing only recorded the paths of certificates and keys: a missing or mismatched file
   // fails the reload here, like a config error, before anything changes.
@@ -70,20 +103,16 @@ void Supervisor::reload() {
     spdlog::debug("{}", info);
   }
   if (!files.ok()) {
-    for (const auto& error : files.errors) {
-      spdlog::error("{}", error);
-    }
-    spdlog::error("reload failed: the files {} names have {} problem(s); {}", cfg_->path,
-                  files.errors.size(), keptServing());
-    notifyReady(status());
-    return;
+    return failed(files.errors, "the files " + path + " names have " +
+                                    std::to_string(files.errors.size()) + " problem(s)");
   }
   try {
-    startGeneration(std::move(next));
+    const Generation& fresh = startGeneration(std::move(next));
+    return {true, "reloaded " + path + ": generation " + std::to_string(fresh.number) +
+                      " with " + std::to_string(fresh.nworkers) + " workers started"};
   } catch (const std::exception& e) {
-    spdlog::error("reload failed: {}; {}", e.what(), keptServing());
+    return failed({}, e.what());
   }
-  notifyReady(status());
 }
 
 std::string Supervisor::keptServing() const {
@@ -99,6 +128,7 @@ std::string Supervisor::keptServing() const {
 void Supervisor::applyGlobal(const config::Config& next) {
   const config::Global& old = cfg_->global;
   const config::Global& now = next.global;
+  control_moved_ = now.control_socket != old.control_socket || now.gid != old.gid;
   if (now.error_log != old.error_log || now.access_log != old.access_log ||
       now.log_level != old.log_level) {
     try {
@@ -123,11 +153,13 @@ void Supervisor::applyGlobal(const config::Config& next) {
   }
 }
 
-void Supervisor::startGeneration(std::shared_ptr<const config::Config> next) {
+const Generation& Supervisor::startGeneration(std::shared_ptr<const config::Config> next) {
   Generation* old = gens_->serving();
   // Everything that can fail comes first, and changes nothing the old generation uses if it
   // does: the new shm region, then any new listening sockets.
   std::unique_ptr<Generation> gen = gens_->make(next);
+  // Before any child maps it: what the operator set with weirctl holds in the new generation.
+  admin_.applyTo(*gen->region);
   logChildCredentials(*next);
   logTransparentSetup(*next);
   handOverFile(next->global.error_log, next->global);
@@ -143,7 +175,11 @@ void Supervisor::startGeneration(std::shared_ptr<const config::Config> next) {
 
   // Backends the new configuration dropped are simply not in the new generation's region.
   // The old generation keeps using them for what it still serves: connections it accepts
-  // while listen addresses retire, and retries of connections already under way.
+  // while listen addresses retire, and retries of connections already under way. Their
+  // admin states go: a backend that comes back later is a new backend.
+  for (const std::string& dropped : admin_.prune(*next)) {
+    spdlog::info("admin state of {} dropped: the backend is no longer configured", dropped);
+  }
   cfg_ = next;
   // Addresses `next` no longer binds stop taking handshakes now; they are closed when the
   // hand-over ends.
@@ -151,10 +187,11 @@ void Supervisor::startGeneration(std::shared_ptr<const config::Config> next) {
   spdlog::info("reloaded: generation {} with {} workers ({} before), {} listeners, {} pools",
                fresh.number, fresh.nworkers, old ? old->nworkers : 0, next->listeners.size(),
                next->pools.size());
-  if (old == nullptr) {
-    return;
+  ++counters_.reloads;
+  if (old != nullptr) {
+    handover_.emplace(now, old, &fresh);
   }
-  handover_.emplace(now, old, &fresh);
+  return fresh;
 }
 
 void Supervisor::pollHandover(int64_t now) {
@@ -185,7 +222,7 @@ void Supervisor::finishHandover(int64_t now, bool fresh_up) {
   sockets_->closeRetiring();
   if (reload_pending_ && stop_ == Stop::None) {
     reload_pending_ = false;
-    reload();
+    (void)reload(ReloadBy::Signal);
   }
   if (winch_pending_ && stop_ == Stop::None && !handover_) {
     stopWorkers();

@@ -11,10 +11,15 @@
 #include <vector>
 
 #include "config/config.h"
+#include "control/reply.h"
+#include "control/request.h"
+#include "master/admin_states.h"
+#include "master/control_socket.h"
 #include "master/generations.h"
 #include "master/handover.h"
 #include "master/listen_sockets.h"
 #include "master/upgrade_flow.h"
+#include "master/view.h"
 #include "net/unique_fd.h"
 #include "steer/steering.h"
 
@@ -26,8 +31,9 @@ namespace weir::master {
 // old generation's drain) and UpgradeFlow (a binary upgrade, the old master's side).
 //
 //   master.cc   start-up, the loop, signals, stops (and SIGWINCH), start-up confirmation
-//   reload.cc   SIGHUP: a new generation, then the hand-over
+//   reload.cc   SIGHUP (or weirctl reload): a new generation, then the hand-over
 //   handoff.cc  SIGUSR2: starting an UpgradeFlow and acting on how it ends
+//   commands.cc the control socket's requests (weirctl), admin states
 class Supervisor {
 public:
   Supervisor(std::shared_ptr<const config::Config> cfg, std::vector<std::string> args);
@@ -55,11 +61,21 @@ private:
   std::string status() const;
 
   // reload and the hand-over (reload.cc)
-  void reload();
+  // What a reload did, for weirctl: ok (a new generation started, or a SIGHUP queued), or
+  // why not: the config's problems (FILE:LINE:COL: ...), one per line, then a summary.
+  struct ReloadResult {
+    bool ok = false;
+    std::string message;
+  };
+  enum class ReloadBy { Signal, Control };
+  // A SIGHUP that comes while the previous reload still retires addresses is queued; a
+  // weirctl reload is refused then.
+  ReloadResult reload(ReloadBy by);
+  ReloadResult reloadFrom(const std::string& path);
   // What serves after a failed reload: "still serving the previous configuration (generation
   // N)", or, parked, that the workers stay stopped.
   std::string keptServing() const;
-  void startGeneration(std::shared_ptr<const config::Config> next);
+  const Generation& startGeneration(std::shared_ptr<const config::Config> next);
   void applyGlobal(const config::Config& next);
   void pollHandover(int64_t now);
   void finishHandover(int64_t now, bool fresh_up);
@@ -69,6 +85,17 @@ private:
   void pollUpgrade(int64_t now);
   void upgradeFailed(const std::string& why);
   void upgradeSucceeded(pid_t new_master);
+
+  // the control socket (commands.cc)
+  control::Reply onRequest(const control::Request& request);
+  control::Reply setAdmin(const control::Request& request);
+  // status and backends: rendered from a View (view.h), as text or JSON.
+  control::Reply showView(const control::Request& request);
+  // Opens, moves or closes the control socket to match cfg_: at start (failing throws), and
+  // after a reload that changed it (a failure is logged and the old socket kept), from the
+  // loop rather than from inside a request, which runs within the socket's own onPoll.
+  // `take_over`: see ControlSocket (the path of this master's own socket is always taken).
+  void syncControlSocket(bool take_over);
 
   std::shared_ptr<const config::Config> cfg_;  // the configuration last applied
   std::vector<std::string> args_;              // the command line, for a binary upgrade
@@ -85,6 +112,11 @@ private:
   std::optional<Handover> handover_;
   bool reload_pending_ = false;  // SIGHUP while a reload still retires addresses
   bool winch_pending_ = false;   // SIGWINCH before ready, or while a reload retires addresses
+
+  AdminStates admin_;  // weirctl drain/disable, applied to every generation's region
+  MasterCounters counters_;  // what only the master counts (view.h)
+  std::unique_ptr<ControlSocket> control_;
+  bool control_moved_ = false;  // a reload changed control_socket (or the children's group)
 
   std::unique_ptr<UpgradeFlow> upgrade_;
   pid_t successor_ = 0;             // the new master we handed over to

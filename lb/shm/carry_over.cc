@@ -16,6 +16,10 @@ std::string implausible(const BackendSlot& s, int64_t now_ms) {
   if (state > static_cast<uint32_t>(BackendState::Draining)) {
     return "state " + std::to_string(state) + " is no state";
   }
+  const uint32_t admin = s.admin.load(std::memory_order_relaxed);
+  if (admin > static_cast<uint32_t>(AdminState::Maint)) {
+    return "admin state " + std::to_string(admin) + " is no admin state";
+  }
   for (const auto* t : {&s.last_check_ms, &s.changed_ms}) {
     const int64_t ms = t->load(std::memory_order_relaxed);
     if (ms < 0 || ms > now_ms) {
@@ -47,6 +51,12 @@ CarryReport carryOver(const ShmRegion& from, ShmRegion& to, int64_t now_ms) {
       continue;
     }
     BackendSlot& dst = to.backend(i);
+    // Read once: implausible() saw a value in range, but the slot may have changed since.
+    const uint32_t admin = src.admin.load(std::memory_order_relaxed);
+    if (admin != 0 && admin <= static_cast<uint32_t>(AdminState::Maint)) {
+      report.admin.push_back({std::string(to.poolOf(i)), std::string(to.addressOf(i)),
+                              static_cast<AdminState>(admin)});
+    }
     // A backend that was draining and is back in the config is a new backend again.
     if (src.state.load(std::memory_order_relaxed) !=
         static_cast<uint32_t>(BackendState::Draining)) {

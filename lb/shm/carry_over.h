@@ -8,9 +8,20 @@
 
 namespace weir::shm {
 
+// An admin state found in the old region (see carryOver).
+struct CarriedAdmin {
+  std::string pool;
+  std::string address;
+  AdminState state;
+};
+
 // What carryOver did.
 struct CarryReport {
   uint32_t carried = 0;  // backends whose state came over
+  // Backends of `to` whose slot in `from` held an admin state other than None, for the master
+  // to adopt (carryOver does not write admin states into `to`: the master does, from its own
+  // memory).
+  std::vector<CarriedAdmin> admin;
   // Backends of `to` found in `from` whose slot there held impossible values (a state that is
   // no state, times in the future or before the clock began), one "pool/address: why" each;
   // they start fresh (up, counters zero).
@@ -24,7 +35,7 @@ struct CarryReport {
 // error text and the cumulative traffic counters (total, failed connects, bytes, summed over
 // `from`'s rows into `to`'s row 0). Active counts are not copied: the old workers still hold
 // those connections and count them down in `from`. A backend draining in `from` starts up in
-// `to` (it is back in the config).
+// `to` (it is back in the config). Admin states are reported, not copied (CarryReport::admin).
 //
 // `from` is memory other processes can write: nothing read from it is used as a size, count or
 // index (keys and layout come from `from`'s private copy), and each slot is checked before its

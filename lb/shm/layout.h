@@ -27,7 +27,7 @@
 namespace weir::shm {
 
 inline constexpr uint64_t kMagic = 0x324d485352494557;  // "WEIRSHM2" read as little-endian
-inline constexpr uint32_t kVersion = 4;
+inline constexpr uint32_t kVersion = 5;
 inline constexpr size_t kPoolKeyLen = 64;     // config::kMaxPoolName + NUL
 inline constexpr size_t kAddressKeyLen = 48;  // "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
 inline constexpr size_t kErrorWords = 16;     // last error text: 127 bytes + NUL, as 8-byte words
@@ -39,6 +39,14 @@ enum class BackendState : uint32_t {
   Up = 0,        // eligible for new connections
   Down = 1,      // failed checks (or failed connects); no new connections
   Draining = 2,  // being removed: existing connections finish, no new ones
+};
+
+// What an operator asked for (weirctl), apart from what health checks found: the master keeps
+// it in its own memory and writes it here; nothing else writes it.
+enum class AdminState : uint32_t {
+  None = 0,   // health decides
+  Drain = 1,  // no new connections; existing ones continue; health checks continue
+  Maint = 2,  // no new connections; health checks paused
 };
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
@@ -79,6 +87,9 @@ struct alignas(64) BackendSlot {
   std::atomic<int64_t> changed_ms;         // when the state last changed; 0 = never
   // Last error text, NUL-terminated, behind a sequence counter (see error_text.h).
   std::atomic<uint32_t> error_seq;
+  // AdminState, written by the master only (with a health_generation bump); any other value
+  // read here means "not eligible".
+  std::atomic<uint32_t> admin;
   std::atomic<uint64_t> error_text[kErrorWords];
 
   // Held (1 + the holder's traffic row; 0 = free) for the few instructions in which a worker

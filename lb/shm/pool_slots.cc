@@ -55,6 +55,18 @@ const char* toString(BackendState state) {
   return "?";
 }
 
+const char* toString(AdminState state) {
+  switch (state) {
+    case AdminState::None:
+      return "none";
+    case AdminState::Drain:
+      return "drain";
+    case AdminState::Maint:
+      return "maint";
+  }
+  return "?";
+}
+
 int64_t PoolSlots::active(size_t i) const {
   // Each row clamped first: no sum of at most kMaxWorkerSlots of them can overflow.
   int64_t total = 0;

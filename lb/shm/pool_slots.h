@@ -73,8 +73,18 @@ public:
   BackendState state(size_t i) const {
     return static_cast<BackendState>(slots_[i]->state.load(std::memory_order_acquire));
   }
-  // Up: may receive new connections (down and draining backends may not).
-  bool eligible(size_t i) const { return state(i) == BackendState::Up; }
+  // What the operator asked for; a value that is no AdminState reads as Maint.
+  AdminState admin(size_t i) const {
+    const uint32_t a = slots_[i]->admin.load(std::memory_order_acquire);
+    return a <= static_cast<uint32_t>(AdminState::Maint) ? static_cast<AdminState>(a)
+                                                         : AdminState::Maint;
+  }
+  // Up and not drained or in maintenance by the operator: may receive new connections.
+  bool eligible(size_t i) const {
+    return state(i) == BackendState::Up &&
+           slots_[i]->admin.load(std::memory_order_acquire) ==
+               static_cast<uint32_t>(AdminState::None);
+  }
   // Connections to backend i across all workers (including ones still connecting): the sum
   // of the workers' rows, clamped to [0, kMaxActive] (the rows may hold anything).
   int64_t active(size_t i) const;
@@ -130,5 +140,6 @@ private:
 };
 
 const char* toString(BackendState state);
+const char* toString(AdminState state);
 
 }  // namespace weir::shm

@@ -252,4 +252,15 @@ void ShmRegion::retireWorker(uint32_t w) {
   }
 }
 
+bool ShmRegion::setAdmin(std::string_view pool, std::string_view address, AdminState state) {
+  const int i = find(pool, address);
+  if (read_only_ || i < 0) {
+    return false;
+  }
+  backend(static_cast<uint32_t>(i)).admin.store(static_cast<uint32_t>(state),
+                                                std::memory_order_release);
+  header_->health_generation.fetch_add(1, std::memory_order_release);
+  return true;
+}
+
 }  // namespace weir::shm

@@ -76,6 +76,11 @@ public:
   // the region is full, read-only, or a key part is too long for its field.
   int findOrAdd(std::string_view pool, std::string_view address);
 
+  // The master: sets the admin state of the backend keyed (pool, address) and bumps the
+  // health generation so that workers see it. Returns false (nothing written) if the region
+  // has no such backend or is read-only.
+  bool setAdmin(std::string_view pool, std::string_view address, AdminState state);
+
   // The master, after worker slot w's process died: zeroes what it held (its active counts in
   // its traffic row and in its WorkerSlot, any reservation lock it held) and marks the slot
   // empty; its totals stay. Bounded

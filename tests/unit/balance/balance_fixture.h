@@ -39,6 +39,11 @@ public:
     region.header().health_generation.fetch_add(1);
   }
 
+  // Sets a backend's admin state as the master does.
+  void setAdmin(size_t i, shm::AdminState state) {
+    ASSERT_TRUE(region.setAdmin("p", cfg.pools[0].backends[i].address.toString(), state));
+  }
+
   // Backend i's active count, as if worker 0 held all n connections.
   void setActive(size_t i, int64_t n) { pool(0).traffic(1, i).active.store(n); }
 

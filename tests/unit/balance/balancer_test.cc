@@ -43,6 +43,18 @@ TEST_P(EveryBalancer, SkipsDownAndDrainingBackends) {
   EXPECT_EQ(picked(f, 400), (std::set<int>{0, 1, 2}));
 }
 
+TEST_P(EveryBalancer, SkipsDrainedAndMaintainedBackends) {
+  BalanceFixture f(pool(shm::backendList(4)));
+  f.setAdmin(0, shm::AdminState::Drain);
+  f.setAdmin(2, shm::AdminState::Maint);
+  EXPECT_EQ(picked(f, 400), (std::set<int>{1, 3}));
+  f.setAdmin(0, shm::AdminState::None);
+  EXPECT_EQ(picked(f, 400), (std::set<int>{0, 1, 3}));
+  // A value that is no admin state (a scribbling worker) keeps the backend out too.
+  f.pool(0).slot(1).admin.store(7);
+  EXPECT_EQ(picked(f, 400), (std::set<int>{0, 3}));
+}
+
 TEST_P(EveryBalancer, NoBackendWhenNoneIsUp) {
   BalanceFixture f(pool(shm::backendList(2)));
   f.setState(0, BackendState::Down);

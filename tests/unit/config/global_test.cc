@@ -1,5 +1,5 @@
 // [global] keys of issue 5: drain_timeout, user, group, worker_cpu_affinity,
-// worker_rlimit_nofile; the default user of a root master (issue 9).
+// worker_rlimit_nofile; the default user of a root master (issue 9); control_socket (issue 12).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "support/temp_dir.h"
 
 namespace weir::config {
 namespace {
@@ -228,6 +229,38 @@ TEST(GlobalConfig, UnknownUserOrGroupIsQuotedOnOneLine) {
               ElementsAre("weir.toml:2:8: global.user: no such user \"nobody\\n\""));
   EXPECT_THAT(errorsOf(withGlobal("group = \"no\\tgroup\\\"\"")),
               ElementsAre("weir.toml:2:9: global.group: no such group \"no\\tgroup\\\"\""));
+}
+
+TEST(GlobalConfig, ControlSocket) {
+  EXPECT_EQ(parse(withGlobal(""), "weir.toml").global.control_socket, "");
+  EXPECT_EQ(parse(withGlobal("control_socket = \"/run/weir/weir.sock\""), "weir.toml")
+                .global.control_socket,
+            "/run/weir/weir.sock");
+  EXPECT_EQ(parse(withGlobal("control_socket = \"\""), "weir.toml").global.control_socket, "");
+  EXPECT_THAT(errorsOf(withGlobal("control_socket = \"weir.sock\"")),
+              ElementsAre("weir.toml:2:18: global.control_socket: expected an absolute path, or "
+                          "\"\" for none, got a relative path"));
+  EXPECT_THAT(errorsOf(withGlobal("control_socket = \"/" + std::string(96, 'a') + "\"")),
+              ElementsAre("weir.toml:2:18: global.control_socket: a unix socket path may be at "
+                          "most 96 bytes here, got 97"));
+  EXPECT_THAT(errorsOf(withGlobal("control_socket = 1")),
+              ElementsAre(::testing::StartsWith("weir.toml:2:18: global.control_socket: expected "
+                                                "an absolute path")));
+}
+
+// weirctl reads only this key: the rest of the file may be broken while the master still
+// serves the previous configuration.
+TEST(GlobalConfig, ControlSocketOfABrokenConfig) {
+  test::TempDir dir;
+  const std::string broken = dir.write(
+      "weir.toml", "[global]\ncontrol_socket = \"/run/w.sock\"\nworkers = \"many\"\n"
+                   "[pools.p]\nbackends = 3\n");
+  EXPECT_EQ(controlSocketOf(broken), "/run/w.sock");
+  EXPECT_EQ(controlSocketOf(dir.write("none.toml", "[pools.p]\n")), "");
+  const std::string bad = dir.write("bad.toml", "[global]\ncontrol_socket = \"x\"\n");
+  EXPECT_THROW(controlSocketOf(bad), ConfigError);
+  EXPECT_THROW(controlSocketOf(dir.write("syntax.toml", "[global\n")), ConfigError);
+  EXPECT_THROW(controlSocketOf(dir.file("missing.toml")), ConfigError);
 }
 
 }  // namespace

@@ -224,6 +224,25 @@ TEST(Checker, ProbesTheHealthPortInsteadOfTheTrafficPort) {
   EXPECT_EQ(checker.stop(2000), 0);
 }
 
+TEST(Checker, SkipsBackendsInMaintenance) {
+  CannedServer server;
+  const uint16_t paused = server.listen("");   // 0
+  const uint16_t checked = server.listen("");  // 1
+  shm::ShmFixture f("[pools.p]\n" + backends({paused, checked}) + healthTable("p", ""));
+  ASSERT_TRUE(f.region.setAdmin("p", "127.0.0.1:" + std::to_string(paused),
+                                shm::AdminState::Maint));
+  CheckerProcess checker(f.cfg, f.region);
+  server.start();
+  ASSERT_GE(waitUntil([&] { return server.accepted(1) >= 3; }, 3 * kIntervalMs + kSlackMs), 0);
+  EXPECT_EQ(server.accepted(0), 0);
+  EXPECT_EQ(f.pool(0).slot(0).last_check_ms.load(), 0);
+  // Enabled again: checked from the next interval on.
+  ASSERT_TRUE(f.region.setAdmin("p", "127.0.0.1:" + std::to_string(paused),
+                                shm::AdminState::None));
+  EXPECT_GE(waitUntil([&] { return server.accepted(0) >= 1; }, 2 * kIntervalMs + kSlackMs), 0);
+  EXPECT_EQ(checker.stop(2000), 0);
+}
+
 TEST(Checker, FailsToStartWithoutItsBackendsInTheRegion) {
   shm::ShmFixture f("[pools.p]\n" + backends({1}) + healthTable("p", ""));
   config::Config other = shm::ShmFixture::parseConfig("[pools.p]\n" + backends({2}));

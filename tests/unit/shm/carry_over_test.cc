@@ -92,6 +92,35 @@ TEST(CarryOver, ScribbledSlotsStartFresh) {
   EXPECT_EQ(report.rejected.size(), 2u);
 }
 
+TEST(CarryOver, AdminStatesAreReportedNotCopied) {
+  ShmFixture old_gen(kOld);
+  ASSERT_TRUE(old_gen.region.setAdmin("p", "10.0.0.1:80", AdminState::Drain));
+  ASSERT_TRUE(old_gen.region.setAdmin("p", "10.0.0.3:80", AdminState::Maint));
+  ASSERT_TRUE(old_gen.region.setAdmin("p", "10.0.0.2:80", AdminState::Drain));  // gone from p
+  ShmFixture new_gen(kNew);
+  const CarryReport report = carryOver(old_gen.region, new_gen.region, kNow);
+  ASSERT_EQ(report.admin.size(), 2u);
+  // In the order of the new region's slots: p's .3, .9, .1.
+  EXPECT_EQ(report.admin[0].address, "10.0.0.3:80");
+  EXPECT_EQ(report.admin[0].state, AdminState::Maint);
+  EXPECT_EQ(report.admin[1].pool, "p");
+  EXPECT_EQ(report.admin[1].address, "10.0.0.1:80");
+  EXPECT_EQ(report.admin[1].state, AdminState::Drain);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(new_gen.pool(0).admin(i), AdminState::None) << "the master writes them";
+  }
+}
+
+TEST(CarryOver, AnAdminStateThatIsNoneOfThemRejectsTheSlot) {
+  ShmFixture old_gen(kOld);
+  old_gen.pool(0).slot(0).admin.store(3);  // 10.0.0.1
+  ShmFixture new_gen(kNew);
+  const CarryReport report = carryOver(old_gen.region, new_gen.region, kNow);
+  EXPECT_TRUE(report.admin.empty());
+  ASSERT_EQ(report.rejected.size(), 1u);
+  EXPECT_NE(report.rejected[0].find("admin state 3"), std::string::npos) << report.rejected[0];
+}
+
 TEST(CarryOver, AnOverwrittenRegionCarriesNothing) {
   ShmFixture old_gen(kOld);
   for (int i = 0; i < 3; ++i) {

@@ -68,6 +68,20 @@ TEST(ShmRegion, KeysFindTheirSlot) {
   EXPECT_STREQ(region->backend(2).pool, "api");
 }
 
+TEST(ShmRegion, SetAdminWritesTheSlotAndBumpsTheGeneration) {
+  auto region = ShmRegion::create(2, 1);
+  ASSERT_TRUE(region.ok());
+  ASSERT_EQ(region->findOrAdd("web", "10.0.0.1:80"), 0);
+  ASSERT_EQ(region->findOrAdd("web", "10.0.0.2:80"), 1);
+  const uint64_t before = region->header().health_generation.load();
+  EXPECT_TRUE(region->setAdmin("web", "10.0.0.2:80", AdminState::Maint));
+  EXPECT_EQ(region->backend(1).admin.load(), 2u);
+  EXPECT_EQ(region->backend(0).admin.load(), 0u);
+  EXPECT_EQ(region->header().health_generation.load(), before + 1);
+  EXPECT_FALSE(region->setAdmin("web", "10.0.0.3:80", AdminState::Drain));
+  EXPECT_EQ(region->header().health_generation.load(), before + 1);
+}
+
 TEST(ShmRegion, KeysLiveInPrivateMemory) {
   auto region = ShmRegion::create(2, 1);
   ASSERT_TRUE(region.ok());
