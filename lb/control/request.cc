@@ -45,6 +45,10 @@ std::optional<Command> commandNamed(std::string_view name) {
   return std::nullopt;
 }
 
+bool readsOnly(Command command) {
+  return command == Command::Status || command == Command::Backends;
+}
+
 Arity arityOf(Command command) {
   for (const Named& n : kCommands) {
     if (n.command == command) {

@@ -61,4 +61,7 @@ struct Arity {
 };
 Arity arityOf(Command command);
 
+// Status and Backends only read; every other command changes what the master does.
+bool readsOnly(Command command);
+
 }  // namespace weir::control

@@ -86,6 +86,7 @@ void Supervisor::syncControlSocket(bool take_over) {
     return;
   }
   if (control_ && control_->path() == path && control_->gid() == gid) {
+    control_->setReadOnlyUid(cfg_->global.uid);  // a reload may change the children's user
     return;
   }
   const bool own_path = control_ && control_->path() == path;
@@ -99,9 +100,11 @@ void Supervisor::syncControlSocket(bool take_over) {
       control_ = std::make_unique<ControlSocket>(path, gid, handler, take_over || own_path);
     } catch (const std::exception& e) {
       spdlog::error("{}; weirctl still reaches this master at {}", e.what(), control_->path());
+      control_->setReadOnlyUid(cfg_->global.uid);
       return;
     }
   }
+  control_->setReadOnlyUid(cfg_->global.uid);
   spdlog::info("control socket {} (mode 0660{})", path,
                gid ? ", group " + std::to_string(*gid) : "");
 }

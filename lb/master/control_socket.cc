@@ -218,7 +218,13 @@ void ControlSocket::acceptSome(int64_t now) {
       }
       return;
     }
-    conns_.push_back(Conn{std::move(fd), now + kTimeoutMs, {}, {}, 0});
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    std::optional<uint32_t> uid;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      uid = cred.uid;
+    }
+    conns_.push_back(Conn{std::move(fd), now + kTimeoutMs, {}, {}, 0, uid});
     // Most clients have sent their request by now: answer without another poll round.
     Conn& c = conns_.back();
     if (!onReadable(c)) {
@@ -250,6 +256,15 @@ void ControlSocket::answer(Conn& c, const control::ParsedRequest& parsed) {
   control::Reply reply;
   if (!parsed.request) {
     reply = control::Reply::failure("bad request: " + parsed.error);
+  } else if (!control::readsOnly(parsed.request->command) && read_only_uid_ &&
+             *read_only_uid_ != 0 && (!c.uid || *c.uid == *read_only_uid_)) {
+    spdlog::warn("control socket {}: {} refused: the client runs as uid {}, the uid of weir's "
+                 "workers, which may only read",
+                 path_, control::commandName(parsed.request->command), *read_only_uid_);
+    reply = control::Reply::failure(
+        std::string(control::commandName(parsed.request->command)) +
+        " refused: uid " + std::to_string(*read_only_uid_) +
+        " is the user weir's workers run as, which may only read (status, backends)");
   } else {
     try {
       reply = handler_(*parsed.request);

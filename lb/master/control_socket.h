@@ -49,6 +49,12 @@ public:
   const std::string& path() const { return path_; }
   std::optional<uint32_t> gid() const { return gid_; }
 
+  // The uid weir's children run as (global.uid). The socket's group is theirs, so a worker
+  // could connect: a client with this uid (its SO_PEERCRED) may only read (status, backends),
+  // never change anything, so that a compromised worker cannot drain backends or reload.
+  // nullopt or 0 (children run as root): no such limit.
+  void setReadOnlyUid(std::optional<uint32_t> uid) { read_only_uid_ = uid; }
+
   // Appends the fds to poll: the listening socket (unless at kMaxConnections) and each
   // connection. Remembers how many it added.
   void addPollFds(std::vector<pollfd>& fds) const;
@@ -72,6 +78,7 @@ private:
     std::string in;
     std::string out;  // the reply, once there is one
     size_t sent = 0;
+    std::optional<uint32_t> uid;  // the client's, from SO_PEERCRED
   };
 
   void bindAndRename(bool take_over);
@@ -85,6 +92,7 @@ private:
   std::string path_;
   std::optional<uint32_t> gid_;
   Handler handler_;
+  std::optional<uint32_t> read_only_uid_;
   net::UniqueFd listen_;
   dev_t dev_ = 0;
   ino_t ino_ = 0;

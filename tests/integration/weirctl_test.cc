@@ -141,6 +141,38 @@ TEST_F(Weirctl, TheSocketIsRootsAndTheChildrensGroupOnly) {
   EXPECT_NE(::lstat(rig.socket.c_str(), &st), 0) << "the socket outlived its master";
 }
 
+// The socket's group is the children's, so a worker could connect to it: the workers' user
+// may read, never change anything (SO_PEERCRED), so that a compromised worker cannot drain
+// backends or reload.
+TEST_F(Weirctl, TheWorkersUserMayOnlyRead) {
+  Rig rig;
+  WeirProcess weir(rig.config());
+  ASSERT_TRUE(weir.start());
+  const passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  // The socket's own mode decides, not its directory's (a private temporary one here).
+  ASSERT_EQ(::chmod(rig.run_dir.path().c_str(), 0755), 0);
+  auto as_nobody = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"--reuid", std::to_string(nobody->pw_uid), "--regid",
+                                     std::to_string(nobody->pw_gid), "--clear-groups", "--",
+                                     kWeirctlBin, "-s", rig.socket};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunResult r = run(findProgram("setpriv"), argv, seconds(30));
+    return Ctl{r.exitCode(), r.out, r.err};
+  };
+  const Ctl status = as_nobody({"status"});
+  EXPECT_EQ(status.code, 0) << status;
+  const Ctl drain = as_nobody({"drain", "back", rig.a.endpoint()});
+  EXPECT_EQ(drain.code, 1) << drain;
+  EXPECT_TRUE(contains(drain.err, "drain refused")) << drain;
+  const Ctl reload = as_nobody({"reload"});
+  EXPECT_EQ(reload.code, 1) << reload;
+  // Root may, and the refused drain changed nothing: both backends still answer.
+  EXPECT_TRUE(shared(backendsOf(weir, 20), "a"));
+  const Ctl root_drain = rig.ctl(weir, {"drain", "back", rig.a.endpoint()});
+  EXPECT_EQ(root_drain.code, 0) << root_drain;
+}
+
 TEST_F(Weirctl, AStaleSocketFileIsReplaced) {
   Rig rig;
   {
