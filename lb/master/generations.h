@@ -89,6 +89,8 @@ public:
   Generation* serving() const;
   uint64_t nextNumber() const { return next_number_; }
   bool empty() const { return gens_.empty(); }
+  // Every generation still known, oldest first (for reporting: view.h).
+  const std::vector<std::unique_ptr<Generation>>& all() const { return gens_; }
   bool anyAlive() const;
   // Draining generations with children still running.
   size_t drainingAlive() const;
