@@ -164,11 +164,23 @@ void defaultUser(const toml::table& root, uint32_t euid, Global& global, Diagnos
            "workers root)");
 }
 
+// metrics = "IP:PORT" ("[IPv6]:PORT"), or "" for off.
+void readMetrics(const Section& section, Global& global) {
+  const toml::node* node = section.get("metrics");
+  if (node == nullptr) {
+    return;
+  }
+  if (const auto* text = node->as_string(); text != nullptr && text->get().empty()) {
+    return;
+  }
+  global.metrics = readAddress(*node, section.pathOf("metrics"), section.diag());
+}
+
 void readGlobal(const Section& section, Global& global) {
   section.checkKeys({"workers", "log_level", "error_log", "access_log", "pid_file",
                      "max_connections", "steering", "drain_timeout", "user", "group",
                      "worker_cpu_affinity", "worker_rlimit_nofile", "transparent_mark",
-                     "transparent_table"});
+                     "transparent_table", "metrics"});
   readWorkers(section, global);
 
   const std::initializer_list<std::string_view> levels = {
@@ -200,6 +212,7 @@ void readGlobal(const Section& section, Global& global) {
     global.worker_rlimit_nofile = static_cast<uint64_t>(*nofile);
   }
   readTransparent(section, global);
+  readMetrics(section, global);
 }
 
 }  // namespace weir::config::detail

@@ -87,6 +87,7 @@ void Supervisor::start() {
   // A fresh child holds nothing of the master's own: not its signalfd, not an upgrade's pipe.
   gens_->setChildCleanup([this] {
     signal_fd_.reset();
+    http_.reset();
     if (upgrade_) {
       upgrade_->closeReportFd();
     }
@@ -129,6 +130,7 @@ void Supervisor::start() {
   steering_->setWorkers(first.nworkers);
   (void)steering_->setMode(cfg_->global.steering);
   gens_->publishLive();
+  openMetrics(cfg_->global, true);
   confirm_at_ = worker::monotonicMs() + kConfirmMs;
 }
 
@@ -308,6 +310,9 @@ int64_t Supervisor::nextTimeoutMs(int64_t now) const {
   if (!confirmed_) {
     consider(confirm_at_);
   }
+  if (http_) {
+    consider(http_->nextDeadline());
+  }
   if (next < 0) {
     return -1;
   }
@@ -324,12 +329,15 @@ bool Supervisor::finished() const {
 int Supervisor::run() {
   start();
   while (!finished()) {
-    pollfd pfds[2] = {{signal_fd_.get(), POLLIN, 0}, {-1, POLLIN, 0}};
+    std::vector<pollfd> pfds = {{signal_fd_.get(), POLLIN, 0}, {-1, POLLIN, 0}};
     if (upgrade_) {
       pfds[1].fd = upgrade_->reportFd();
     }
+    if (http_) {
+      http_->addPollFds(pfds);
+    }
     const int64_t timeout = nextTimeoutMs(worker::monotonicMs());
-    int n = ::poll(pfds, 2, static_cast<int>(std::min<int64_t>(timeout, 60000)));
+    int n = ::poll(pfds.data(), pfds.size(), static_cast<int>(std::min<int64_t>(timeout, 60000)));
     if (n < 0 && errno != EINTR) {
       spdlog::critical("poll: {}", std::strerror(errno));
       break;
@@ -339,7 +347,11 @@ int Supervisor::run() {
       onSignal(si);
     }
     tick(worker::monotonicMs());
+    if (http_) {
+      http_->service(worker::monotonicMs());
+    }
   }
+  http_.reset();
   sockets_->closeAll(stop_ != Stop::HandOff);
   // Either name may hold our pid (PATH.oldbin once a new master took over).
   removePidFile(pid_file_, pid_);

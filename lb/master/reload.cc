@@ -53,12 +53,14 @@ void Supervisor::reload() {
                   "configuration (generation {})",
                   cfg_->path, e.messages().size(),
                   gens_->serving() ? gens_->serving()->number : 0);
+    ++counters_.reloads_failed;
     notifyReady(status());
     return;
   } catch (const std::exception& e) {
     // Anything else reading the file can throw (out of memory): the old config still serves.
     spdlog::error("reload failed: {}: {}; still serving the previous configuration", cfg_->path,
                   e.what());
+    ++counters_.reloads_failed;
     notifyReady(status());
     return;
   }
@@ -79,14 +81,17 @@ void Supervisor::reload() {
                   "previous configuration (generation {})",
                   cfg_->path, files.errors.size(),
                   gens_->serving() ? gens_->serving()->number : 0);
+    ++counters_.reloads_failed;
     notifyReady(status());
     return;
   }
   try {
     startGeneration(std::move(next));
+    ++counters_.reloads;
   } catch (const std::exception& e) {
     spdlog::error("reload failed: {}; still serving the previous configuration (generation {})",
                   e.what(), gens_->serving() ? gens_->serving()->number : 0);
+    ++counters_.reloads_failed;
   }
   notifyReady(status());
 }
@@ -112,6 +117,9 @@ void Supervisor::applyGlobal(const config::Config& next) {
     } catch (const std::exception& e) {
       spdlog::error("{}; the pid file stays {}", e.what(), pid_file_);
     }
+  }
+  if (now.metrics != old.metrics) {
+    openMetrics(now, false);
   }
   if (!steering_->setMode(now.steering)) {
     spdlog::warn("steering = \"{}\" needs the BPF program, which this master has not loaded; "
@@ -157,6 +165,7 @@ void Supervisor::startGeneration(std::shared_ptr<const config::Config> next) {
 void Supervisor::pollHandover(int64_t now) {
   bool fresh_up = false;
   if (handover_ && handover_->poll(now, *sockets_, *gens_, &fresh_up)) {
+    counters_.retired_queue_reset += static_cast<uint64_t>(handover_->abandoned());
     finishHandover(now, fresh_up);
   }
 }

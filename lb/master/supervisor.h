@@ -13,8 +13,10 @@
 #include "config/config.h"
 #include "master/generations.h"
 #include "master/handover.h"
+#include "master/http_server.h"
 #include "master/listen_sockets.h"
 #include "master/upgrade_flow.h"
+#include "master/view.h"
 #include "net/unique_fd.h"
 #include "steer/steering.h"
 
@@ -28,6 +30,7 @@ namespace weir::master {
 //   master.cc   start-up, the loop, signals, stops, start-up confirmation
 //   reload.cc   SIGHUP: a new generation, then the hand-over
 //   handoff.cc  SIGUSR2: starting an UpgradeFlow and acting on how it ends
+//   observe.cc  the metrics listener: /metrics, /status.json and the status page
 class Supervisor {
 public:
   Supervisor(std::shared_ptr<const config::Config> cfg, std::vector<std::string> args);
@@ -56,6 +59,11 @@ private:
   void applyGlobal(const config::Config& next);
   void pollHandover(int64_t now);
   void finishHandover(int64_t now, bool fresh_up);
+
+  // the metrics listener (observe.cc)
+  void openMetrics(const config::Global& next, bool at_start);
+  HttpResponse serveHttp(const std::string& path) const;
+  View view() const;
 
   // binary upgrade (handoff.cc)
   void beginUpgrade();
@@ -87,6 +95,9 @@ private:
   int64_t confirm_at_ = -1;
   int report_fd_ = -1;  // new master: the old master's pipe, told READY on confirmation
   std::string pid_file_;  // the pid file this master wrote
+
+  std::unique_ptr<HttpServer> http_;  // global.metrics; null when off
+  MasterCounters counters_;
 };
 
 }  // namespace weir::master
