@@ -51,29 +51,43 @@ HttpRequest bad(HttpRequest::Status status) {
   return r;
 }
 
+// Why the request line is wrong, or Ok.
+HttpRequest::Status checkRequestLine(std::string_view method, std::string_view target,
+                                     std::string_view version) {
+  if (!allToken(method) || target.empty() || target.front() != '/' || !allVisible(target)) {
+    return HttpRequest::Status::Bad;
+  }
+  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
+      version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9') {
+    return HttpRequest::Status::Bad;
+  }
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") {
+    return HttpRequest::Status::Version;
+  }
+  return HttpRequest::Status::Ok;
+}
+
 }  // namespace
 
+// The verdict depends on the bytes in stream order only: it is decided at the first byte that
+// decides it, so bytes that follow never change it (the server answers on the first verdict),
+// and bytes past kMaxRequestBytes are never looked at.
 HttpRequest parseHttpRequest(std::string_view data) {
-  const size_t end = data.find("\r\n\r\n");
-  if (end == std::string_view::npos) {
-    if (data.size() >= kMaxRequestBytes) {
-      return bad(HttpRequest::Status::TooLarge);
-    }
-    // Lines ended by a bare LF: never a valid request, so do not wait for more.
-    if (data.find("\n\n") != std::string_view::npos ||
-        data.find("\n\r\n") != std::string_view::npos) {
+  const std::string_view window = data.substr(0, kMaxRequestBytes);
+  // An unfinished line: a bare LF in it (a client ending lines with LF alone) can never become
+  // valid, so it is refused now rather than after the client's timeout.
+  const auto unfinished = [&](std::string_view tail) {
+    if (tail.find('\n') != std::string_view::npos) {
       return bad(HttpRequest::Status::Bad);
     }
-    return {};
-  }
-  if (end + 4 > kMaxRequestBytes) {
-    return bad(HttpRequest::Status::TooLarge);
-  }
-  std::string_view head = data.substr(0, end + 2);  // every line with its CRLF
+    return data.size() >= kMaxRequestBytes ? bad(HttpRequest::Status::TooLarge) : HttpRequest{};
+  };
 
-  const size_t eol = head.find("\r\n");
-  const std::string_view line = head.substr(0, eol);
-  head.remove_prefix(eol + 2);
+  size_t eol = window.find("\r\n");
+  if (eol == std::string_view::npos) {
+    return unfinished(window);
+  }
+  const std::string_view line = window.substr(0, eol);
   const size_t sp1 = line.find(' ');
   const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
@@ -81,22 +95,20 @@ HttpRequest parseHttpRequest(std::string_view data) {
   }
   const std::string_view method = line.substr(0, sp1);
   const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  const std::string_view version = line.substr(sp2 + 1);
-  if (!allToken(method) || target.empty() || target.front() != '/' || !allVisible(target)) {
-    return bad(HttpRequest::Status::Bad);
-  }
-  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
-      version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9') {
-    return bad(HttpRequest::Status::Bad);
-  }
-  if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-    return bad(HttpRequest::Status::Version);
+  if (auto status = checkRequestLine(method, target, line.substr(sp2 + 1));
+      status != HttpRequest::Status::Ok) {
+    return bad(status);
   }
 
-  while (!head.empty()) {
-    const size_t e = head.find("\r\n");
-    const std::string_view field = head.substr(0, e);
-    head.remove_prefix(e + 2);
+  for (size_t at = eol + 2;; at = eol + 2) {
+    eol = window.find("\r\n", at);
+    if (eol == std::string_view::npos) {
+      return unfinished(window.substr(at));
+    }
+    const std::string_view field = window.substr(at, eol - at);
+    if (field.empty()) {
+      break;  // the blank line ending the headers
+    }
     const size_t colon = field.find(':');
     // No obsolete line folding, no space before the colon (RFC 9112 5.1).
     if (colon == std::string_view::npos || !allToken(field.substr(0, colon)) ||
