@@ -36,6 +36,8 @@ PACKAGES=(
   # The benchmark's TLS workloads (tests/bench, which installs its other tools itself):
   # h2load for HTTP/1.1 and HTTP/2 over TLS, the openssl CLI for the run's certificate.
   nghttp2-client openssl
+  # The status page test (tests/integration/metrics_test.cc) renders / in headless Chromium.
+  chromium
 )
 
 missing=()

@@ -94,6 +94,9 @@ struct Global {
   // routing table its policy rule sends them to (a "local" default route: deliver here).
   uint32_t transparent_mark = 0x7765;   // nonzero
   uint32_t transparent_table = 7765;    // 1..2^31-1, not 253 (default), 254 (main), 255 (local)
+  // The master's HTTP listener for Prometheus (/metrics), /status.json and the status page
+  // (/); nullopt: off.
+  std::optional<net::SockAddr> metrics;
 };
 
 // A config value that names a file, with where the config wrote it, so that the messages of

@@ -279,12 +279,24 @@ void readControlSocket(const Section& section, Global& global) {
   }
 }
 
+// metrics = "IP:PORT" ("[IPv6]:PORT"), or "" for off.
+void readMetrics(const Section& section, Global& global) {
+  const toml::node* node = section.get("metrics");
+  if (node == nullptr) {
+    return;
+  }
+  if (const auto* text = node->as_string(); text != nullptr && text->get().empty()) {
+    return;
+  }
+  global.metrics = readAddress(*node, section.pathOf("metrics"), section.diag());
+}
+
 void readGlobal(const Section& section, Global& global) {
   section.checkKeys({"workers", "log_level", "error_log", "access_log", "pid_file",
                      "control_socket", "max_connections", "steering", "drain_timeout", "user",
                      "group", "worker_cpu_affinity", "worker_rlimit_nofile", "worker_priority",
                      "worker_rlimit_core", "working_directory", "transparent_mark",
-                     "transparent_table"});
+                     "transparent_table", "metrics"});
   readWorkers(section, global);
 
   const std::initializer_list<std::string_view> levels = {
@@ -323,6 +335,7 @@ void readGlobal(const Section& section, Global& global) {
   readCoreLimit(section, global);
   readWorkingDirectory(section, global);
   readTransparent(section, global);
+  readMetrics(section, global);
 }
 
 }  // namespace weir::config::detail

@@ -26,6 +26,12 @@
 namespace weir::health {
 namespace {
 
+int64_t monotonicUs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000 + ts.tv_nsec / 1000;
+}
+
 constexpr int kMaxEvents = 64;
 constexpr int64_t kReviveTickMs = 100;  // how late a passive hold-down may end
 constexpr int64_t kMaxWaitMs = 1000;
@@ -60,6 +66,7 @@ private:
     ProbeSpec spec;
     Schedule schedule;
     Probe probe;
+    int64_t started_us = 0;  // when the running check started (CLOCK_MONOTONIC)
   };
 
   const tls::ClientContext* contextFor(const config::Pool& pool);
@@ -219,6 +226,7 @@ void Checker::startDue(int64_t now) {
     if (t->slots->admin(t->backend) == shm::AdminState::Maint) {
       continue;  // in maintenance (weirctl disable): no checks until it is enabled again
     }
+    t->started_us = monotonicUs();
     if (auto outcome = t->probe.start(t->spec, now)) {
       record(*t, *outcome, now);
     } else {
@@ -255,6 +263,8 @@ void Checker::record(Target& t, const Outcome& outcome, int64_t now) {
     spdlog::debug("check of {} in pool {}: {}", t.spec.address.toString(), pool,
                   outcome.ok ? "passed" : outcome.error);
   }
+  const int64_t took = std::max<int64_t>(0, monotonicUs() - t.started_us);
+  t.slots->slot(t.backend).check_duration_us.store(took, std::memory_order_relaxed);
   (void)t.slots->recordProbe(t.backend, outcome.ok, outcome.error, now);
 }
 

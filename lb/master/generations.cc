@@ -317,6 +317,7 @@ void Generations::makeRoom(int64_t now) {
     spdlog::warn("generation {} stopped before its connections ended: closing its {} "
                  "connection(s) ({}); at most {} generations holding connections run at once",
                  g->number, held, detail, kMaxGenerations);
+    cut_.generation_limit += static_cast<uint64_t>(held);
     g->draining = true;
     stopRespawning(*g);
     signalAll(*g, SIGTERM, SIGTERM);
@@ -383,6 +384,7 @@ void Generations::tick(int64_t now, bool respawn, const Generation* keep) {
     if (gen->term_at >= 0 && now >= gen->term_at) {
       spdlog::warn("generation {}: drain_timeout over; closing its remaining connections",
                    gen->number);
+      cut_.drain_timeout += static_cast<uint64_t>(connectionsOf(*gen, nullptr));
       signalAll(*gen, SIGTERM, SIGTERM);
       gen->term_at = -1;
       gen->kill_at = now + kKillGraceMs;

@@ -66,6 +66,13 @@ std::string describeExit(int status);
 shm::CarryReport carryHealth(const shm::ShmRegion& from, shm::ShmRegion& to,
                              const std::string& source);
 
+// Client connections closed by force because a generation was stopped before they ended
+// (what its workers reported open at that moment).
+struct CutConnections {
+  uint64_t drain_timeout = 0;     // a draining generation reached drain_timeout
+  uint64_t generation_limit = 0;  // stopped to keep at most kMaxGenerations holding connections
+};
+
 // The generations of one master and their children: making a generation (shm region, carried
 // health state), forking and respawning its children, reaping them (and retiring what a dead
 // worker counted), draining generations and bounding how many run. Single-threaded, in the
@@ -91,6 +98,7 @@ public:
   Generation* serving() const;
   uint64_t nextNumber() const { return next_number_; }
   bool empty() const { return gens_.empty(); }
+  const CutConnections& cut() const { return cut_; }
   // Every generation still known, oldest first (for reporting: view.h).
   const std::vector<std::unique_ptr<Generation>>& all() const { return gens_; }
   bool anyAlive() const;
@@ -148,6 +156,7 @@ private:
   pid_t master_pid_;
   std::function<void()> child_cleanup_;
   bool handed_off_ = false;
+  CutConnections cut_;
   // Session ticket key chains, kept across generations (make() is logically const: the
   // chains only move forward in time).
   mutable tls::TicketStore tickets_;

@@ -1,5 +1,7 @@
 #include "master/handover.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 namespace weir::master {
@@ -34,6 +36,7 @@ bool Handover::poll(int64_t now, const ListenSockets& sockets, const Generations
   if (!quiet) {
     spdlog::warn("retiring listen addresses: {} connections still queued or half-open after "
                  "{} ms; closing anyway (they are reset)", backlog, elapsed);
+    abandoned_ = std::max<int64_t>(0, backlog);
   }
   *fresh_up = up;
   return true;

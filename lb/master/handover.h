@@ -28,6 +28,9 @@ public:
   bool poll(int64_t now, const ListenSockets& sockets, const Generations& gens, bool* fresh_up);
   // When poll() next has something to look at.
   int64_t nextPollMs() const { return next_poll_ms_; }
+  // Connections still queued or half-open in the retiring listen queues when poll() gave up
+  // waiting for them (they are reset when the addresses close); 0 if they emptied.
+  int64_t abandoned() const { return abandoned_; }
 
   Generation* old() const { return old_; }
   Generation* fresh() const { return fresh_; }
@@ -38,6 +41,7 @@ private:
   int64_t started_ms_;
   int64_t next_poll_ms_;
   unsigned quiet_polls_ = 0;
+  int64_t abandoned_ = 0;
   Generation* old_;
   Generation* fresh_;
 };

@@ -87,6 +87,7 @@ void Supervisor::start() {
   // A fresh child holds nothing of the master's own: not its signalfd, not an upgrade's pipe.
   gens_->setChildCleanup([this] {
     signal_fd_.reset();
+    http_.reset();
     if (upgrade_) {
       upgrade_->closeReportFd();
     }
@@ -138,6 +139,7 @@ void Supervisor::start() {
   steering_->setWorkers(first.nworkers);
   (void)steering_->setMode(cfg_->global.steering);
   gens_->publishLive();
+  openMetrics(cfg_->global, true);
   confirm_at_ = worker::monotonicMs() + kConfirmMs;
 }
 
@@ -363,6 +365,9 @@ int64_t Supervisor::nextTimeoutMs(int64_t now) const {
   if (!confirmed_) {
     consider(confirm_at_);
   }
+  if (http_) {
+    consider(http_->nextDeadline());
+  }
   if (next < 0) {
     return -1;
   }
@@ -388,6 +393,9 @@ int Supervisor::run() {
     if (control_) {
       control_->addPollFds(pfds);
     }
+    if (http_) {
+      http_->addPollFds(pfds);
+    }
     const int64_t timeout = nextTimeoutMs(worker::monotonicMs());
     int n = ::poll(pfds.data(), pfds.size(), static_cast<int>(std::min<int64_t>(timeout, 60000)));
     if (n < 0 && errno != EINTR) {
@@ -406,8 +414,12 @@ int Supervisor::run() {
       syncControlSocket(false);
     }
     tick(worker::monotonicMs());
+    if (http_) {
+      http_->service(worker::monotonicMs());
+    }
   }
   control_.reset();  // removes the path, unless a new master has taken it over
+  http_.reset();
   sockets_->closeAll(stop_ != Stop::HandOff);
   // Either name may hold our pid (PATH.oldbin once a new master took over).
   removePidFile(pid_file_, pid_);

@@ -81,6 +81,7 @@ Supervisor::ReloadResult Supervisor::reloadFrom(const std::string& path) {
     const std::string line = "reload failed: " + summary + "; " + keptServing();
     spdlog::error("{}", line);
     problems.push_back(line);
+    ++counters_.reloads_failed;
     return ReloadResult{false, joinLines(problems)};
   };
   std::shared_ptr<const config::Config> next;
@@ -146,6 +147,9 @@ void Supervisor::applyGlobal(const config::Config& next) {
       spdlog::error("{}; the pid file stays {}", e.what(), pid_file_);
     }
   }
+  if (now.metrics != old.metrics) {
+    openMetrics(now, false);
+  }
   if (!steering_->setMode(now.steering)) {
     spdlog::warn("steering = \"{}\" needs the BPF program, which this master has not loaded; "
                  "the kernel's hash spreads connections until a restart or binary upgrade",
@@ -197,6 +201,7 @@ const Generation& Supervisor::startGeneration(std::shared_ptr<const config::Conf
 void Supervisor::pollHandover(int64_t now) {
   bool fresh_up = false;
   if (handover_ && handover_->poll(now, *sockets_, *gens_, &fresh_up)) {
+    counters_.retired_queue_reset += static_cast<uint64_t>(handover_->abandoned());
     finishHandover(now, fresh_up);
   }
 }

@@ -17,6 +17,7 @@
 #include "master/control_socket.h"
 #include "master/generations.h"
 #include "master/handover.h"
+#include "master/http_server.h"
 #include "master/listen_sockets.h"
 #include "master/upgrade_flow.h"
 #include "master/view.h"
@@ -34,6 +35,7 @@ namespace weir::master {
 //   reload.cc   SIGHUP (or weirctl reload): a new generation, then the hand-over
 //   handoff.cc  SIGUSR2: starting an UpgradeFlow and acting on how it ends
 //   commands.cc the control socket's requests (weirctl), admin states
+//   observe.cc  the metrics listener: /metrics, /status.json and the status page
 class Supervisor {
 public:
   Supervisor(std::shared_ptr<const config::Config> cfg, std::vector<std::string> args);
@@ -79,6 +81,11 @@ private:
   void applyGlobal(const config::Config& next);
   void pollHandover(int64_t now);
   void finishHandover(int64_t now, bool fresh_up);
+
+  // the metrics listener (observe.cc)
+  void openMetrics(const config::Global& next, bool at_start);
+  HttpResponse serveHttp(const std::string& path) const;
+  View view() const;
 
   // binary upgrade (handoff.cc)
   void beginUpgrade();
@@ -127,6 +134,8 @@ private:
   int64_t confirm_at_ = -1;
   int report_fd_ = -1;  // new master: the old master's pipe, told READY on confirmation
   std::string pid_file_;  // the pid file this master wrote
+
+  std::unique_ptr<HttpServer> http_;  // global.metrics; null when off
 };
 
 }  // namespace weir::master

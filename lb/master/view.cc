@@ -8,6 +8,7 @@
 
 #include "shm/error_text.h"
 #include "shm/layout.h"
+#include "worker/session.h"
 
 namespace weir::master {
 namespace {
@@ -15,42 +16,41 @@ namespace {
 // The largest count reported for one worker's active connections (a garbage
 // value cannot make a sum over workers overflow).
 constexpr int64_t kMaxActive = int64_t{1} << 31;
+// A check takes at most its timeout (at most a day); anything longer is garbage.
+constexpr int64_t kMaxCheckUs = int64_t{86400} * 1000000;
 
-const char *steeringName(config::Steering mode) {
+const char* steeringName(config::Steering mode) {
   switch (mode) {
-  case config::Steering::LeastLoaded:
-    return "least-loaded";
-  case config::Steering::RoundRobin:
-    return "round-robin";
-  case config::Steering::Hash:
-    return "hash";
+    case config::Steering::LeastLoaded:
+      return "least-loaded";
+    case config::Steering::RoundRobin:
+      return "round-robin";
+    case config::Steering::Hash:
+      return "hash";
   }
   return "unknown";
 }
 
-const char *modeName(config::ListenerMode mode) {
+const char* modeName(config::ListenerMode mode) {
   switch (mode) {
-  case config::ListenerMode::Tcp:
-    return "tcp";
-  case config::ListenerMode::TlsPassthrough:
-    return "tls-passthrough";
-  case config::ListenerMode::TlsTerminate:
-    return "tls-terminate";
+    case config::ListenerMode::Tcp:
+      return "tcp";
+    case config::ListenerMode::TlsPassthrough:
+      return "tls-passthrough";
+    case config::ListenerMode::TlsTerminate:
+      return "tls-terminate";
   }
   return "unknown";
 }
 
-uint64_t load(const std::atomic<uint64_t> &v) {
-  return v.load(std::memory_order_relaxed);
-}
+uint64_t load(const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); }
 
-WorkerView workerView(const Generation &gen, unsigned slot) {
+WorkerView workerView(const Generation& gen, unsigned slot) {
   WorkerView w;
   w.slot = slot;
   w.pid = gen.workers[slot].pid;
-  const shm::WorkerSlot &s = gen.region->worker(slot);
-  w.active = std::clamp<int64_t>(s.active.load(std::memory_order_relaxed), 0,
-                                 kMaxActive);
+  const shm::WorkerSlot& s = gen.region->worker(slot);
+  w.active = std::clamp<int64_t>(s.active.load(std::memory_order_relaxed), 0, kMaxActive);
   w.accepted = load(s.accepted);
   w.rejected_full = load(s.rejected_full);
   w.tls_handshakes = load(s.tls_handshakes);
@@ -59,11 +59,14 @@ WorkerView workerView(const Generation &gen, unsigned slot) {
   w.bad_hello = load(s.bad_hello);
   w.proxy_untrusted = load(s.proxy_untrusted);
   w.bad_proxy_header = load(s.bad_proxy_header);
+  for (size_t r = 0; r < worker::kCloseReasons; ++r) {
+    w.closes.emplace_back(worker::toString(static_cast<worker::CloseReason>(r)), load(s.closes[r]));
+  }
   return w;
 }
 
-BackendView backendView(const shm::PoolSlots &slots, size_t i,
-                        std::string address, int64_t now_ms) {
+BackendView backendView(const shm::PoolSlots& slots, size_t i, std::string address,
+                        int64_t now_ms) {
   BackendView b;
   b.address = std::move(address);
   const uint32_t state = slots.slot(i).state.load(std::memory_order_acquire);
@@ -74,14 +77,14 @@ BackendView backendView(const shm::PoolSlots &slots, size_t i,
   b.admin = admin <= static_cast<uint32_t>(shm::AdminState::Maint)
                 ? shm::toString(static_cast<shm::AdminState>(admin))
                 : "unknown";
-  const int64_t last =
-      slots.slot(i).last_check_ms.load(std::memory_order_relaxed);
+  const int64_t last = slots.slot(i).last_check_ms.load(std::memory_order_relaxed);
   if (last > 0) {
     b.last_check_age_ms = last >= now_ms ? 0 : now_ms - last;
+    b.last_check_duration_us = std::clamp<int64_t>(
+        slots.slot(i).check_duration_us.load(std::memory_order_relaxed), 0, kMaxCheckUs);
   }
-  b.last_error =
-      shm::readErrorText(slots.slot(i)); // NUL-terminated inside its buffer
-  b.active = slots.active(i);            // clamped by PoolSlots
+  b.last_error = shm::readErrorText(slots.slot(i));  // NUL-terminated inside its buffer
+  b.active = slots.active(i);                        // clamped by PoolSlots
   b.total = slots.total(i);
   b.failed_connects = slots.failedConnects(i);
   b.bytes_in = slots.bytesIn(i);
@@ -89,27 +92,40 @@ BackendView backendView(const shm::PoolSlots &slots, size_t i,
   return b;
 }
 
-void addPools(View &view, const Generation &gen, int64_t now_ms) {
-  const config::Config &cfg = *gen.cfg;
-  for (const config::Listener &l : cfg.listeners) {
+void addListenerTraffic(ListenerView& lv, const Generation& gen, size_t l) {
+  if (l >= shm::kMaxListenerSlots) {
+    return;
+  }
+  const size_t slots = std::min<size_t>(gen.workers.size(), gen.region->workerSlots());
+  for (unsigned slot = 0; slot < slots; ++slot) {
+    const shm::ListenerTraffic& t = gen.region->worker(slot).listeners[l];
+    lv.accepted += load(t.accepted);
+    lv.active += std::clamp<int64_t>(t.active.load(std::memory_order_relaxed), 0, kMaxActive);
+    lv.bytes_in += load(t.bytes_in);
+    lv.bytes_out += load(t.bytes_out);
+  }
+}
+
+void addPools(View& view, const Generation& gen, int64_t now_ms) {
+  const config::Config& cfg = *gen.cfg;
+  for (const config::Listener& l : cfg.listeners) {
     ListenerView lv{l.name, {}, l.pool, modeName(l.mode)};
-    for (const net::SockAddr &a : l.binds) {
+    for (const net::SockAddr& a : l.binds) {
       lv.binds.push_back(a.toString());
     }
+    addListenerTraffic(lv, gen, view.listeners.size());
     view.listeners.push_back(std::move(lv));
   }
-  const bool mapped =
-      gen.backends && gen.backends->poolCount() == cfg.pools.size();
+  const bool mapped = gen.backends && gen.backends->poolCount() == cfg.pools.size();
   for (size_t p = 0; p < cfg.pools.size(); ++p) {
     PoolView pv{cfg.pools[p].name, {}};
-    const auto &backends = cfg.pools[p].backends;
+    const auto& backends = cfg.pools[p].backends;
     for (size_t i = 0; i < backends.size(); ++i) {
       if (mapped && i < gen.backends->pool(p).size()) {
-        pv.backends.push_back(backendView(
-            gen.backends->pool(p), i, backends[i].address.toString(), now_ms));
-      } else {
         pv.backends.push_back(
-            BackendView{backends[i].address.toString(), "unknown"});
+            backendView(gen.backends->pool(p), i, backends[i].address.toString(), now_ms));
+      } else {
+        pv.backends.push_back(BackendView{backends[i].address.toString(), "unknown"});
       }
     }
     view.pools.push_back(std::move(pv));
@@ -118,9 +134,7 @@ void addPools(View &view, const Generation &gen, int64_t now_ms) {
 
 // Length of the valid UTF-8 sequence at text[i], or 0 if there is none.
 size_t utf8Length(std::string_view text, size_t i) {
-  const auto byte = [&](size_t k) {
-    return static_cast<unsigned char>(text[k]);
-  };
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
   const unsigned char c = byte(i);
   size_t n = 0;
   uint32_t cp = 0;
@@ -151,7 +165,7 @@ size_t utf8Length(std::string_view text, size_t i) {
   return n;
 }
 
-void appendField(std::string &out, const char *name) {
+void appendField(std::string& out, const char* name) {
   if (out.back() != '{') {
     out += ',';
   }
@@ -159,34 +173,33 @@ void appendField(std::string &out, const char *name) {
   out += ':';
 }
 
-void field(std::string &out, const char *name, std::string_view value) {
+void field(std::string& out, const char* name, std::string_view value) {
   appendField(out, name);
   appendJsonString(out, value);
 }
 
 template <std::integral Int>
-void field(std::string &out, const char *name, Int value) {
+void field(std::string& out, const char* name, Int value) {
   appendField(out, name);
   out += std::to_string(value);
 }
 
-void field(std::string &out, const char *name, bool value) {
+void field(std::string& out, const char* name, bool value) {
   appendField(out, name);
   out += value ? "true" : "false";
 }
 
-void field(std::string &out, const char *name, const char *value) {
+void field(std::string& out, const char* name, const char* value) {
   field(out, name, std::string_view(value));
 }
 
 // "name":[ item, item ] with each item written by write(out, item).
 template <typename Items, typename Write>
-void arrayField(std::string &out, const char *name, const Items &items,
-                Write write) {
+void arrayField(std::string& out, const char* name, const Items& items, Write write) {
   appendField(out, name);
   out += '[';
   bool first = true;
-  for (const auto &item : items) {
+  for (const auto& item : items) {
     if (!first) {
       out += ',';
     }
@@ -196,7 +209,7 @@ void arrayField(std::string &out, const char *name, const Items &items,
   out += ']';
 }
 
-void writeWorker(std::string &out, const WorkerView &w) {
+void writeWorker(std::string& out, const WorkerView& w) {
   out += '{';
   field(out, "slot", w.slot);
   field(out, "pid", w.pid);
@@ -209,10 +222,15 @@ void writeWorker(std::string &out, const WorkerView &w) {
   field(out, "bad_hello", w.bad_hello);
   field(out, "proxy_untrusted", w.proxy_untrusted);
   field(out, "bad_proxy_header", w.bad_proxy_header);
-  out += '}';
+  appendField(out, "closes");
+  out += '{';
+  for (const auto& [reason, count] : w.closes) {
+    field(out, reason.c_str(), count);
+  }
+  out += "}}";
 }
 
-void writeGeneration(std::string &out, const GenerationView &g) {
+void writeGeneration(std::string& out, const GenerationView& g) {
   out += '{';
   field(out, "number", g.number);
   field(out, "state", g.draining ? "draining" : "serving");
@@ -220,23 +238,27 @@ void writeGeneration(std::string &out, const GenerationView &g) {
   out += '}';
 }
 
-void writeListener(std::string &out, const ListenerView &l) {
+void writeListener(std::string& out, const ListenerView& l) {
   out += '{';
   field(out, "name", l.name);
-  arrayField(out, "binds", l.binds, [](std::string &o, const std::string &b) {
-    appendJsonString(o, b);
-  });
+  arrayField(out, "binds", l.binds,
+             [](std::string& o, const std::string& b) { appendJsonString(o, b); });
   field(out, "pool", l.pool);
   field(out, "mode", l.mode);
+  field(out, "accepted", l.accepted);
+  field(out, "active", l.active);
+  field(out, "bytes_in", l.bytes_in);
+  field(out, "bytes_out", l.bytes_out);
   out += '}';
 }
 
-void writeBackend(std::string &out, const BackendView &b) {
+void writeBackend(std::string& out, const BackendView& b) {
   out += '{';
   field(out, "address", b.address);
   field(out, "state", b.state);
   field(out, "admin", b.admin);
   field(out, "last_check_age_ms", b.last_check_age_ms);
+  field(out, "last_check_duration_us", b.last_check_duration_us);
   field(out, "last_error", b.last_error);
   field(out, "active", b.active);
   field(out, "total", b.total);
@@ -246,29 +268,31 @@ void writeBackend(std::string &out, const BackendView &b) {
   out += '}';
 }
 
-void writePool(std::string &out, const PoolView &p) {
+void writePool(std::string& out, const PoolView& p) {
   out += '{';
   field(out, "name", p.name);
   arrayField(out, "backends", p.backends, writeBackend);
   out += '}';
 }
 
-} // namespace
+}  // namespace
 
-View gatherView(const Generations &gens, const steer::Steering &steering,
-                const MasterCounters &counters, int64_t now_ms) {
+View gatherView(const Generations& gens, const steer::Steering& steering,
+                const MasterCounters& counters, int64_t now_ms) {
   View view;
   view.master_pid = ::getpid();
   view.steering_bpf = steering.active();
   view.reloads = counters.reloads;
-  const Generation *newest = nullptr;
-  for (const auto &gen : gens.all()) {
+  view.reloads_failed = counters.reloads_failed;
+  view.reload_cuts = {gens.cut().drain_timeout, gens.cut().generation_limit,
+                      counters.retired_queue_reset};
+  const Generation* newest = nullptr;
+  for (const auto& gen : gens.all()) {
     if (!gen->region || !gen->cfg) {
-      continue; // made but never launched
+      continue;  // made but never launched
     }
     GenerationView gv{gen->number, gen->draining, {}};
-    const size_t slots =
-        std::min<size_t>(gen->workers.size(), gen->region->workerSlots());
+    const size_t slots = std::min<size_t>(gen->workers.size(), gen->region->workerSlots());
     for (unsigned slot = 0; slot < slots; ++slot) {
       gv.workers.push_back(workerView(*gen, slot));
     }
@@ -282,7 +306,7 @@ View gatherView(const Generations &gens, const steer::Steering &steering,
   return view;
 }
 
-void appendJsonString(std::string &out, std::string_view text) {
+void appendJsonString(std::string& out, std::string_view text) {
   out += '"';
   for (size_t i = 0; i < text.size();) {
     const auto c = static_cast<unsigned char>(text[i]);
@@ -298,41 +322,48 @@ void appendJsonString(std::string &out, std::string_view text) {
       continue;
     }
     switch (c) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    default:
-      if (c < 0x20 || c == 0x7F) {
-        char buf[8];
-        std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-        out += buf;
-      } else {
-        out += static_cast<char>(c);
-      }
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7F) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
     }
     ++i;
   }
   out += '"';
 }
 
-std::string toJson(const View &view) {
+std::string toJson(const View& view) {
   std::string out = "{";
   field(out, "master_pid", view.master_pid);
   field(out, "steering", view.steering);
   field(out, "steering_bpf", view.steering_bpf);
   field(out, "reloads", view.reloads);
+  field(out, "reloads_failed", view.reloads_failed);
+  appendField(out, "reload_cut_connections");
+  out += '{';
+  field(out, "drain_timeout", view.reload_cuts.drain_timeout);
+  field(out, "generation_limit", view.reload_cuts.generation_limit);
+  field(out, "retired_queue", view.reload_cuts.retired_queue);
+  out += '}';
   arrayField(out, "generations", view.generations, writeGeneration);
   arrayField(out, "listeners", view.listeners, writeListener);
   arrayField(out, "pools", view.pools, writePool);
@@ -340,4 +371,4 @@ std::string toJson(const View &view) {
   return out;
 }
 
-} // namespace weir::master
+}  // namespace weir::master

@@ -67,6 +67,7 @@ CarryReport carryOver(const ShmRegion& from, ShmRegion& to, int64_t now_ms) {
     copy(src.passive_failures, dst.passive_failures);
     copy(src.last_check_ms, dst.last_check_ms);
     copy(src.changed_ms, dst.changed_ms);
+    copy(src.check_duration_us, dst.check_duration_us);
     (void)writeErrorText(dst, readErrorText(src));  // nobody else writes `to` yet
     Traffic& sums = to.traffic(0, i);
     for (uint32_t row = 0; row < from.trafficRows(); ++row) {

@@ -34,6 +34,11 @@ inline constexpr size_t kErrorWords = 16;     // last error text: 127 bytes + NU
 inline constexpr size_t kErrorTextLen = kErrorWords * sizeof(uint64_t);
 inline constexpr uint32_t kMaxWorkerSlots = 64;       // = config::kMaxWorkers
 inline constexpr uint32_t kMaxBackendSlots = 1 << 20;  // far above any real config
+// Per-worker listener counters: the first kMaxListenerSlots listeners (config order, by name)
+// are counted one by one; BPF steering allows no more listen addresses (WEIR_MAX_GROUPS).
+inline constexpr uint32_t kMaxListenerSlots = 64;
+// Per-worker close reason counters, indexed by worker::CloseReason (room to grow).
+inline constexpr uint32_t kCloseReasonSlots = 24;
 
 enum class BackendState : uint32_t {
   Up = 0,        // eligible for new connections
@@ -85,6 +90,7 @@ struct alignas(64) BackendSlot {
   std::atomic<uint32_t> passive_failures;  // consecutive failed connects from traffic
   std::atomic<int64_t> last_check_ms;      // when the last check ended; 0 = never checked
   std::atomic<int64_t> changed_ms;         // when the state last changed; 0 = never
+  std::atomic<int64_t> check_duration_us;  // how long the last check took (the checker)
   // Last error text, NUL-terminated, behind a sequence counter (see error_text.h).
   std::atomic<uint32_t> error_seq;
   // AdminState, written by the master only (with a health_generation bump); any other value
@@ -108,6 +114,14 @@ struct Traffic {
   std::atomic<uint64_t> bytes_out;        // bytes sent to the backend
 };
 
+// One listener's clients as one worker counts them. Bytes are counted when a connection ends.
+struct ListenerTraffic {
+  std::atomic<uint64_t> accepted;   // client connections accepted
+  std::atomic<int64_t> active;      // of which still open
+  std::atomic<uint64_t> bytes_in;   // bytes received from clients
+  std::atomic<uint64_t> bytes_out;  // bytes sent to clients
+};
+
 struct alignas(64) WorkerSlot {
   std::atomic<int32_t> pid;              // 0: no worker in this slot
   std::atomic<int64_t> active;           // client connections the worker holds
@@ -121,10 +135,15 @@ struct alignas(64) WorkerSlot {
   // `trusted`, and clients closed for a malformed, partial or missing PROXY header.
   std::atomic<uint64_t> proxy_untrusted;
   std::atomic<uint64_t> bad_proxy_header;
+  // Client connections ended, by worker::CloseReason.
+  alignas(64) std::atomic<uint64_t> closes[kCloseReasonSlots];
+  // Listener l's clients (l < kMaxListenerSlots, index into Config::listeners).
+  alignas(64) ListenerTraffic listeners[kMaxListenerSlots];
 };
 
 static_assert(sizeof(Header) == 64);
-static_assert(sizeof(WorkerSlot) == 128);
+static_assert(sizeof(WorkerSlot) == 128 + 192 + kMaxListenerSlots * 32);
+static_assert(sizeof(ListenerTraffic) == 32);
 static_assert(sizeof(BackendSlot) % 64 == 0);
 static_assert(sizeof(Traffic) == 40);
 

@@ -244,6 +244,9 @@ void ShmRegion::retireWorker(uint32_t w) {
   WorkerSlot& stats = worker(w);
   stats.pid.store(0, std::memory_order_relaxed);
   stats.active.store(0, std::memory_order_relaxed);
+  for (auto& l : stats.listeners) {
+    l.active.store(0, std::memory_order_relaxed);
+  }
   for (uint32_t i = 0; i < backends_; ++i) {
     traffic(w + 1, i).active.store(0, std::memory_order_relaxed);
     // A worker killed while it held a reservation lock: free it (1 + its row, see layout.h).

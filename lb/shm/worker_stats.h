@@ -2,6 +2,8 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
+
 #include "shm/layout.h"
 
 namespace weir::shm {
@@ -13,6 +15,9 @@ namespace weir::shm {
 // cleared what the slot's previous worker held).
 inline void workerStarted(WorkerSlot& w, pid_t pid) {
   w.active.store(0, std::memory_order_relaxed);  // the dead worker's connections died with it
+  for (auto& l : w.listeners) {
+    l.active.store(0, std::memory_order_relaxed);
+  }
   w.pid.store(pid, std::memory_order_relaxed);
 }
 // The worker: a client connection accepted / ended.
@@ -22,6 +27,26 @@ inline void onAccept(WorkerSlot& w) {
 }
 inline void onClientClosed(WorkerSlot& w) {
   w.active.fetch_sub(1, std::memory_order_relaxed);
+}
+// The worker: a client of listener `l` (index into Config::listeners) accepted / ended, with
+// the bytes it sent and received and why it ended (a worker::CloseReason). Listeners past
+// kMaxListenerSlots and reasons past kCloseReasonSlots are not counted.
+inline void onListenerAccept(WorkerSlot& w, size_t l) {
+  if (l < kMaxListenerSlots) {
+    w.listeners[l].accepted.fetch_add(1, std::memory_order_relaxed);
+    w.listeners[l].active.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+inline void onListenerClosed(WorkerSlot& w, size_t l, size_t reason, uint64_t from_client,
+                             uint64_t to_client) {
+  if (reason < kCloseReasonSlots) {
+    w.closes[reason].fetch_add(1, std::memory_order_relaxed);
+  }
+  if (l < kMaxListenerSlots) {
+    w.listeners[l].active.fetch_sub(1, std::memory_order_relaxed);
+    w.listeners[l].bytes_in.fetch_add(from_client, std::memory_order_relaxed);
+    w.listeners[l].bytes_out.fetch_add(to_client, std::memory_order_relaxed);
+  }
 }
 // The worker: a client closed because every eligible backend was at max_connections.
 inline void onRejectedFull(WorkerSlot& w) {

@@ -108,6 +108,8 @@ proxy::SslInfo tlsInfo(SSL* ssl) {
 
 }  // namespace
 
+static_assert(kCloseReasons <= shm::kCloseReasonSlots, "shm counts every CloseReason");
+
 const char* toString(CloseReason reason) {
   switch (reason) {
     case CloseReason::Done:
@@ -1010,6 +1012,8 @@ void Session::finish(CloseReason reason) {
   releaseBuffer(u2c_);
   resetSide(client_, EndpointKind::Client);
   resetSide(upstream_, EndpointKind::Upstream);
+  worker_->onSessionEnd(listener_ != nullptr ? listener_->index : shm::kMaxListenerSlots, reason,
+                        c2u_.bytes, u2c_.bytes);
   worker_->onClosed(this);
 }
 

@@ -47,6 +47,8 @@ enum class CloseReason {
   BadProxyHeader,  // accept_proxy_protocol: a malformed or partial PROXY header, or none
   ProxyTimeout,    // accept_proxy_protocol: no complete header within proxy_protocol_timeout
 };
+// How many CloseReasons there are (the last one + 1): shm counts each (kCloseReasonSlots).
+inline constexpr size_t kCloseReasons = static_cast<size_t>(CloseReason::ProxyTimeout) + 1;
 const char* toString(CloseReason reason);
 
 enum class EndpointKind : uint8_t { Listener, Client, Upstream, Signal };

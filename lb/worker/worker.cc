@@ -160,6 +160,11 @@ void Worker::onClosed(Session* s) {
   dead_.push_back(s);
 }
 
+void Worker::onSessionEnd(uint32_t listener, CloseReason reason, uint64_t from_client,
+                          uint64_t to_client) {
+  shm::onListenerClosed(stats_, listener, static_cast<size_t>(reason), from_client, to_client);
+}
+
 void Worker::onRejectedFull() { shm::onRejectedFull(stats_); }
 
 void Worker::onBadHello() { shm::onBadHello(stats_); }
@@ -242,6 +247,7 @@ void Worker::acceptFrom(size_t index) {
     ++active_;
     ++accepted_;
     shm::onAccept(stats_);
+    shm::onListenerAccept(stats_, ls.listener);
     load_.accepted();
     Session* s = newSession();
     s->start(net::UniqueFd(fd), peer, *listeners_[ls.listener], accepted_, now_ms_);

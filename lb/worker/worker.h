@@ -81,6 +81,10 @@ public:
   const config::Config& config() const { return cfg_; }
   void enqueue(Session* s);
   void onClosed(Session* s);
+  // A client of listener `listener` (index into Config::listeners) ended: the counters of the
+  // listener and of close reasons in this worker's shm slot.
+  void onSessionEnd(uint32_t listener, CloseReason reason, uint64_t from_client,
+                    uint64_t to_client);
   void onRejectedFull();
   void onBadHello();
   void onProxyUntrusted();

@@ -263,5 +263,28 @@ TEST(GlobalConfig, ControlSocketOfABrokenConfig) {
   EXPECT_THROW(controlSocketOf(dir.file("missing.toml")), ConfigError);
 }
 
+TEST(GlobalConfig, MetricsAddress) {
+  EXPECT_FALSE(parse(withGlobal(""), "weir.toml", kUserEuid).global.metrics.has_value());
+  EXPECT_FALSE(
+      parse(withGlobal("metrics = \"\""), "weir.toml", kUserEuid).global.metrics.has_value());
+  Config v4 = parse(withGlobal("metrics = \"127.0.0.1:9145\""), "weir.toml", kUserEuid);
+  ASSERT_TRUE(v4.global.metrics.has_value());
+  EXPECT_EQ(v4.global.metrics->toString(), "127.0.0.1:9145");
+  Config v6 = parse(withGlobal("metrics = \"[::1]:9145\""), "weir.toml", kUserEuid);
+  ASSERT_TRUE(v6.global.metrics.has_value());
+  EXPECT_EQ(v6.global.metrics->toString(), "[::1]:9145");
+}
+
+TEST(GlobalConfig, BadMetricsAddressesSayWhere) {
+  EXPECT_THAT(errorsOf(withGlobal("metrics = \"localhost\"")),
+              ElementsAre("weir.toml:2:11: global.metrics: \"localhost\" is not IP:PORT"));
+  EXPECT_THAT(errorsOf(withGlobal("metrics = \"::1:9145\"")),
+              ElementsAre(::testing::HasSubstr("write IPv6 addresses in brackets")));
+  EXPECT_THAT(errorsOf(withGlobal("metrics = \"127.0.0.1:0\"")),
+              ElementsAre(::testing::HasSubstr("port 0 is not allowed")));
+  EXPECT_THAT(errorsOf(withGlobal("metrics = 9145")),
+              ElementsAre(::testing::HasSubstr("global.metrics: expected \"IP:PORT\"")));
+}
+
 }  // namespace
 }  // namespace weir::config

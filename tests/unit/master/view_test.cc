@@ -17,8 +17,7 @@ TEST(JsonString, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(quoted("plain"), "\"plain\"");
   EXPECT_EQ(quoted("a\"b\\c"), "\"a\\\"b\\\\c\"");
   EXPECT_EQ(quoted("l1\nl2\r\t"), "\"l1\\nl2\\r\\t\"");
-  EXPECT_EQ(quoted(std::string_view("\0\x01\x1f\x7f", 4)),
-            "\"\\u0000\\u0001\\u001f\\u007f\"");
+  EXPECT_EQ(quoted(std::string_view("\0\x01\x1f\x7f", 4)), "\"\\u0000\\u0001\\u001f\\u007f\"");
   // "</script>" stays as is: the page never puts JSON into HTML unescaped.
   EXPECT_EQ(quoted("/"), "\"/\"");
 }
@@ -27,12 +26,12 @@ TEST(JsonString, KeepsValidUtf8AndReplacesInvalidBytes) {
   EXPECT_EQ(quoted("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
             "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
   EXPECT_EQ(quoted("\xff"), "\"\\ufffd\"");
-  EXPECT_EQ(quoted("\xc3"), "\"\\ufffd\"");            // truncated sequence
-  EXPECT_EQ(quoted("\xc0\xaf"), "\"\\ufffd\\ufffd\""); // overlong '/'
+  EXPECT_EQ(quoted("\xc3"), "\"\\ufffd\"");             // truncated sequence
+  EXPECT_EQ(quoted("\xc0\xaf"), "\"\\ufffd\\ufffd\"");  // overlong '/'
   EXPECT_EQ(quoted("\xed\xa0\x80"),
-            "\"\\ufffd\\ufffd\\ufffd\""); // a UTF-16 surrogate
+            "\"\\ufffd\\ufffd\\ufffd\"");  // a UTF-16 surrogate
   EXPECT_EQ(quoted("\xf4\x90\x80\x80"),
-            "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); // > U+10FFFF
+            "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");  // > U+10FFFF
 }
 
 TEST(ToJson, WritesEveryPart) {
@@ -66,16 +65,12 @@ TEST(ToJson, WritesEveryPart) {
                       "\"reloads\":3"),
             std::string::npos)
       << json;
-  EXPECT_NE(
-      json.find(
-          "\"generations\":[{\"number\":7,\"state\":\"serving\",\"workers\":[{"
-          "\"slot\":1,\"pid\":100,\"active\":2,\"accepted\":9,"),
-      std::string::npos)
-      << json;
-  EXPECT_NE(json.find("\"binds\":[\"127.0.0.1:80\",\"[::1]:80\"]"),
+  EXPECT_NE(json.find("\"generations\":[{\"number\":7,\"state\":\"serving\",\"workers\":[{"
+                      "\"slot\":1,\"pid\":100,\"active\":2,\"accepted\":9,"),
             std::string::npos)
       << json;
-  EXPECT_NE(json.find("\"state\":\"down\",\"admin\":\"drain\",\"last_check_age_ms\":1500,"
+  EXPECT_NE(json.find("\"binds\":[\"127.0.0.1:80\",\"[::1]:80\"]"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"state\":\"down\",\"admin\":\"drain\",\"last_check_age_ms\":1500,\"last_check_duration_us\":-1,"
                       "\"last_error\":\"connect: \\\"refused\\\"\\n\""),
             std::string::npos)
       << json;
@@ -83,10 +78,11 @@ TEST(ToJson, WritesEveryPart) {
 
 TEST(ToJson, EmptyViewIsValid) {
   EXPECT_EQ(toJson(View{}),
-            "{\"master_pid\":0,\"steering\":\"\",\"steering_bpf\":false,"
-            "\"reloads\":0,"
-            "\"generations\":[],\"listeners\":[],\"pools\":[]}\n");
+            "{\"master_pid\":0,\"steering\":\"\",\"steering_bpf\":false,\"reloads\":0,"
+            "\"reloads_failed\":0,\"reload_cut_connections\":{\"drain_timeout\":0,"
+            "\"generation_limit\":0,\"retired_queue\":0},\"generations\":[],\"listeners\":[],"
+            "\"pools\":[]}\n");
 }
 
-} // namespace
-} // namespace weir::master
+}  // namespace
+}  // namespace weir::master
