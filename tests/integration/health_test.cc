@@ -64,21 +64,7 @@ std::string httpGet(const SockAddr& addr) {
       IoStatus::Ok) {
     return "";
   }
-  std::string out;
-  char buf[4096];
-  const Deadline deadline = deadlineIn(seconds(2));
-  while (Clock::now() < deadline) {
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) {
-      continue;
-    }
-    const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
-    if (n <= 0) {
-      break;
-    }
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
+  return readAllUntilClosed(fd.get(), deadlineIn(seconds(2)));
 }
 
 // A backend that only counts the connections made to it (the checker's probes), with times.

@@ -33,21 +33,7 @@ std::string rawHttp(uint16_t port, const std::string& request) {
   if (!fd || writeAll(fd.get(), request, deadlineIn(seconds(2))) != IoStatus::Ok) {
     return "";
   }
-  std::string out;
-  char buf[16384];
-  const Deadline deadline = deadlineIn(seconds(5));
-  while (Clock::now() < deadline) {
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) {
-      continue;
-    }
-    const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
-    if (n <= 0) {
-      break;
-    }
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
+  return readAllUntilClosed(fd.get(), deadlineIn(seconds(5)));
 }
 
 std::string get(uint16_t port, const std::string& path) {

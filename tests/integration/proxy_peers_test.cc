@@ -120,23 +120,7 @@ std::pair<std::string, std::string> getThrough(const SockAddr& weir) {
       IoStatus::Ok) {
     return {me, "(write failed)"};
   }
-  std::string response;
-  char buf[4096];
-  while (Clock::now() < deadline) {
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) {
-      continue;  // bounded by the deadline
-    }
-    const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      continue;
-    }
-    if (n <= 0) {
-      break;  // the peer closed (Connection: close) or reset
-    }
-    response.append(buf, static_cast<size_t>(n));
-  }
-  return {me, response};
+  return {me, readAllUntilClosed(fd.get(), deadline)};
 }
 
 void expectPeerSeesTheClient(const std::string& program,

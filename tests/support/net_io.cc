@@ -236,17 +236,19 @@ IoStatus readExact(int fd, void* buf, size_t len, Deadline deadline) {
   return IoStatus::Ok;
 }
 
-IoStatus readUntilClosed(int fd, Deadline deadline, uint64_t* discarded) {
+namespace {
+
+// readUntilClosed with each chunk passed to `take`.
+template <typename Take>
+IoStatus readChunksUntilClosed(int fd, Deadline deadline, Take take) {
   char buf[16384];
   for (;;) {
     if (Clock::now() >= deadline) {
       return IoStatus::Timeout;
     }
-    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    const ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) {
-      if (discarded != nullptr) {
-        *discarded += static_cast<uint64_t>(n);
-      }
+      take(buf, static_cast<size_t>(n));
       continue;
     }
     if (n == 0) {
@@ -264,6 +266,23 @@ IoStatus readUntilClosed(int fd, Deadline deadline, uint64_t* discarded) {
     }
     return statusForErrno(errno);
   }
+}
+
+}  // namespace
+
+IoStatus readUntilClosed(int fd, Deadline deadline, uint64_t* discarded) {
+  return readChunksUntilClosed(fd, deadline, [discarded](const char*, size_t n) {
+    if (discarded != nullptr) {
+      *discarded += n;
+    }
+  });
+}
+
+std::string readAllUntilClosed(int fd, Deadline deadline) {
+  std::string out;
+  (void)readChunksUntilClosed(fd, deadline,
+                              [&out](const char* data, size_t n) { out.append(data, n); });
+  return out;
 }
 
 IoStatus echoRoundTrip(int fd, std::string_view msg, Deadline deadline) {

@@ -59,6 +59,8 @@ inline IoStatus writeAll(int fd, std::string_view s, Deadline deadline) {
 IoStatus readExact(int fd, void* buf, size_t len, Deadline deadline);
 // Reads until EOF (Eof) or a reset (Reset), discarding data; counts bytes in `*discarded`.
 IoStatus readUntilClosed(int fd, Deadline deadline, uint64_t* discarded = nullptr);
+// Everything the peer sends until it closes or resets, or until `deadline`: what it got so far.
+std::string readAllUntilClosed(int fd, Deadline deadline);
 // Sends `msg`, reads msg.size() bytes back and compares: Ok if equal, Error on mismatch.
 IoStatus echoRoundTrip(int fd, std::string_view msg, Deadline deadline);
 
