@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdio>
+#include <map>
+#include <utility>
 
 #include "shm/error_text.h"
 #include "shm/layout.h"
@@ -129,6 +131,33 @@ void addPools(View& view, const Generation& gen, int64_t now_ms) {
       }
     }
     view.pools.push_back(std::move(pv));
+  }
+}
+
+// Connections an older (draining) generation still holds to backends the view shows: a
+// backend drained with weirctl is idle only when no generation holds any, so its active
+// count is the sum over every generation that has it (same pool name and address).
+void addOlderActive(View& view, const Generation& gen) {
+  const config::Config& cfg = *gen.cfg;
+  if (!gen.backends || gen.backends->poolCount() != cfg.pools.size()) {
+    return;
+  }
+  std::map<std::pair<std::string_view, std::string>, BackendView*> shown;
+  for (PoolView& pv : view.pools) {
+    for (BackendView& bv : pv.backends) {
+      shown.emplace(std::make_pair(std::string_view(pv.name), bv.address), &bv);
+    }
+  }
+  for (size_t p = 0; p < cfg.pools.size(); ++p) {
+    const shm::PoolSlots& slots = gen.backends->pool(p);
+    const auto& backends = cfg.pools[p].backends;
+    for (size_t i = 0; i < backends.size() && i < slots.size(); ++i) {
+      auto it = shown.find({cfg.pools[p].name, backends[i].address.toString()});
+      if (it != shown.end()) {
+        // Each term is clamped to [0, kMaxActive] by PoolSlots: the sum cannot overflow.
+        it->second->active += slots.active(i);
+      }
+    }
   }
 }
 
@@ -302,6 +331,11 @@ View gatherView(const Generations& gens, const steer::Steering& steering,
   if (newest != nullptr) {
     view.steering = steeringName(newest->cfg->global.steering);
     addPools(view, *newest, now_ms);
+    for (const auto& gen : gens.all()) {
+      if (gen.get() != newest && gen->region && gen->cfg) {
+        addOlderActive(view, *gen);
+      }
+    }
   }
   return view;
 }

@@ -54,7 +54,7 @@ struct BackendView {
   int64_t last_check_age_ms = -1;       // -1: never checked
   int64_t last_check_duration_us = -1;  // how long the last check took; -1: never checked
   std::string last_error;               // "" if none
-  int64_t active = 0;
+  int64_t active = 0;  // held by every generation that has the backend, draining ones too
   uint64_t total = 0;
   uint64_t failed_connects = 0;
   uint64_t bytes_in = 0;   // received from the backend

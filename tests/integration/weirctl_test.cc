@@ -252,6 +252,54 @@ TEST_F(Weirctl, DisableAndEnable) {
   EXPECT_TRUE(shared(backendsOf(weir, 20), "b"));
 }
 
+// The backend's "active" in `weirctl backends`, from its --json object ("" if not found).
+std::string activeOf(const std::string& json, const std::string& address) {
+  const size_t at = json.find("\"address\":\"" + address + "\"");
+  if (at == std::string::npos) {
+    return "";
+  }
+  const size_t end = json.find('}', at);
+  const size_t key = json.find("\"active\":", at);
+  if (key == std::string::npos || key > end) {
+    return "";
+  }
+  const size_t from = key + 9;
+  return json.substr(from, json.find_first_of(",}", from) - from);
+}
+
+// "Drain, then wait until ACTIVE is 0" must hold across a reload: connections that a draining
+// generation still holds to the backend count too.
+TEST_F(Weirctl, ActiveCountsConnectionsOfDrainingGenerations) {
+  Rig rig;
+  WeirProcess weir(rig.config());
+  ASSERT_TRUE(weir.start());
+  Fd held;
+  std::string name;
+  for (int i = 0; i < 20 && name != "a"; ++i) {
+    name = backendOfNewConnection(weir, &held);
+  }
+  ASSERT_EQ(name, "a");
+  ASSERT_EQ(rig.ctl(weir, {"drain", "back", rig.a.endpoint()}).code, 0);
+  Ctl c = rig.ctl(weir, {"reload"});
+  ASSERT_EQ(c.code, 0) << c;
+  c = rig.ctl(weir, {"--json", "backends", "back"});
+  ASSERT_EQ(c.code, 0) << c;
+  EXPECT_EQ(activeOf(c.out, rig.a.endpoint()), "1") << c;
+  held.reset();
+  // The old generation's worker ends the connection and releases the backend.
+  std::string active;
+  const Deadline deadline = deadlineIn(seconds(10));
+  while (Clock::now() < deadline) {
+    c = rig.ctl(weir, {"--json", "backends", "back"});
+    active = activeOf(c.out, rig.a.endpoint());
+    if (active == "0") {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(50));  // between polls of the condition
+  }
+  EXPECT_EQ(active, "0") << c;
+}
+
 TEST_F(Weirctl, AdminStatesSurviveReloadsUntilTheBackendIsRemoved) {
   Rig rig;
   WeirProcess weir(rig.config());
