@@ -71,9 +71,12 @@ Supervisor::ReloadResult Supervisor::reload(ReloadBy by) {
   return result;
 }
 
-// Reads, checks and applies the config at `path`. Every failure leaves the old configuration
-// serving untouched, and is logged and returned with the problems, one per line.
-Supervisor::ReloadResult Supervisor::reloadFrom(const std::string& path) {
+// Reads, checks and applies the config at `path`: a copy, as the caller's is often
+// cfg_->path, and applying the config replaces cfg_, which may free the old one (when no
+// draining generation holds it, as after SIGWINCH). Every failure leaves the old
+// configuration serving untouched, and is logged and returned with the problems, one per
+// line.
+Supervisor::ReloadResult Supervisor::reloadFrom(std::string path) {
   auto failed = [this](std::vector<std::string> problems, const std::string& summary) {
     for (const auto& problem : problems) {
       spdlog::error("{}", problem);

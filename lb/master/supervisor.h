@@ -73,7 +73,7 @@ private:
   // A SIGHUP that comes while the previous reload still retires addresses is queued; a
   // weirctl reload is refused then.
   ReloadResult reload(ReloadBy by);
-  ReloadResult reloadFrom(const std::string& path);
+  ReloadResult reloadFrom(std::string path);
   // What serves after a failed reload: "still serving the previous configuration (generation
   // N)", or, parked, that the workers stay stopped.
   std::string keptServing() const;
