@@ -97,10 +97,6 @@ std::string formatAge(int64_t age_ms) {
 }
 
 std::string statusText(const View& view) {
-  size_t workers = 0;
-  for (const GenerationView& g : view.generations) {
-    workers += g.workers.size();
-  }
   std::string out = "master pid " + std::to_string(view.master_pid) + ", steering " +
                     view.steering + (view.steering_bpf ? " (bpf)" : " (kernel hash)") + ", " +
                     number(view.reloads) + " reload" + (view.reloads == 1 ? "" : "s") + "\n";
