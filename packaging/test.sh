@@ -7,8 +7,9 @@
 #   asan-tests       unit and integration suites there; any sanitizer report fails
 #                    (tests/sanitizers/run.sh)
 #   fuzz-build       build-fuzz/: the libFuzzer targets (clang, -DWEIR_FUZZ=ON)
-#   fuzz             each target for WEIR_FUZZ_SECONDS (default 60) from its seed corpus
-#                    (tests/fuzz/run.sh); any crash, leak, timeout or UB report fails
+#   fuzz             each target for WEIR_FUZZ_SECONDS (default 60) from its seed corpus,
+#                    one per CPU at a time (tests/fuzz/run.sh); any crash, leak, timeout or
+#                    UB report fails
 # Integration tests that need root (BPF steering) skip with a reason when not run as root;
 # as root, BPF steering that fails to load fails them.
 set -euo pipefail
