@@ -36,8 +36,9 @@ PACKAGES=(
   # The benchmark's TLS workloads (tests/bench, which installs its other tools itself):
   # h2load for HTTP/1.1 and HTTP/2 over TLS, the openssl CLI for the run's certificate.
   nghttp2-client openssl
-  # The status page test (tests/integration/metrics_test.cc) renders / in headless Chromium.
-  chromium
+  # The status page test (tests/integration/metrics_test.cc) renders / in headless Chromium;
+  # the metrics tests check /status.json and the Grafana dashboard with python3 -m json.tool.
+  chromium python3
 )
 
 missing=()
