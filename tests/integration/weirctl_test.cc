@@ -95,6 +95,18 @@ std::string backendOfNewConnection(const WeirProcess& weir, Fd* keep = nullptr) 
   return id ? id->name() : "";
 }
 
+// A connection through `weir` that backend `name` answered, opening at most `tries` (the
+// others close); an empty Fd if none landed there.
+Fd connectionTo(const WeirProcess& weir, const std::string& name, int tries) {
+  for (int i = 0; i < tries; ++i) {
+    Fd fd;
+    if (backendOfNewConnection(weir, &fd) == name) {
+      return fd;
+    }
+  }
+  return Fd();
+}
+
 // `n` times `name`.
 std::multiset<std::string> only(const std::string& name, int n) {
   std::multiset<std::string> names;
@@ -273,12 +285,8 @@ TEST_F(Weirctl, ActiveCountsConnectionsOfDrainingGenerations) {
   Rig rig;
   WeirProcess weir(rig.config());
   ASSERT_TRUE(weir.start());
-  Fd held;
-  std::string name;
-  for (int i = 0; i < 20 && name != "a"; ++i) {
-    name = backendOfNewConnection(weir, &held);
-  }
-  ASSERT_EQ(name, "a");
+  Fd held = connectionTo(weir, "a", 20);
+  ASSERT_TRUE(held);
   ASSERT_EQ(rig.ctl(weir, {"drain", "back", rig.a.endpoint()}).code, 0);
   Ctl c = rig.ctl(weir, {"reload"});
   ASSERT_EQ(c.code, 0) << c;
@@ -512,12 +520,8 @@ TEST_F(Weirctl, BackendsShowStateAdminChecksAndConnections) {
   config.pools[0].health = "kind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"100ms\"";
   WeirProcess weir(config);
   ASSERT_TRUE(weir.start());
-  Fd open;
-  std::string name;
-  for (int i = 0; i < 4 && name != "a"; ++i) {
-    name = backendOfNewConnection(weir, &open);
-  }
-  ASSERT_EQ(name, "a");
+  Fd open = connectionTo(weir, "a", 4);
+  ASSERT_TRUE(open);
   // Both checked once at least (a backend disabled before its first check is never checked).
   auto checked = [&](const TestServer& backend) {
     const Ctl j = rig.ctl(weir, {"--json", "backends"});
