@@ -296,15 +296,13 @@ TEST_F(Weirctl, ActiveCountsConnectionsOfDrainingGenerations) {
   held.reset();
   // The old generation's worker ends the connection and releases the backend.
   std::string active;
-  const Deadline deadline = deadlineIn(seconds(10));
-  while (Clock::now() < deadline) {
-    c = rig.ctl(weir, {"--json", "backends", "back"});
-    active = activeOf(c.out, rig.a.endpoint());
-    if (active == "0") {
-      break;
-    }
-    std::this_thread::sleep_for(milliseconds(50));  // between polls of the condition
-  }
+  waitFor(
+      [&] {
+        c = rig.ctl(weir, {"--json", "backends", "back"});
+        active = activeOf(c.out, rig.a.endpoint());
+        return active == "0";
+      },
+      seconds(10), milliseconds(50));
   EXPECT_EQ(active, "0") << c;
 }
 
