@@ -214,6 +214,10 @@ struct Listener {
   // TPROXY interception: the listening sockets get IP_TRANSPARENT, so a bind address may be
   // one this host does not own (a VIP routed through it); weir-netsetup installs the rules.
   bool transparent = false;
+  // TCP_DEFER_ACCEPT: a worker wakes for a connection only once its first bytes arrived. For
+  // protocols where the client speaks first (HTTP, TLS, PROXY headers); a server-first
+  // client (SMTP, MySQL) would wait seconds for its greeting.
+  bool defer_accept = false;
   // The client first sends a PROXY protocol header (v1 or v2, told apart by its first bytes);
   // its source address stands for the client from then on (logs, hashing, source = "client").
   // Only peers inside `trusted` may send one (non-empty when accepting); a connection from

@@ -165,7 +165,7 @@ Listener readListener(const Section& section, const std::string& name, const Poo
                       std::vector<BindSite>& binds) {
   section.checkKeys({"bind", "pool", "backlog", "mode", "client_hello_timeout", "sni", "tls",
                      "transparent", "accept_proxy_protocol", "trusted",
-                     "proxy_protocol_timeout"});
+                     "proxy_protocol_timeout", "defer_accept"});
   Listener listener;
   listener.name = name;
   readBinds(section, listener, binds);
@@ -194,6 +194,9 @@ Listener readListener(const Section& section, const std::string& name, const Poo
   // own, and weir-netsetup's rules deliver the traffic for it.
   if (auto transparent = section.boolean("transparent")) {
     listener.transparent = *transparent;
+  }
+  if (auto defer = section.boolean("defer_accept")) {
+    listener.defer_accept = *defer;
   }
   readProxyProtocol(section, listener);
   return listener;

@@ -26,6 +26,11 @@ std::vector<int> rawFds(const ListenGroup& g) {
 }
 
 // Whether IP_TRANSPARENT (IPV6_TRANSPARENT) is set on a socket an old master passed.
+// listeners.NAME.defer_accept: how long the kernel holds a connection that sent nothing.
+// nginx's `deferred` and HAProxy's `defer-accept` wait about this long too; after it, the
+// kernel accepts such a connection on the client's next ACK (it is delayed, not lost).
+constexpr int kDeferAcceptSeconds = 1;
+
 bool isTransparent(int fd, int family) {
   int value = 0;
   socklen_t len = sizeof(value);
@@ -113,6 +118,7 @@ void ListenSockets::adopt(const std::string& spec) {
       g.slots.emplace_back(fd);
     }
     g.transparent = !g.slots.empty() && isTransparent(g.slots.front().get(), g.addr.family());
+    g.defer_accept = !g.slots.empty() && net::deferAccept(g.slots.front().get());
     spdlog::info("took over {} listening sockets for {}", g.slots.size(), g.addr.toString());
     groups_.push_back(std::move(g));
   }
@@ -154,6 +160,9 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
             throw std::runtime_error("listeners." + listener.name + ": " +
                                      fd.error().message());
           }
+          if (listener.defer_accept) {
+            (void)net::setDeferAccept(fd->get(), kDeferAcceptSeconds);  // cannot fail on TCP
+          }
           g->slots.push_back(std::move(*fd));
         }
       }
@@ -188,6 +197,17 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
         }
       }
       g->transparent = listener.transparent;
+      if (g->defer_accept != listener.defer_accept) {
+        // Sockets opened above have the new setting already; setting it again is harmless.
+        for (const auto& fd : g->slots) {
+          if (auto set = net::setDeferAccept(fd.get(), listener.defer_accept ? kDeferAcceptSeconds : 0);
+              !set) {
+            spdlog::warn("listeners.{}: {} on {}", listener.name, set.error().message(),
+                         addr.toString());
+          }
+        }
+        g->defer_accept = listener.defer_accept;
+      }
     }
   }
   for (auto [index, before] : grown) {

@@ -23,6 +23,7 @@ struct ListenGroup {
   bool known_id = false;             // steer_id is the group's id in the steering maps
   bool retiring = false;             // no longer configured: SYN filter on, closed when quiet
   bool transparent = false;          // IP_TRANSPARENT on every socket (listeners.NAME.transparent)
+  bool defer_accept = false;         // TCP_DEFER_ACCEPT on every socket (listeners.NAME.defer_accept)
 };
 
 // Every listening socket of the service, owned by the master for the life of the address.

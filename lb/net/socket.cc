@@ -18,6 +18,19 @@ util::Result<util::Ok> setTransparent(int fd, int family, bool on) {
   return util::Ok{};
 }
 
+util::Result<util::Ok> setDeferAccept(int fd, int seconds) {
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof(seconds)) < 0) {
+    return util::lastError("setsockopt TCP_DEFER_ACCEPT");
+  }
+  return util::Ok{};
+}
+
+bool deferAccept(int fd) {
+  int value = 0;
+  socklen_t len = sizeof(value);
+  return ::getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &value, &len) == 0 && value != 0;
+}
+
 util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog, bool transparent) {
   const std::string where = addr.toString();
   UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));

@@ -14,6 +14,12 @@ namespace weir::net {
 // Needs CAP_NET_ADMIN (or CAP_NET_RAW).
 util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog,
                                        bool transparent = false);
+// TCP_DEFER_ACCEPT on a listening socket: the kernel hands a connection to accept() only once
+// its first data arrived (or after about `seconds` and the SYN-ACK retransmissions that follow
+// it, for a client that never sends first). 0 turns it off.
+util::Result<util::Ok> setDeferAccept(int fd, int seconds);
+// Whether TCP_DEFER_ACCEPT is on (any timeout) on a listening socket.
+bool deferAccept(int fd);
 // Sets or clears IP_TRANSPARENT (IPV6_TRANSPARENT) on a socket of `family`.
 util::Result<util::Ok> setTransparent(int fd, int family, bool on);
 
