@@ -668,25 +668,11 @@ void Session::onReady() {
 
 void Session::pumpAll() {
   moved_ = false;
-  // A flow splices when its source is a plain socket and its destination is plain too, or
-  // a kTLS socket that encrypts in the kernel what is spliced into it. Reading a TLS socket
-  // always goes through SSL_read (kTLS or not), which handles records that are not data.
-  auto splices = [](const Side& from, const Side& to) {
-    return !from.ssl && (!to.ssl || to.ktls_send);
-  };
-  Pump up = splices(client_, upstream_)
-                ? pump(c2u_, client_, upstream_, CloseReason::ClientReset,
-                       CloseReason::UpstreamReset)
-                : copy(c2u_, client_, upstream_, CloseReason::ClientReset,
-                       CloseReason::UpstreamReset);
+  Pump up = move(c2u_, client_, upstream_, CloseReason::ClientReset, CloseReason::UpstreamReset);
   if (up == Pump::Failed) {
     return;
   }
-  Pump down = splices(upstream_, client_)
-                  ? pump(u2c_, upstream_, client_, CloseReason::UpstreamReset,
-                         CloseReason::ClientReset)
-                  : copy(u2c_, upstream_, client_, CloseReason::UpstreamReset,
-                         CloseReason::ClientReset);
+  Pump down = move(u2c_, upstream_, client_, CloseReason::UpstreamReset, CloseReason::ClientReset);
   if (down == Pump::Failed) {
     return;
   }
@@ -700,6 +686,25 @@ void Session::pumpAll() {
   if (moved_) {
     pool_->idle_timers->arm(timer, worker_->now());
   }
+}
+
+bool Session::splices(const Side& from, const Side& to) {
+  // Reading a TLS socket always goes through SSL_read (kTLS or not), which handles records
+  // that are not data; writing into a kTLS socket may splice (the kernel encrypts).
+  return !from.ssl && (!to.ssl || to.ktls_send);
+}
+
+Session::Pump Session::move(Flow& flow, Side& from, Side& to, CloseReason from_err,
+                            CloseReason to_err) {
+  // A flow that could splice starts by copying through a pooled buffer, as HAProxy's
+  // splice-auto does: a small message costs one recv and one send, against splice in, splice
+  // out and the splice that says EAGAIN, and needs no pipe. A read that fills the buffer makes
+  // the flow a splicing one, and copy() hands it over to pump() for good once the buffer is
+  // out (the destination may have blocked with part of it still to send).
+  if (flow.splicing && flow.buf.len == 0) {
+    return pump(flow, from, to, from_err, to_err);
+  }
+  return copy(flow, from, to, from_err, to_err);
 }
 
 void Session::releasePipe(Flow& flow) {
@@ -863,6 +868,10 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
       flow.bytes += static_cast<uint64_t>(n);
       moved_ = true;
     }
+    if (flow.splicing) {
+      releaseBuffer(flow);  // delivered: from here on the bytes go through a pipe
+      return pump(flow, from, to, from_err, to_err);
+    }
     if (from.eof) {
       releaseBuffer(flow);
       // As in pump(), a FIN that close() is about to send needs no shutdown(); a TLS peer
@@ -944,6 +953,9 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
           return Pump::Failed;
         }
         continue;
+      }
+      if (static_cast<size_t>(n) == CopyBuffer::kSize && splices(from, to)) {
+        flow.splicing = true;  // more than small messages: splice once this buffer is out
       }
       if (static_cast<size_t>(n) < CopyBuffer::kSize && !from.hup) {
         // A short read emptied the socket: bytes that come later raise a new edge, so the

@@ -18,7 +18,8 @@ class Worker;
 struct PoolRuntime;
 struct ListenerRuntime;
 
-// A user-space buffer for the flows that cannot splice (one side speaks TLS through OpenSSL).
+// A user-space buffer for the flows that cannot splice (one side speaks TLS through OpenSSL)
+// and for the first, small messages of those that can.
 // Taken from the worker's pool while it holds bytes, given back when empty.
 struct CopyBuffer {
   static constexpr size_t kSize = 16384;  // one TLS record's plaintext
@@ -74,7 +75,10 @@ struct Endpoint {
 // kTLS socket (the kernel encrypts); any other flow with a TLS end copies through a pooled
 // CopyBuffer with SSL_read/SSL_write.
 //
-// Bytes never enter user space: each direction is splice(src -> pipe) then splice(pipe -> dst).
+// A direction between plain sockets starts with recv()/send() through a pooled 16 KiB
+// CopyBuffer: a small message costs two calls and no pipe. The first read that fills the buffer
+// marks the flow as bulk traffic, and once that buffer is out the direction splices for good:
+// splice(src -> pipe) then splice(pipe -> dst), with no copy into user space.
 // A direction holds a pipe from the worker's pool only while bytes sit in it. Reading stops
 // while the pipe holds bytes the destination has not taken (backpressure: memory per
 // connection is bounded by one pipe per direction). Both fds are registered once, edge-
@@ -135,6 +139,7 @@ private:
     net::Pipe pipe;
     size_t in_pipe = 0;
     uint64_t bytes = 0;
+    bool splicing = false;  // copied through a buffer until a read filled it, spliced since
     bool bulk = false;  // a read filled most of a default pipe: ask for large pipes from now on
     CopyBuffer buf;     // flows with a TLS end
   };
@@ -163,6 +168,10 @@ private:
   void logConnectFailure() const;
   void endReservation(bool connected);
   void pumpAll();
+  // Whether bytes from `from` to `to` may splice: neither end is TLS that OpenSSL handles.
+  static bool splices(const Side& from, const Side& to);
+  // One flow's turn: copy() until it turns bulk when it may splice, pump() from then on.
+  Pump move(Flow& flow, Side& from, Side& to, CloseReason from_err, CloseReason to_err);
   Pump pump(Flow& flow, Side& from, Side& to, CloseReason from_err, CloseReason to_err);
   Pump copy(Flow& flow, Side& from, Side& to, CloseReason from_err, CloseReason to_err);
   void releasePipe(Flow& flow);

@@ -1,11 +1,15 @@
 // Byte-exact bulk transfer through weir, in both directions.
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "support/fnv.h"
@@ -88,6 +92,65 @@ TEST(Transfer, DownloadsSixtyFourMebibytesFromSource) {
   const double rate = mibPerSecond(kBytes, took);
   std::printf("source download 64 MiB: %.1f MiB/s\n", rate);
   RecordProperty("download_mib_per_s", static_cast<int>(rate));
+}
+
+// A client that writes in small pieces and reads slower than it writes: weir's sends to it
+// block with part of a buffer still to go, over and over, while the echoed flow turns from
+// small copies to splicing. Every byte must still come back, in order.
+TEST(Transfer, SlowReaderGetsEveryByteWhileItsFlowTurnsBulk) {
+  TestServer echo = startTestServer(kTestsrvBin, "echo");
+  WeirProcess weir(WeirConfig::simple({echo.endpoint()}));
+  ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
+
+  std::vector<Fd> fds = connectMany(weir.addr(), 1, 1, deadlineIn(seconds(5)), nullptr, [](int fd) {
+    const int small = 4096;  // a small window keeps weir's sends to us blocking
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  });
+  ASSERT_EQ(fds.size(), 1U);
+  const int fd = fds[0].get();
+  constexpr uint64_t kTotal = 8ULL << 20;
+  constexpr size_t kWritePiece = 1000;  // requests
+  constexpr size_t kReadPiece = 512;    // half of what goes out per turn
+  constexpr uint64_t kSeed = 0x736c6f77;  // "slow"
+  PrngStream source(kSeed);
+  Fnv1a64 got;
+  uint64_t sent = 0;
+  uint64_t received = 0;
+  std::vector<char> out;
+  size_t out_off = 0;
+  char in[kReadPiece];
+  const Deadline deadline = deadlineIn(kTransferDeadline);
+  while (received < kTotal && Clock::now() < deadline) {
+    pollfd p{fd, static_cast<short>(POLLIN | (sent < kTotal ? POLLOUT : 0)), 0};
+    ASSERT_GE(::poll(&p, 1, 1000), 0) << std::strerror(errno);
+    if ((p.revents & POLLOUT) != 0 && sent < kTotal) {
+      if (out_off == out.size()) {
+        out.resize(std::min<uint64_t>(kWritePiece, kTotal - sent));
+        source.fill(out.data(), out.size());
+        out_off = 0;
+      }
+      const ssize_t n = ::send(fd, out.data() + out_off, out.size() - out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        out_off += static_cast<size_t>(n);
+        sent += static_cast<uint64_t>(n);
+      } else {
+        ASSERT_TRUE(n < 0 && errno == EAGAIN) << "send: " << std::strerror(errno);
+      }
+    }
+    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      const ssize_t n = ::recv(fd, in, sizeof in, MSG_DONTWAIT);
+      ASSERT_NE(n, 0) << "EOF after " << received << " of " << kTotal << " bytes";
+      if (n > 0) {
+        got.update(in, static_cast<size_t>(n));
+        received += static_cast<uint64_t>(n);
+      } else {
+        ASSERT_EQ(errno, EAGAIN) << "recv: " << std::strerror(errno);
+      }
+    }
+  }
+  ASSERT_EQ(received, kTotal) << "timed out with " << sent << " sent";
+  EXPECT_EQ(Fnv1a64::toHex(got.value()), Fnv1a64::toHex(prngStreamHash(kSeed, kTotal)))
+      << "the echo differs from what was sent: bytes lost or reordered";
 }
 
 int readProcInt(const char* path) {
