@@ -5,6 +5,10 @@ import statistics
 
 from . import configs
 
+# h2load's `time for request` line: all it gives (no percentiles).
+H2LOAD_TIMES = [("min_ms", "min ms ↓", "{:.2f}"), ("mean_ms", "mean ms ↓", "{:.2f}"),
+                ("sd_ms", "sd ms ↓", "{:.2f}"), ("max_ms", "max ms ↓", "{:.2f}")]
+
 # workload id -> (title, [(metric, column label, format)])
 WORKLOADS = {
     "bulk1": ("Bulk throughput, 1 stream (iperf3)",
@@ -13,10 +17,11 @@ WORKLOADS = {
               [("gbps", "Gbit/s ↑", "{:.2f}"), ("cpu_ms_per_gb", "proxy CPU ms/GB ↓", "{:.0f}")]),
     "cps": ("New connections per second (wrk, Connection: close)",
             [("rps", "req/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
-             ("p99_ms", "p99 ms ↓", "{:.2f}"), ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+             ("p99_ms", "p99 ms ↓", "{:.2f}"), ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
+             ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
     "keepalive": ("Keep-alive requests per second (wrk)",
                   [("rps", "req/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
-                   ("p99_ms", "p99 ms ↓", "{:.2f}"),
+                   ("p99_ms", "p99 ms ↓", "{:.2f}"), ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
                    ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
     "idle": ("Memory per idle connection (sum of VmRSS of all proxy processes)",
              [("baseline_mib", "RSS fresh MiB ↓", "{:.1f}"),
@@ -27,20 +32,21 @@ WORKLOADS = {
                  [("busiest_pct", "busiest worker % above mean ↓", "{:.1f}")]),
     "tls-handshake": ("New TLS connections per second, full handshakes (tls-terminate)",
                       [("cps", "conn/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
-                       ("p99_ms", "p99 ms ↓", "{:.2f}"),
+                       ("p99_ms", "p99 ms ↓", "{:.2f}"), ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
                        ("cpu_us_per_conn", "proxy CPU µs/handshake ↓", "{:.0f}"),
                        ("client_cpu_us_per_conn", "client CPU µs/conn", "{:.0f}")]),
     "tls-keepalive-h1": ("Keep-alive requests per second over TLS, HTTP/1.1 (tls-terminate)",
-                         [("rps", "req/s ↑", "{:.0f}"), ("mean_ms", "mean ms ↓", "{:.2f}"),
-                          ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+                         [("rps", "req/s ↑", "{:.0f}")] + H2LOAD_TIMES
+                         + [("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
     "tls-keepalive-h2": ("Keep-alive requests per second over TLS, HTTP/2 (tls-terminate)",
-                         [("rps", "req/s ↑", "{:.0f}"), ("mean_ms", "mean ms ↓", "{:.2f}"),
-                          ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+                         [("rps", "req/s ↑", "{:.0f}")] + H2LOAD_TIMES
+                         + [("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
     "tls-bulk": ("Bulk throughput over TLS, 1 connection (tls-terminate)",
                  [("gbps", "Gbit/s ↑", "{:.2f}"), ("cpu_ms_per_gb", "proxy CPU ms/GB ↓", "{:.0f}")]),
     "tls-passthrough-cps": ("New TLS connections per second through tls-passthrough (SNI route)",
                             [("cps", "conn/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
                              ("p99_ms", "p99 ms ↓", "{:.2f}"),
+                             ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
                              ("cpu_us_per_conn", "proxy CPU µs/conn ↓", "{:.0f}"),
                              ("client_cpu_us_per_conn", "client CPU µs/conn", "{:.0f}")]),
 }

@@ -65,7 +65,7 @@ def run_http(target, s, close):
         return rec
     rec.raw.update(result, proxy_cpu_s=cpu)
     rec.metrics["rps"] = result["requests_per_second"]
-    for key in ("p50_ms", "p99_ms"):
+    for key in ("p50_ms", "p99_ms", "p999_ms"):
         if result[key] is not None:
             rec.metrics[key] = result[key]
     if cpu is not None and result["requests"] > 0:
@@ -105,7 +105,7 @@ def run_tls_handshakes(target, s, service):
     rec.raw.update(result, proxy_cpu_s=cpu)
     n = result["connections"]
     rec.metrics["cps"] = result["connections_per_second"]
-    for key in ("p50_ms", "p99_ms"):
+    for key in ("p50_ms", "p99_ms", "p999_ms"):
         if result[key] is not None:
             rec.metrics[key] = result[key]
     if n:
@@ -142,8 +142,9 @@ def run_tls_requests(target, s, h2):
         return rec
     rec.raw.update(result, proxy_cpu_s=cpu)
     rec.metrics["rps"] = result["requests_per_second"]
-    if result["mean_ms"] is not None:
-        rec.metrics["mean_ms"] = result["mean_ms"]
+    for key in ("min_ms", "mean_ms", "sd_ms", "max_ms"):  # all h2load says of request times
+        if result[key] is not None:
+            rec.metrics[key] = result[key]
     if cpu is not None and result["requests"] > 0:
         rec.metrics["cpu_us_per_req"] = cpu * 1e6 / result["requests"]
     _h2load_errors(rec, result, "h2" if h2 else "http/1.1")
