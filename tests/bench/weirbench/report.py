@@ -19,6 +19,11 @@ WORKLOADS = {
             [("rps", "req/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
              ("p99_ms", "p99 ms ↓", "{:.2f}"), ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
              ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+    "syscalls": ("System calls per proxied short connection (strace -c -f on the workers; a "
+                 "diagnostic, not timed)",
+                 [("syscalls_per_conn", "syscalls/conn ↓", "{:.1f}"),
+                  ("failed_per_conn", "of them failed ↓", "{:.2f}"),
+                  ("traced_rps", "req/s under strace", "{:.0f}")]),
     "keepalive": ("Keep-alive requests per second (wrk)",
                   [("rps", "req/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
                    ("p99_ms", "p99 ms ↓", "{:.2f}"), ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
@@ -62,6 +67,8 @@ TLS_TARGETS = [
     ("tls-keepalive-h2", "rps", "keep-alive HTTP/2 requests per second over TLS at least "
      "1.1x nginx's", 1.1, True),
 ]
+
+SYSCALLS_LISTED = 8  # calls named per target under the syscalls table; the rest are summed
 
 RATIO_TO = ["weir-baseline", "direct", "haproxy-spliceauto", "haproxy-splice", "nginx"]
 
@@ -171,6 +178,38 @@ def ratio_table(records, workload, targets):
     return lines
 
 
+def syscall_lines(records, targets):
+    """Per target, its system calls per connection by call, busiest first: for each call the
+    median over rounds of calls / requests (failed calls in parentheses)."""
+    lines = []
+    for t in targets:
+        runs = [r for r in records if r["workload"] == "syscalls" and r["target"] == t
+                and r["raw"].get("calls") and r["raw"].get("requests")]
+        if not runs:
+            continue
+        per_call = {}
+        for r in runs:
+            for name, (calls, errors) in r["raw"]["calls"].items():
+                per_call.setdefault(name, ([], []))
+                per_call[name][0].append(calls / r["raw"]["requests"])
+                per_call[name][1].append(errors / r["raw"]["requests"])
+        # A call missing from a round counts as 0 in that round.
+        rows = sorted(((statistics.median(c + [0.0] * (len(runs) - len(c))),
+                        statistics.median(e + [0.0] * (len(runs) - len(e))), name)
+                       for name, (c, e) in per_call.items()), reverse=True)
+        total = statistics.median(r["metrics"]["syscalls_per_conn"] for r in runs)
+        named = [f"{c:.2f} {name}" + (f" ({e:.2f} failed)" if e >= 0.005 else "")
+                 for c, e, name in rows[:SYSCALLS_LISTED]]
+        rest = sum(c for c, _, _ in rows[SYSCALLS_LISTED:])
+        if rest >= 0.005:
+            named.append(f"{rest:.2f} in {len(rows) - SYSCALLS_LISTED} other calls")
+        lines.append(f"- {t}: {total:.1f} per conn: " + ", ".join(named))
+    if lines:
+        lines = ["Per call, per connection (median over rounds of calls / wrk's completed "
+                 "requests):", ""] + lines + [""]
+    return lines
+
+
 def tls_verdicts(records, targets):
     """One line per target of issue 10: met or missed, with the ratio and the medians."""
     if "weir" not in targets or "nginx" not in targets:
@@ -253,6 +292,12 @@ def markdown(results):
         "cps": f"wrk -t{cfg['wrk_threads']} -c{cfg['wrk_connections']} -d{cfg['http_seconds']}s "
                f"-H 'Connection: close' → target → nginx returning \"ok\\n\": every request is "
                f"a new client and backend connection.",
+        "syscalls": f"`strace -c -f -p <each worker>` (HAProxy: its one process, every thread) "
+                    f"attached while `wrk -t1 -c{cfg.get('syscall_connections')} "
+                    f"-d{cfg.get('syscall_seconds')}s -H 'Connection: close'` runs through the "
+                    f"target; all calls counted / requests wrk completed. strace stops the "
+                    f"workers at every call, so they run many times slower: the req/s here "
+                    f"only show how much, and no timed figure is taken while it is attached.",
         "keepalive": f"wrk -t{cfg['wrk_threads']} -c{cfg['wrk_connections']} "
                      f"-d{cfg['http_seconds']}s, keep-alive.",
         "idle": f"Fresh proxy, then {cfg['idle_conns']} connections opened through it to the "
@@ -290,6 +335,8 @@ def markdown(results):
     for workload in WORKLOADS:
         if any(r["workload"] == workload for r in records):
             lines += workload_table(records, workload, targets, rounds, notes[workload])
+            if workload == "syscalls":
+                lines += syscall_lines(records, targets)
     lines += tls_verdicts(records, targets)
     if results["events"]:
         lines += ["### Events", ""]
