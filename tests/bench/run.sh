@@ -40,8 +40,9 @@ fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-# nghttp2-client gives h2load (HTTP/1.1 and HTTP/2 over TLS), openssl the certificate.
-wanted=(haproxy iperf3 wrk python3 libnginx-mod-stream nghttp2-client openssl)
+# nghttp2-client gives h2load (HTTP/1.1 and HTTP/2 over TLS), openssl the certificate, strace
+# the system calls per connection (workload syscalls).
+wanted=(haproxy iperf3 wrk python3 libnginx-mod-stream nghttp2-client openssl strace)
 # Any Debian nginx flavour will do; nginx-light is the smallest.
 if ! installed nginx-light && ! installed nginx && ! installed nginx-core; then
   wanted+=(nginx-light)
@@ -56,7 +57,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 fi
-for tool in haproxy nginx iperf3 wrk h2load openssl; do
+for tool in haproxy nginx iperf3 wrk h2load openssl strace; do
   command -v "$tool" >/dev/null || die "$tool is still missing after installing packages"
 done
 [ -x /usr/bin/python3 ] || die "/usr/bin/python3 is missing after installing python3"

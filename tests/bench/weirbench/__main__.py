@@ -79,17 +79,19 @@ def settings_from(args):
         return workloads.Settings(rounds=args.rounds or 1, workers=args.workers, bulk_seconds=2,
                                   http_seconds=2, wrk_threads=2, wrk_connections=50,
                                   idle_conns=500, even_conns=500, tls_seconds=1, tls_clients=4,
-                                  h2_streams=10)
+                                  h2_streams=10, syscall_seconds=3, syscall_connections=10)
     return workloads.Settings(rounds=args.rounds or 3, workers=args.workers, bulk_seconds=5,
                               http_seconds=5, wrk_threads=2, wrk_connections=50,
                               idle_conns=5000, even_conns=2000, tls_seconds=5, tls_clients=8,
-                              h2_streams=10)
+                              h2_streams=10, syscall_seconds=3, syscall_connections=10)
 
 
 def preflight(args, s):
     """Everything that would make the run impossible, found before anything starts."""
     problems = []
     tools = ["iperf3", "wrk", "nginx", "haproxy"]
+    if "syscalls" in args.workloads:
+        tools.append("strace")
     if uses_tls(args):
         tools += ["h2load", "openssl"]
     for tool in tools:
@@ -200,6 +202,8 @@ def measure(workload, target, backends, s):
         return workloads.run_bulk(target, backends, s, 4)
     if workload == "cps":
         return workloads.run_http(target, s, close=True)
+    if workload == "syscalls":
+        return workloads.run_syscalls(target, s)
     if workload == "keepalive":
         return workloads.run_http(target, s, close=False)
     if workload == "idle":

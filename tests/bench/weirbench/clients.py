@@ -59,13 +59,31 @@ def _duration_ms(text):
     return float(m.group(1)) * _UNITS_MS[m.group(2)] if m else None
 
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_PERCENTILES_LUA = os.path.join(_HERE, "percentiles.lua")
+_LATENCY_KEYS = ("p50_ms", "p99_ms", "p999_ms", "max_ms")
+
+
+def wrk_latencies(out):
+    """{p50_ms, p99_ms, p999_ms, max_ms} from the line percentiles.lua adds to wrk's output
+    (all None when no request completed), or None when the line is missing."""
+    m = re.search(r"^weirbench-latency-us p50=(\d+) p99=(\d+) p99\.9=(\d+) max=(\d+) "
+                  r"requests=(\d+)$", out, re.M)
+    if not m:
+        return None
+    if int(m.group(5)) == 0:
+        return dict.fromkeys(_LATENCY_KEYS)
+    return {key: int(us) / 1000 for key, us in zip(_LATENCY_KEYS, m.groups())}
+
+
 def wrk(port, seconds, threads, connections, close):
     """One wrk run against http://127.0.0.1:port/. close=True sends "Connection: close", so
     every request is a new TCP connection. Returns (result dict or None, error text or None);
-    the result holds requests, requests_per_second, p50_ms, p99_ms, socket_errors (dict) and
-    non_2xx, and is returned even when some requests failed (those are in the counts)."""
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-            "--timeout", "5s"]
+    the result holds requests, requests_per_second, p50_ms, p99_ms, p999_ms, max_ms (wrk's
+    request latency, from percentiles.lua), socket_errors (dict) and non_2xx, and is returned
+    even when some requests failed (those are in the counts)."""
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
+            "-s", _PERCENTILES_LUA]
     if close:
         argv += ["-H", "Connection: close"]
     argv.append(f"http://{HOST}:{port}/")
@@ -81,11 +99,13 @@ def wrk(port, seconds, threads, connections, close):
     if done.returncode != 0 or not m or not rps:
         tail = (done.stderr or out).strip()[-200:]
         return None, f"wrk exit {done.returncode}: {tail}"
+    latencies = wrk_latencies(out)
+    if latencies is None:
+        return None, f"wrk printed no percentiles line (from {_PERCENTILES_LUA}): " \
+                     f"{(done.stderr or out).strip()[-200:]}"
     result["requests"] = int(m.group(1))
     result["requests_per_second"] = float(rps.group(1))
-    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
-        p = re.search(rf"^\s*{pct}(?:\.0+)?%\s+(\S+)", out, re.M)
-        result[key] = _duration_ms(p.group(1)) if p else None
+    result.update(latencies)
     e = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if e:
         result["socket_errors"] = {k: int(v) for k, v in
@@ -103,7 +123,9 @@ def h2load(port, sni, seconds, threads, connections, h2, streams=1, path="/"):
     run: how h2load starts its sessions (it resumes when it reconnects) hardly matters here.
     Returns (result dict or None, error text or None); the result holds requests,
     requests_per_second, bytes (all traffic received), seconds, mean_ms (time for request),
-    failed (failed + errored + timed out), non_2xx, protocol and alpn."""
+    failed (failed + errored + timed out), non_2xx, protocol and alpn, and h2load's
+    `time for request` figures (all it gives: min_ms, max_ms, mean_ms, sd_ms; no
+    percentiles)."""
     argv = ["h2load", f"-t{threads}", f"-c{connections}", f"-D{seconds}",
             "--connect-to", f"{HOST}:{port}"]
     argv += ["-m", str(streams)] if h2 else ["--h1"]
@@ -122,7 +144,7 @@ def h2load(port, sni, seconds, threads, connections, h2, streams=1, path="/"):
     if done.returncode != 0 or not (fin and req and codes and traffic):
         tail = (done.stderr or out).strip()[-200:]
         return None, f"h2load exit {done.returncode}: {tail}"
-    mean = re.search(r"^time for request:\s+\S+\s+\S+\s+(\S+)", out, re.M)
+    times = re.search(r"^time for request:\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", out, re.M)
     proto = re.search(r"^TLS Protocol: (\S+)", out, re.M)
     alpn = re.search(r"^Application protocol: (\S+)", out, re.M)
     return {
@@ -130,7 +152,8 @@ def h2load(port, sni, seconds, threads, connections, h2, streams=1, path="/"):
         "requests_per_second": float(fin.group(2)),
         "seconds": float(fin.group(1)),
         "bytes": int(traffic.group(1)),
-        "mean_ms": _duration_ms(mean.group(1)) if mean else None,
+        **{key: _duration_ms(times.group(i + 1)) if times else None
+           for i, key in enumerate(("min_ms", "max_ms", "mean_ms", "sd_ms"))},
         "failed": sum(int(x) for x in req.group(4, 5, 6)),
         "non_2xx": sum(int(x) for x in codes.group(2, 3, 4)),
         "protocol": proto.group(1) if proto else None,
@@ -138,7 +161,13 @@ def h2load(port, sni, seconds, threads, connections, h2, streams=1, path="/"):
     }, None
 
 
-_TLSCLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tlsclient.py")
+_TLSCLIENT = os.path.join(_HERE, "tlsclient.py")
+
+
+def percentile(ordered, pct):
+    """The pct-th percentile of an ascending list: the value at rank floor(pct% of (n - 1))
+    (so p99.9 of fewer than 1,000 values is one of the slowest two), or None if it is empty."""
+    return ordered[int(pct / 100 * (len(ordered) - 1))] if ordered else None
 
 
 def tls_handshakes(port, sni, seconds, processes, openssl_conf):
@@ -146,7 +175,8 @@ def tls_handshakes(port, sni, seconds, processes, openssl_conf):
     tlsclient.py processes side by side (each one connection at a time), with OpenSSL
     configured by the file openssl_conf. Returns (result dict or None, error text or None); the
     result holds connections, connections_per_second, reused (must be 0), errors (dict),
-    p50_ms, p99_ms, client_cpu_s, protocol and cipher."""
+    p50_ms, p99_ms, p999_ms, max_ms (of the whole connection), client_cpu_s, protocol and
+    cipher."""
     argv = [sys.executable, _TLSCLIENT, str(port), sni, str(seconds)]
     env = dict(os.environ, OPENSSL_CONF=openssl_conf)
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -180,7 +210,9 @@ def tls_handshakes(port, sni, seconds, processes, openssl_conf):
         "reused": sum(r["reused"] for r in reports),
         "errors": errors,
         "p50_ms": statistics.median(latencies) if latencies else None,
-        "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+        "p99_ms": percentile(latencies, 99),
+        "p999_ms": percentile(latencies, 99.9),
+        "max_ms": latencies[-1] if latencies else None,
         "client_cpu_s": sum(r["client_cpu_s"] for r in reports),
         "processes": len(reports),
         "protocol": next((r["protocol"] for r in reports if r["protocol"]), None),

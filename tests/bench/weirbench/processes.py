@@ -76,14 +76,14 @@ class Process:
             return None
         return f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
 
-    def stop(self, timeout=5.0):
-        """SIGTERM, wait up to timeout, then SIGKILL the whole process group. Returns how the
-        main process ended (None if it had not been started)."""
+    def stop(self, timeout=5.0, sig=signal.SIGTERM):
+        """sig (SIGTERM unless told), wait up to timeout, then SIGKILL the whole process group.
+        Returns how the main process ended (None if it had not been started)."""
         if self.popen is None:
             return None
         if self.popen.poll() is None:
             try:
-                self.popen.send_signal(signal.SIGTERM)
+                self.popen.send_signal(sig)
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 pass

@@ -49,6 +49,22 @@ def process_tree(root):
     return tree
 
 
+def tracers(pid):
+    """TracerPid of every thread of pid (0: not traced); empty if pid is gone."""
+    found = set()
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                found.update(int(line.split()[1]) for line in f if line.startswith("TracerPid:"))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended while we looked
+    return found
+
+
 def tree_cpu_seconds(root):
     """User + system CPU seconds of root and every live descendant, plus what their reaped
     children used (cutime + cstime), so a worker that exits between two snapshots still counts

@@ -5,6 +5,10 @@ import statistics
 
 from . import configs
 
+# h2load's `time for request` line: all it gives (no percentiles).
+H2LOAD_TIMES = [("min_ms", "min ms ↓", "{:.2f}"), ("mean_ms", "mean ms ↓", "{:.2f}"),
+                ("sd_ms", "sd ms ↓", "{:.2f}"), ("max_ms", "max ms ↓", "{:.2f}")]
+
 # workload id -> (title, [(metric, column label, format)])
 WORKLOADS = {
     "bulk1": ("Bulk throughput, 1 stream (iperf3)",
@@ -13,10 +17,16 @@ WORKLOADS = {
               [("gbps", "Gbit/s ↑", "{:.2f}"), ("cpu_ms_per_gb", "proxy CPU ms/GB ↓", "{:.0f}")]),
     "cps": ("New connections per second (wrk, Connection: close)",
             [("rps", "req/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
-             ("p99_ms", "p99 ms ↓", "{:.2f}"), ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+             ("p99_ms", "p99 ms ↓", "{:.2f}"), ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
+             ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+    "syscalls": ("System calls per proxied short connection (strace -c -f on the workers; a "
+                 "diagnostic, not timed)",
+                 [("syscalls_per_conn", "syscalls/conn ↓", "{:.1f}"),
+                  ("failed_per_conn", "of them failed ↓", "{:.2f}"),
+                  ("traced_rps", "req/s under strace", "{:.0f}")]),
     "keepalive": ("Keep-alive requests per second (wrk)",
                   [("rps", "req/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
-                   ("p99_ms", "p99 ms ↓", "{:.2f}"),
+                   ("p99_ms", "p99 ms ↓", "{:.2f}"), ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
                    ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
     "idle": ("Memory per idle connection (sum of VmRSS of all proxy processes)",
              [("baseline_mib", "RSS fresh MiB ↓", "{:.1f}"),
@@ -27,20 +37,21 @@ WORKLOADS = {
                  [("busiest_pct", "busiest worker % above mean ↓", "{:.1f}")]),
     "tls-handshake": ("New TLS connections per second, full handshakes (tls-terminate)",
                       [("cps", "conn/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
-                       ("p99_ms", "p99 ms ↓", "{:.2f}"),
+                       ("p99_ms", "p99 ms ↓", "{:.2f}"), ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
                        ("cpu_us_per_conn", "proxy CPU µs/handshake ↓", "{:.0f}"),
                        ("client_cpu_us_per_conn", "client CPU µs/conn", "{:.0f}")]),
     "tls-keepalive-h1": ("Keep-alive requests per second over TLS, HTTP/1.1 (tls-terminate)",
-                         [("rps", "req/s ↑", "{:.0f}"), ("mean_ms", "mean ms ↓", "{:.2f}"),
-                          ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+                         [("rps", "req/s ↑", "{:.0f}")] + H2LOAD_TIMES
+                         + [("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
     "tls-keepalive-h2": ("Keep-alive requests per second over TLS, HTTP/2 (tls-terminate)",
-                         [("rps", "req/s ↑", "{:.0f}"), ("mean_ms", "mean ms ↓", "{:.2f}"),
-                          ("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
+                         [("rps", "req/s ↑", "{:.0f}")] + H2LOAD_TIMES
+                         + [("cpu_us_per_req", "proxy CPU µs/req ↓", "{:.1f}")]),
     "tls-bulk": ("Bulk throughput over TLS, 1 connection (tls-terminate)",
                  [("gbps", "Gbit/s ↑", "{:.2f}"), ("cpu_ms_per_gb", "proxy CPU ms/GB ↓", "{:.0f}")]),
     "tls-passthrough-cps": ("New TLS connections per second through tls-passthrough (SNI route)",
                             [("cps", "conn/s ↑", "{:.0f}"), ("p50_ms", "p50 ms ↓", "{:.2f}"),
                              ("p99_ms", "p99 ms ↓", "{:.2f}"),
+                             ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
                              ("cpu_us_per_conn", "proxy CPU µs/conn ↓", "{:.0f}"),
                              ("client_cpu_us_per_conn", "client CPU µs/conn", "{:.0f}")]),
 }
@@ -56,6 +67,8 @@ TLS_TARGETS = [
     ("tls-keepalive-h2", "rps", "keep-alive HTTP/2 requests per second over TLS at least "
      "1.1x nginx's", 1.1, True),
 ]
+
+SYSCALLS_LISTED = 8  # calls named per target under the syscalls table; the rest are summed
 
 RATIO_TO = ["weir-baseline", "direct", "haproxy-spliceauto", "haproxy-splice", "nginx"]
 
@@ -165,6 +178,38 @@ def ratio_table(records, workload, targets):
     return lines
 
 
+def syscall_lines(records, targets):
+    """Per target, its system calls per connection by call, busiest first: for each call the
+    median over rounds of calls / requests (failed calls in parentheses)."""
+    lines = []
+    for t in targets:
+        runs = [r for r in records if r["workload"] == "syscalls" and r["target"] == t
+                and r["raw"].get("calls") and r["raw"].get("requests")]
+        if not runs:
+            continue
+        per_call = {}
+        for r in runs:
+            for name, (calls, errors) in r["raw"]["calls"].items():
+                per_call.setdefault(name, ([], []))
+                per_call[name][0].append(calls / r["raw"]["requests"])
+                per_call[name][1].append(errors / r["raw"]["requests"])
+        # A call missing from a round counts as 0 in that round.
+        rows = sorted(((statistics.median(c + [0.0] * (len(runs) - len(c))),
+                        statistics.median(e + [0.0] * (len(runs) - len(e))), name)
+                       for name, (c, e) in per_call.items()), reverse=True)
+        total = statistics.median(r["metrics"]["syscalls_per_conn"] for r in runs)
+        named = [f"{c:.2f} {name}" + (f" ({e:.2f} failed)" if e >= 0.005 else "")
+                 for c, e, name in rows[:SYSCALLS_LISTED]]
+        rest = sum(c for c, _, _ in rows[SYSCALLS_LISTED:])
+        if rest >= 0.005:
+            named.append(f"{rest:.2f} in {len(rows) - SYSCALLS_LISTED} other calls")
+        lines.append(f"- {t}: {total:.1f} per conn: " + ", ".join(named))
+    if lines:
+        lines = ["Per call, per connection (median over rounds of calls / wrk's completed "
+                 "requests):", ""] + lines + [""]
+    return lines
+
+
 def tls_verdicts(records, targets):
     """One line per target of issue 10: met or missed, with the ratio and the medians."""
     if "weir" not in targets or "nginx" not in targets:
@@ -247,6 +292,12 @@ def markdown(results):
         "cps": f"wrk -t{cfg['wrk_threads']} -c{cfg['wrk_connections']} -d{cfg['http_seconds']}s "
                f"-H 'Connection: close' → target → nginx returning \"ok\\n\": every request is "
                f"a new client and backend connection.",
+        "syscalls": f"`strace -c -f -p <each worker>` (HAProxy: its one process, every thread) "
+                    f"attached while `wrk -t1 -c{cfg.get('syscall_connections')} "
+                    f"-d{cfg.get('syscall_seconds')}s -H 'Connection: close'` runs through the "
+                    f"target; all calls counted / requests wrk completed. strace stops the "
+                    f"workers at every call, so they run many times slower: the req/s here "
+                    f"only show how much, and no timed figure is taken while it is attached.",
         "keepalive": f"wrk -t{cfg['wrk_threads']} -c{cfg['wrk_connections']} "
                      f"-d{cfg['http_seconds']}s, keep-alive.",
         "idle": f"Fresh proxy, then {cfg['idle_conns']} connections opened through it to the "
@@ -284,6 +335,8 @@ def markdown(results):
     for workload in WORKLOADS:
         if any(r["workload"] == workload for r in records):
             lines += workload_table(records, workload, targets, rounds, notes[workload])
+            if workload == "syscalls":
+                lines += syscall_lines(records, targets)
     lines += tls_verdicts(records, targets)
     if results["events"]:
         lines += ["### Events", ""]

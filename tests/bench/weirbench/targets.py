@@ -135,7 +135,7 @@ class Target:
         self.ports = dict(zip(names, free_ports(len(names))))
         self.backend_ports = backends.ports
         self.workers = workers
-        self._pid_file = pid_file
+        self.pid_file = pid_file  # for the processes started beside the proxy (strace)
         self.proc = None
         self._known_pids = set()
         self._logs = []
@@ -156,7 +156,7 @@ class Target:
     def start(self):
         self.starts += 1
         out = os.path.join(self.dir, "stdout-stderr.log")
-        self.proc = Process(self.name, self.argv(), out, self._pid_file, cwd=self.dir).start()
+        self.proc = Process(self.name, self.argv(), out, self.pid_file, cwd=self.dir).start()
         if not self._logs:
             self._logs = [_LogTail(p) for p in [out] + self.log_files()]
         _wait_listening(self.proc, list(self.ports.values()), self.expected_children(), self.name)

@@ -1,10 +1,12 @@
 """The workloads. Each run_* function measures one target once and returns a Record; a failure
 to measure is an error in the record, never an exception."""
 
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 
-from . import clients, configs, procfs
+from . import clients, configs, procfs, syscalls
 
 UPSTREAM_WAIT = 30.0   # seconds to wait for held connections to show up at the far side
 
@@ -22,6 +24,8 @@ class Settings:
     tls_seconds: int
     tls_clients: int     # tlsclient.py processes for the full-handshake workloads
     h2_streams: int      # concurrent streams per HTTP/2 connection
+    syscall_seconds: int       # wrk -d while strace counts the workers' system calls
+    syscall_connections: int   # wrk -c (one thread) meanwhile
 
 
 @dataclass
@@ -65,11 +69,16 @@ def run_http(target, s, close):
         return rec
     rec.raw.update(result, proxy_cpu_s=cpu)
     rec.metrics["rps"] = result["requests_per_second"]
-    for key in ("p50_ms", "p99_ms"):
+    for key in ("p50_ms", "p99_ms", "p999_ms"):
         if result[key] is not None:
             rec.metrics[key] = result[key]
     if cpu is not None and result["requests"] > 0:
         rec.metrics["cpu_us_per_req"] = cpu * 1e6 / result["requests"]
+    _wrk_errors(rec, result)
+    return rec
+
+
+def _wrk_errors(rec, result):
     socket_errors = {k: v for k, v in result["socket_errors"].items() if v}
     if socket_errors:
         rec.errors.append("wrk socket errors: "
@@ -78,6 +87,43 @@ def run_http(target, s, close):
         rec.errors.append(f"wrk non-2xx/3xx responses: {result['non_2xx']}")
     if result["requests"] == 0:
         rec.errors.append("wrk completed no request")
+
+
+def run_syscalls(target, s):
+    """System calls per proxied short connection: strace -c -f on the proxy's workers while
+    wrk -t1 sends Connection: close requests for s.syscall_seconds. strace makes the proxy
+    many times slower, so nothing timed is measured here."""
+    rec = Record()
+    if target.name == "direct":
+        rec.not_applicable = True
+        return rec
+    pids = _workers(target)
+    if not pids:
+        rec.errors.append("no worker process found")
+        return rec
+    fd, summary = tempfile.mkstemp(prefix="strace-", suffix=".txt", dir=target.dir)
+    os.close(fd)
+    counts, run, err = syscalls.count(
+        pids, summary, os.path.join(target.dir, "strace.log"), target.pid_file,
+        lambda: clients.wrk(target.ports["http"], s.syscall_seconds, 1, s.syscall_connections,
+                            close=True))
+    if err:
+        rec.errors.append(err)
+    if run is None:
+        return rec
+    result, err = run
+    if err:
+        rec.errors.append(err)
+        return rec
+    requests = result["requests"]
+    rec.raw.update(requests=requests, requests_per_second=result["requests_per_second"],
+                   socket_errors=result["socket_errors"], non_2xx=result["non_2xx"],
+                   traced_pids=pids, strace_summary=summary, calls=counts)
+    rec.metrics["traced_rps"] = result["requests_per_second"]
+    _wrk_errors(rec, result)
+    if counts is not None and requests > 0:
+        rec.metrics["syscalls_per_conn"] = sum(c for c, _ in counts.values()) / requests
+        rec.metrics["failed_per_conn"] = sum(e for _, e in counts.values()) / requests
     return rec
 
 
@@ -105,7 +151,7 @@ def run_tls_handshakes(target, s, service):
     rec.raw.update(result, proxy_cpu_s=cpu)
     n = result["connections"]
     rec.metrics["cps"] = result["connections_per_second"]
-    for key in ("p50_ms", "p99_ms"):
+    for key in ("p50_ms", "p99_ms", "p999_ms"):
         if result[key] is not None:
             rec.metrics[key] = result[key]
     if n:
@@ -142,8 +188,9 @@ def run_tls_requests(target, s, h2):
         return rec
     rec.raw.update(result, proxy_cpu_s=cpu)
     rec.metrics["rps"] = result["requests_per_second"]
-    if result["mean_ms"] is not None:
-        rec.metrics["mean_ms"] = result["mean_ms"]
+    for key in ("min_ms", "mean_ms", "sd_ms", "max_ms"):  # all h2load says of request times
+        if result[key] is not None:
+            rec.metrics[key] = result[key]
     if cpu is not None and result["requests"] > 0:
         rec.metrics["cpu_us_per_req"] = cpu * 1e6 / result["requests"]
     _h2load_errors(rec, result, "h2" if h2 else "http/1.1")
@@ -240,6 +287,17 @@ def run_idle(target, backends, s):
     return rec
 
 
+def _workers(target):
+    """The processes of target that serve connections: the children holding a listening
+    socket of its HTTP port (not, say, a checker), or all of worker_pids() if none does;
+    HAProxy's one process (its threads are in it)."""
+    port = target.ports["http"]
+    listeners = {inode for lp, _, st, inode in procfs.tcp_sockets()
+                 if lp == port and st == procfs.TCP_LISTEN}
+    workers = [p for p in target.worker_pids() if procfs.socket_inodes(p) & listeners]
+    return workers or target.worker_pids()
+
+
 def run_evenness(target, s):
     """How the connections the proxy accepted are spread over its worker processes."""
     rec = Record()
@@ -247,11 +305,7 @@ def run_evenness(target, s):
         rec.not_applicable = True
         return rec
     port = target.ports["http"]
-    listeners = {inode for lp, _, st, inode in procfs.tcp_sockets()
-                 if lp == port and st == procfs.TCP_LISTEN}
-    # Workers are the children holding a listening socket of the port (not, say, a checker).
-    workers = [p for p in target.worker_pids() if procfs.socket_inodes(p) & listeners]
-    workers = workers or target.worker_pids()
+    workers = _workers(target)
     if not workers:
         rec.errors.append("no worker process found")
         return rec
