@@ -65,10 +65,9 @@ for engine in epoll io_uring io_uring-direct; do
   got=$(curl -s --max-time 10 http://127.0.0.1:18080/big | sha256sum | cut -d' ' -f1)
   bulk=$([ "$got" = "$want" ] && echo ok || echo FAIL)
   halfclose=$(echo_check 18084 && echo ok || echo FAIL)
-  load=$(wrk -t1 -c20 -d2s -H "Connection: close" http://127.0.0.1:18080/ | tr '\n' ' ' |
-    grep -o '[0-9]* requests in.*' | cut -c1-40 || true)
-  errors=$(wrk -t1 -c20 -d2s -H "Connection: close" http://127.0.0.1:18080/ |
-    grep -c 'Socket errors\|Non-2xx' || true)
+  load=$(wrk -t1 -c20 -d2s -H "Connection: close" http://127.0.0.1:18080/)
+  errors=$(grep -c 'Socket errors\|Non-2xx' <<<"$load" || true)
+  load=$(grep -o '[0-9]* requests in [0-9.]*s' <<<"$load")
   echo "$engine: 100 GETs ok=$ok, 4 MiB download $bulk, 2 MiB echo+half-close $halfclose," \
     "wrk: $load, error lines: $errors"
   [ "$ok" = 100 ] && [ "$bulk" = ok ] && [ "$halfclose" = ok ] && [ "$errors" = 0 ] || fail=1

@@ -116,7 +116,7 @@ count_syscalls() {
   start_target "$1"
   local args=()
   for p in $(workers); do args+=(-p "$p"); done
-  strace -c -f -o "$out/strace-$1.txt" "${args[@]}" &
+  strace -qq -c -f -o "$out/strace-$1.txt" "${args[@]}" &
   local tracer=$!
   sleep 0.5  # strace has no "attached" signal; its attach takes a few ms
   wrk -t1 -c10 -d3s -H "Connection: close" http://127.0.0.1:18080/ >"$out/wrk-strace-$1.txt"
@@ -125,7 +125,7 @@ count_syscalls() {
   stop_target
   local reqs
   reqs=$(awk '/requests in/ {print $1}' "$out/wrk-strace-$1.txt")
-  awk -v n="$reqs" -v t="$1" '$NF == "total" {total = $(NF-2)} /io_uring_enter/ {enter = $4}
+  awk -v n="$reqs" -v t="$1" '$NF == "total" {total = $4} /io_uring_enter/ {enter = $4}
     END {printf "%s\tsyscalls/conn %.2f\tio_uring_enter/conn %.2f\n", t, total / n, enter / n}' \
     "$out/strace-$1.txt" | tee -a "$out/syscalls.tsv"
   grep -v '^-\|^%\|total' "$out/strace-$1.txt" | awk -v n="$reqs" -v t="$1" \

@@ -5,9 +5,10 @@
 //
 // Variant --engine io_uring-direct keeps every socket in the ring's fixed-file table: accepted
 // into a slot the kernel picks, upstream created by IORING_OP_SOCKET into a slot of ours and
-// linked to its connect, so no socket call at all leaves the ring.
+// linked to its setsockopt and connect, so no socket call at all leaves the ring.
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
@@ -27,7 +28,8 @@ constexpr unsigned kSqEntries = 1024;
 constexpr unsigned kCqEntries = 8192;
 constexpr unsigned kBuffers = 1024;  // power of two (ring mask); 16 MiB of 16 KiB buffers
 constexpr int kBufferGroup = 0;
-constexpr unsigned kFiles = 8192;  // direct variant: first half for accepts, second for upstreams
+constexpr unsigned kFiles = 8192;
+constexpr uint32_t kSocketUringOpSetsockopt = 3;  // SOCKET_URING_OP_SETSOCKOPT, linux/io_uring.h  // direct variant: first half for accepts, second for upstreams
 
 // user_data: a Conn pointer (16-aligned) with the operation in the low bits; 0 for the
 // fire-and-forget close/cancel whose only possible CQE is a failure we ignore.
@@ -283,12 +285,15 @@ class UringWorker {
       const int slot = free_slots_.back();
       free_slots_.pop_back();
       c->side[kUpstream].fd = slot;
-      // TCP_NODELAY cannot be set on a socket with no descriptor (io_uring's setsockopt
-      // command needs a newer liburing): see RESULTS.md.
+      // socket -> TCP_NODELAY -> connect, linked: if one fails, the connect completes with
+      // -ECANCELED.
       io_uring_sqe* s = sqe();
       io_uring_prep_socket_direct(s, AF_INET, SOCK_STREAM, 0, static_cast<unsigned>(slot), 0);
       fireAndForget(s);
-      s->flags |= IOSQE_IO_LINK;  // if it fails, the connect completes with -ECANCELED
+      s->flags |= IOSQE_IO_LINK;
+      prepNoDelay(sqe(), slot);
+      fireAndForget(last_sqe_);
+      last_sqe_->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
     } else {
       c->side[kUpstream].fd = upstreamSocket();
       if (c->side[kUpstream].fd < 0) {
@@ -305,6 +310,19 @@ class UringWorker {
     s->user_data = tag(c, kConnect);
     ++c->inflight;
     armRecv(c, kClient);  // the request may arrive before the backend answers the connect
+  }
+
+  // setsockopt as an io_uring command (kernel 6.7): the only way to reach a socket that has no
+  // descriptor. liburing 2.3 neither has io_uring_prep_cmd_sock nor names the SQE fields, so
+  // they are filled by their offsets: level and optname share addr, optlen is file_index's
+  // slot, optval is addr3.
+  static void prepNoDelay(io_uring_sqe* s, int slot) {
+    static const int kOne = 1;
+    io_uring_prep_rw(IORING_OP_URING_CMD, s, slot, nullptr, 0, 0);
+    s->cmd_op = kSocketUringOpSetsockopt;
+    s->addr = IPPROTO_TCP | (static_cast<uint64_t>(TCP_NODELAY) << 32);
+    s->file_index = sizeof(kOne);
+    s->addr3 = reinterpret_cast<uint64_t>(&kOne);
   }
 
   void armRecv(Conn* c, int side) {
