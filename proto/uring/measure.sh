@@ -54,9 +54,12 @@ CONF
   root=$!
   pids+=("$root")
   wait_port 18080
-  # Wait (5 s at most) for both workers: weir's master forks them after it listens.
+  # Wait (5 s at most) for both workers: weir's master (under timeout) forks them after it
+  # listens, with its health checker.
+  local want=2
+  [ "$1" = weir ] && want=3
   for _ in $(seq 100); do
-    [ "$(workers | wc -w)" -ge 2 ] && break
+    [ "$(workers | wc -w)" -ge "$want" ] && break
     sleep 0.05
   done
 }

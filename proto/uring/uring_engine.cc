@@ -114,8 +114,11 @@ class UringWorker {
     const unsigned tries[] = {
         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
         IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL, 0};
+    const char* names[] = {"SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL", "COOP_TASKRUN|SUBMIT_ALL",
+                           "no flags"};
     int ret = -EINVAL;
-    for (unsigned flags : tries) {
+    for (int i = 0; i < 3; ++i) {
+      const unsigned flags = tries[i];
       io_uring_params p{};
       p.flags = flags | IORING_SETUP_CQSIZE;
       p.cq_entries = kCqEntries;
@@ -125,6 +128,7 @@ class UringWorker {
           std::fprintf(stderr, "uring-proto: kernel lacks NODROP or CQE_SKIP\n");
           return false;
         }
+        std::fprintf(stderr, "uring-proto: io_uring set up with %s\n", names[i]);
         return true;
       }
     }
