@@ -2,7 +2,8 @@
 # Correctness check of uring-proto, every engine: HTTP responses through an nginx backend (the
 # measurement's, started by measure.sh or here), a 4 MiB download compared byte for byte, and
 # an echo round trip of 2 MiB with a half-close (the client's FIN must reach the backend and the
-# echoed bytes still come back). Bounded: every proxy exits by itself after 20 s.
+# echoed bytes still come back), and a backend that refuses connections. Bounded: every proxy
+# exits by itself after 20 s.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$here/build/uring-proto
@@ -49,7 +50,7 @@ PY
 }
 
 fail=0
-for engine in epoll io_uring io_uring-direct; do
+for engine in epoll io_uring io_uring-direct-up io_uring-direct; do
   "$bin" --listen 127.0.0.1:18080 --backend 127.0.0.1:18081 --engine "$engine" --workers 2 \
     --max-seconds 20 &
   proxy=$!
@@ -73,5 +74,23 @@ for engine in epoll io_uring io_uring-direct; do
   [ "$ok" = 100 ] && [ "$bulk" = ok ] && [ "$halfclose" = ok ] && [ "$errors" = 0 ] || fail=1
   kill "$proxy" "$echo_proxy"
   wait "$proxy" "$echo_proxy" || true
+
+  # A backend that refuses: every connection must end (curl gets an empty reply, status 52, or
+  # a reset, 56, when the close finds the unread request) and the proxy must stay up.
+  "$bin" --listen 127.0.0.1:18080 --backend 127.0.0.1:18089 --engine "$engine" --workers 1 \
+    --max-seconds 20 &
+  proxy=$!
+  wait_port 18080
+  refused=0
+  for _ in $(seq 50); do
+    rc=0
+    curl -s --max-time 5 http://127.0.0.1:18080/ >/dev/null || rc=$?
+    [ "$rc" = 52 ] || [ "$rc" = 56 ] && refused=$((refused + 1))
+  done
+  alive=$(kill -0 "$proxy" 2>/dev/null && echo up || echo DEAD)
+  echo "$engine: refused backend: $refused/50 connections closed, proxy $alive"
+  [ "$refused" = 50 ] && [ "$alive" = up ] || fail=1
+  kill "$proxy"
+  wait "$proxy" || true
 done
 exit $fail

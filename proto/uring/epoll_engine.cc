@@ -183,8 +183,8 @@ class EpollWorker {
         if (!to.writable) {
           return Pump::Blocked;
         }
-        const ssize_t n = ::send(to.fd, flow.buf.get() + flow.off, flow.len,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        const ssize_t n =
+            ::send(to.fd, flow.buf.get() + flow.off, flow.len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
           if (errno == EAGAIN) {
             to.writable = false;
@@ -277,8 +277,6 @@ class EpollWorker {
 
 }  // namespace
 
-int runEpoll(const Options& opts, int listen_fd) {
-  return EpollWorker(opts, listen_fd).run();
-}
+int runEpoll(const Options& opts, int listen_fd) { return EpollWorker(opts, listen_fd).run(); }
 
 }  // namespace proto

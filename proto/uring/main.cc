@@ -2,7 +2,8 @@
 // with two event engines behind a flag, to measure io_uring against epoll (issue 13).
 //
 //   uring-proto --listen 127.0.0.1:18080 --backend 127.0.0.1:18081
-//               --engine epoll|io_uring|io_uring-direct --workers 2 --max-seconds 30
+//               --engine epoll|io_uring|io_uring-direct-up|io_uring-direct --workers 2
+//               --max-seconds 30
 //
 // Like weir, each worker is a process with its own SO_REUSEPORT listener (here without BPF
 // steering: the kernel's hash spreads connections).
@@ -43,7 +44,8 @@ namespace {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "uring-proto: %s\nusage: uring-proto --listen IP:PORT --backend IP:PORT "
-               "[--engine epoll|io_uring|io_uring-direct] [--workers N] [--max-seconds S]\n",
+               "[--engine epoll|io_uring|io_uring-direct-up|io_uring-direct] [--workers N] "
+               "[--max-seconds S]\n",
                why);
   std::exit(2);
 }
@@ -116,13 +118,16 @@ int main(int argc, char** argv) {
   if (!have_listen || !have_backend) {
     usage("--listen and --backend are required");
   }
-  if (engine != "epoll" && engine != "io_uring" && engine != "io_uring-direct") {
+  if (engine == "io_uring-direct-up") {
+    opts.direct = proto::Options::Direct::Upstream;
+  } else if (engine == "io_uring-direct") {
+    opts.direct = proto::Options::Direct::All;
+  } else if (engine != "epoll" && engine != "io_uring") {
     usage(("unknown engine " + engine).c_str());
   }
   if (workers < 1 || workers > 64 || opts.max_seconds < 1) {
     usage("--workers must be 1..64 and --max-seconds at least 1");
   }
-  opts.direct = engine == "io_uring-direct";
   ::signal(SIGPIPE, SIG_IGN);  // sends use MSG_NOSIGNAL; this covers io_uring's sends too
 
   for (int w = 0; w < workers; ++w) {

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Measures uring-proto's engines (epoll, io_uring, io_uring-direct) and weir itself on short
+# Measures uring-proto's engines (epoll and three io_uring variants) and weir itself on short
 # connections: wrk with "Connection: close" through each, 2 workers each, against one nginx
 # backend answering "ok". Rounds alternate the targets (order reversed every other round);
 # RESULTS.md's table is the output of this script.
 #
-#   proto/uring/measure.sh [ROUNDS] [SECONDS]     (defaults 5 and 5; about 35 s a round)
+#   proto/uring/measure.sh [ROUNDS] [SECONDS]     (defaults 7 and 5; about 40 s a round)
 #
 # Needs the prototype built (proto/uring/build/uring-proto) and weir built in the worktree
 # (build/lb/weir; WEIR=path overrides). Every process it starts is stopped at exit, and every
@@ -12,7 +12,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-rounds=${1:-5}
+rounds=${1:-7}
 seconds=${2:-5}
 proto=$here/build/uring-proto
 weir=${WEIR:-$repo/build/lb/weir}
@@ -22,7 +22,7 @@ trap 'stop_all' EXIT
 mkdir -p "$out"
 : >"$out/rounds.tsv"
 
-targets=(epoll io_uring io_uring-direct weir)
+targets=(epoll io_uring io_uring-direct-up io_uring-direct weir)
 
 # Starts a target on port 18080 in the background; sets $root to its top process.
 start_target() {
@@ -140,7 +140,7 @@ echo -e "round\ttarget\treq/s\tp50_ms\tp99_ms\tcpu_us/conn\terrors" | tee "$out/
 for ((r = 1; r <= rounds; r++)); do
   order=("${targets[@]}")
   if ((r % 2 == 0)); then
-    order=(weir io_uring-direct io_uring epoll)
+    order=($(printf '%s\n' "${targets[@]}" | tac))
   fi
   for t in "${order[@]}"; do
     run_load "$t" "$r"
@@ -167,8 +167,8 @@ for t in by:
           f"p99 {med(t, 'p99'):6.2f} ms  cpu/conn {med(t, 'cpu'):6.2f} us  "
           f"errors {sum(v['err'] for v in by[t].values())}")
 print("\nmedian of per-round ratios (target / base):")
-for t, base in (("io_uring", "epoll"), ("io_uring-direct", "epoll"), ("io_uring", "weir"),
-                ("io_uring-direct", "weir"), ("epoll", "weir")):
+uring = ("io_uring", "io_uring-direct-up", "io_uring-direct")
+for t, base in [(u, "epoll") for u in uring] + [(u, "weir") for u in uring] + [("epoll", "weir")]:
     if t in by and base in by:
         rounds = sorted(set(by[t]) & set(by[base]))
         ratio = lambda k: statistics.median(by[t][r][k] / by[base][r][k] for r in rounds)

@@ -13,8 +13,8 @@ inline constexpr size_t kBufferSize = 16 * 1024;
 struct Options {
   sockaddr_in backend{};
   int max_seconds = 10;
-  // io_uring only: accepted and upstream sockets live in the ring's fixed-file table.
-  bool direct = false;
+  // io_uring only: which sockets live in the ring's fixed-file table (direct descriptors).
+  enum class Direct { None, Upstream, All } direct = Direct::None;
 };
 
 // Each engine runs one worker's loop on its own reuseport listener until max_seconds passed.

@@ -5,7 +5,8 @@
 //
 // Variant --engine io_uring-direct keeps every socket in the ring's fixed-file table: accepted
 // into a slot the kernel picks, upstream created by IORING_OP_SOCKET into a slot of ours and
-// linked to its setsockopt and connect, so no socket call at all leaves the ring.
+// linked to its setsockopt and connect, so no socket call at all leaves the ring. Variant
+// io_uring-direct-up does so for the upstream socket only (see passFin() for why).
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,8 +29,8 @@ constexpr unsigned kSqEntries = 1024;
 constexpr unsigned kCqEntries = 8192;
 constexpr unsigned kBuffers = 1024;  // power of two (ring mask); 16 MiB of 16 KiB buffers
 constexpr int kBufferGroup = 0;
-constexpr unsigned kFiles = 8192;
-constexpr uint32_t kSocketUringOpSetsockopt = 3;  // SOCKET_URING_OP_SETSOCKOPT, linux/io_uring.h  // direct variant: first half for accepts, second for upstreams
+constexpr unsigned kFiles = 8192;  // direct: first half for accepts, second for upstreams
+constexpr uint32_t kSocketUringOpSetsockopt = 3;  // SOCKET_URING_OP_SETSOCKOPT, linux/io_uring.h
 
 // user_data: a Conn pointer (16-aligned) with the operation in the low bits; 0 for the
 // fire-and-forget close/cancel whose only possible CQE is a failure we ignore.
@@ -46,7 +47,8 @@ struct Chunk {
 };
 
 struct Side {
-  int fd = -1;  // a descriptor, or a fixed-file slot in the direct variant
+  int fd = -1;  // a descriptor, or a slot of the fixed-file table if `fixed`
+  bool fixed = false;
   bool recv_armed = false, eof = false;
 };
 
@@ -68,7 +70,8 @@ class UringWorker {
   UringWorker(const Options& opts, int listen_fd) : opts_(opts), listen_fd_(listen_fd) {}
 
   int run() {
-    if (!setupRing() || !setupBuffers() || (opts_.direct && !setupFiles())) {
+    if (!setupRing() || !setupBuffers() ||
+        (opts_.direct != Options::Direct::None && !setupFiles())) {
       return 1;
     }
     armAccept();
@@ -139,8 +142,8 @@ class UringWorker {
   // liburing 2.3 has no io_uring_setup_buf_ring (2.4 does): map and register the ring here.
   bool setupBuffers() {
     const size_t ring_bytes = kBuffers * sizeof(io_uring_buf);
-    void* mem = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
-                       -1, 0);
+    void* mem =
+        ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     buffers_.resize(static_cast<size_t>(kBuffers) * kBufferSize);
     if (mem == MAP_FAILED) {
       std::perror("uring-proto: mmap");
@@ -198,9 +201,9 @@ class UringWorker {
     return s;
   }
 
-  // Marks the last SQE as operating on a side's socket: a fixed-file slot in the direct variant.
-  void onSocket(io_uring_sqe* s) {
-    if (opts_.direct) {
+  // Marks an SQE as operating on a side's socket, which may be a fixed-file slot.
+  static void onSocket(io_uring_sqe* s, const Side& side) {
+    if (side.fixed) {
       s->flags |= IOSQE_FIXED_FILE;
     }
   }
@@ -217,7 +220,7 @@ class UringWorker {
 
   void armAccept() {
     io_uring_sqe* s = sqe();
-    if (opts_.direct) {
+    if (opts_.direct == Options::Direct::All) {
       io_uring_prep_multishot_accept_direct(s, listen_fd_, nullptr, nullptr, 0);
     } else {
       io_uring_prep_multishot_accept(s, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -279,7 +282,8 @@ class UringWorker {
   void open(int client) {
     auto* c = new Conn;
     c->side[kClient].fd = client;
-    if (opts_.direct) {
+    c->side[kClient].fixed = opts_.direct == Options::Direct::All;
+    if (opts_.direct != Options::Direct::None) {
       if (free_slots_.empty()) {
         c->side[kUpstream].fd = -1;
         c->aborted = true;
@@ -289,6 +293,7 @@ class UringWorker {
       const int slot = free_slots_.back();
       free_slots_.pop_back();
       c->side[kUpstream].fd = slot;
+      c->side[kUpstream].fixed = true;
       // socket -> TCP_NODELAY -> connect, linked: if one fails, the connect completes with
       // -ECANCELED.
       io_uring_sqe* s = sqe();
@@ -308,9 +313,8 @@ class UringWorker {
     }
     io_uring_sqe* s = sqe();
     io_uring_prep_connect(s, c->side[kUpstream].fd,
-                          reinterpret_cast<const sockaddr*>(&opts_.backend),
-                          sizeof(opts_.backend));
-    onSocket(s);
+                          reinterpret_cast<const sockaddr*>(&opts_.backend), sizeof(opts_.backend));
+    onSocket(s, c->side[kUpstream]);
     s->user_data = tag(c, kConnect);
     ++c->inflight;
     armRecv(c, kClient);  // the request may arrive before the backend answers the connect
@@ -335,7 +339,7 @@ class UringWorker {
     }
     io_uring_sqe* s = sqe();
     io_uring_prep_recv_multishot(s, c->side[side].fd, nullptr, 0, 0);
-    onSocket(s);
+    onSocket(s, c->side[side]);
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = kBufferGroup;
     s->user_data = tag(c, kRecv, side);
@@ -362,9 +366,8 @@ class UringWorker {
     }
     if (res > 0) {
       // Even on an aborted connection the buffer is queued: release() gives it back.
-      c->flow[side].queue.push_back(
-          Chunk{static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT),
-                static_cast<uint32_t>(res), 0});
+      c->flow[side].queue.push_back(Chunk{static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT),
+                                          static_cast<uint32_t>(res), 0});
       if (!c->side[side].recv_armed && !c->aborted) {
         starve(c, side);  // the kernel ended the multishot without an EOF
       }
@@ -410,7 +413,7 @@ class UringWorker {
     io_uring_sqe* s = sqe();
     io_uring_prep_send(s, c->side[to].fd, bufferAt(head.bid) + head.off, head.len - head.off,
                        MSG_NOSIGNAL);
-    onSocket(s);
+    onSocket(s, c->side[to]);
     s->user_data = tag(c, kSend, to);
     flow.sending = true;
     ++c->inflight;
@@ -433,19 +436,20 @@ class UringWorker {
     // Both flows done: maybeRelease() closes the sockets (both recvs ended on their EOF).
   }
 
-  // IORING_OP_SHUTDOWN never runs inline: the kernel hands it to an io-wq worker thread, which
-  // looks the descriptor up only when it runs. Left untracked, it could run after our close
-  // and shut down whatever socket reused the number. So a plain socket takes the (inline)
-  // syscall, and a direct one, which has no descriptor, waits for its shutdown's CQE before
-  // its close.
+  // IORING_OP_SHUTDOWN never runs inline: the kernel hands it to an io-wq worker thread (a
+  // thread wake-up per call), which looks the descriptor up only when it runs. Left untracked,
+  // it could run after our close and shut down whatever socket reused the number. So a plain
+  // socket takes the (inline) syscall, and a fixed one, which has no descriptor, waits for its
+  // shutdown's CQE before its close. Short connections mostly pass the backend's FIN to the
+  // client: io_uring-direct-up keeps the client a plain socket for this.
   void passFin(Conn* c, int to) {
-    if (!opts_.direct) {
+    if (!c->side[to].fixed) {
       (void)::shutdown(c->side[to].fd, SHUT_WR);
       return;
     }
     io_uring_sqe* s = sqe();
     io_uring_prep_shutdown(s, c->side[to].fd, SHUT_WR);
-    onSocket(s);
+    onSocket(s, c->side[to]);
     s->user_data = tag(c, kShutdown);
     ++c->inflight;
   }
@@ -459,9 +463,8 @@ class UringWorker {
         continue;
       }
       io_uring_sqe* s = sqe();
-      io_uring_prep_cancel_fd(s, side.fd,
-                              IORING_ASYNC_CANCEL_ALL |
-                                  (opts_.direct ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
+      io_uring_prep_cancel_fd(
+          s, side.fd, IORING_ASYNC_CANCEL_ALL | (side.fixed ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
       fireAndForget(s);
     }
   }
@@ -482,7 +485,7 @@ class UringWorker {
         continue;
       }
       io_uring_sqe* s = sqe();
-      if (opts_.direct) {
+      if (side.fixed) {
         io_uring_prep_close_direct(s, static_cast<unsigned>(side.fd));
       } else {
         io_uring_prep_close(s, side.fd);
@@ -490,7 +493,7 @@ class UringWorker {
       fireAndForget(s);
     }
     // The close SQE precedes any later socket SQE for this slot in the ring, and runs first.
-    if (opts_.direct && c->side[kUpstream].fd >= 0) {
+    if (c->side[kUpstream].fixed) {
       free_slots_.push_back(c->side[kUpstream].fd);
     }
   }
@@ -516,8 +519,6 @@ class UringWorker {
 
 }  // namespace
 
-int runUring(const Options& opts, int listen_fd) {
-  return UringWorker(opts, listen_fd).run();
-}
+int runUring(const Options& opts, int listen_fd) { return UringWorker(opts, listen_fd).run(); }
 
 }  // namespace proto
