@@ -49,7 +49,7 @@ CONF
     timeout --signal=TERM $((seconds + 20)) "$weir" -c "$out/weir.toml" &
   else
     "$proto" --listen 127.0.0.1:18080 --backend 127.0.0.1:18081 --engine "$1" --workers 2 \
-      --max-seconds $((seconds + 20)) &
+      --max-seconds $((seconds + 20)) 2>>"$out/proxy-stderr.log" &
   fi
   root=$!
   pids+=("$root")
@@ -135,7 +135,26 @@ count_syscalls() {
     '{printf "  %s %s/conn %.2f\n", t, $NF, $4 / n}' | head -12
 }
 
+# The same at full load (wrk -t2 -c50), where strace's slowdown would change the batching:
+# perf counts every system call entry of the target's processes with the kernel's tracepoints.
+count_syscalls_perf() {
+  start_target "$1"
+  perf stat -x, -e raw_syscalls:sys_enter -e syscalls:sys_enter_io_uring_enter \
+    -p "$(workers | paste -sd,)" -o "$out/perf-$1.txt" -- sleep 4 &
+  local counter=$!
+  wrk -t2 -c50 -d3s -H "Connection: close" http://127.0.0.1:18080/ >"$out/wrk-perf-$1.txt"
+  wait "$counter"
+  stop_target
+  local reqs
+  reqs=$(awk '/requests in/ {print $1}' "$out/wrk-perf-$1.txt")
+  awk -F, -v n="$reqs" -v t="$1" '/raw_syscalls:sys_enter/ {all = $1}
+    /io_uring_enter/ {enter = $1}
+    END {printf "%s\tat -c50: syscalls/conn %.2f\tio_uring_enter/conn %.2f\n", t, all / n,
+         enter / n}' "$out/perf-$1.txt" | tee -a "$out/syscalls.tsv"
+}
+
 start_nginx
+: >"$out/proxy-stderr.log"
 echo -e "round\ttarget\treq/s\tp50_ms\tp99_ms\tcpu_us/conn\terrors" | tee "$out/header.tsv"
 for ((r = 1; r <= rounds; r++)); do
   order=("${targets[@]}")
@@ -150,6 +169,7 @@ done
 : >"$out/syscalls.tsv"
 for t in "${targets[@]}"; do
   count_syscalls "$t"
+  count_syscalls_perf "$t"
 done
 
 python3 - "$out/rounds.tsv" <<'PY'
