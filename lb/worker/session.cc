@@ -157,7 +157,8 @@ Session::Session(Worker* worker) : worker_(worker) {
 void Session::resetSide(Side& side, EndpointKind kind) {
   side.ssl.reset();  // before the fd it uses
   side.fd.reset();
-  side.readable = side.writable = side.eof = side.shut_wr = side.hup = side.ktls_send = false;
+  side.readable = side.writable = side.eof = side.shut_wr = side.hup = side.fin = side.ktls_send =
+      false;
   side.ep = {kind, this};
 }
 
@@ -509,6 +510,9 @@ void Session::onEvent(bool upstream, uint32_t events) {
   }
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
     side.hup = true;
+  }
+  if ((events & (EPOLLRDHUP | EPOLLERR)) == EPOLLRDHUP) {
+    side.fin = true;
   }
   switch (state_) {
     case State::ProxyHeader:
@@ -957,11 +961,18 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
       if (static_cast<size_t>(n) == CopyBuffer::kSize && splices(from, to)) {
         flow.splicing = true;  // more than small messages: splice once this buffer is out
       }
-      if (static_cast<size_t>(n) < CopyBuffer::kSize && !from.hup) {
-        // A short read emptied the socket: bytes that come later raise a new edge, so the
-        // read that would only say EAGAIN is saved. (After RDHUP/HUP keep reading: the EOF
-        // is there and no edge will come for it.)
-        from.readable = false;
+      if (static_cast<size_t>(n) < CopyBuffer::kSize) {
+        if (from.fin) {
+          // The peer's FIN had arrived before this read, so every byte it sent was queued
+          // ahead of it: a short read reached the end, and the recv() that would only
+          // return 0 is saved (a backend answering and closing costs one read, not two).
+          from.eof = true;
+        } else if (!from.hup) {
+          // A short read emptied the socket: bytes that come later raise a new edge, so the
+          // read that would only say EAGAIN is saved. (After HUP/ERR keep reading: the
+          // error or EOF is there and no edge will come for it.)
+          from.readable = false;
+        }
       }
     }
     flow.buf.len = static_cast<size_t>(n);

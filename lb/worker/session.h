@@ -132,6 +132,7 @@ private:
     bool eof = false;      // read returned 0
     bool shut_wr = false;  // we sent FIN
     bool hup = false;      // epoll reported RDHUP/HUP/ERR (the peer closed or reset)
+    bool fin = false;      // epoll reported RDHUP without ERR: the peer's FIN is queued
     tls::UniqueSsl ssl;      // TLS on this side (tls-terminate client, [tls] pool backend)
     bool ktls_send = false;  // the kernel encrypts what is written: flows into it splice
   };
