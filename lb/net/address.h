@@ -1,5 +1,6 @@
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -18,7 +19,7 @@ public:
   // Parses "A.B.C.D:PORT" or "[V6]:PORT" (numeric only, port 0-65535). nullopt if malformed.
   static std::optional<SockAddr> parse(std::string_view text);
 
-  int family() const { return storage_.ss_family; }
+  int family() const { return storage_.sa.sa_family; }
   uint16_t port() const;
   void setPort(uint16_t port);
   const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage_); }
@@ -32,7 +33,14 @@ public:
   bool operator==(const SockAddr& o) const;
 
 private:
-  sockaddr_storage storage_{};
+  // Only the two families weir speaks: 28 bytes, not sockaddr_storage's 128. Every session
+  // holds three of these, so this is most of its size.
+  union Storage {
+    sockaddr_in6 in6;  // first and largest: `{}` zeroes all of it
+    sockaddr_in in4;
+    sockaddr sa;
+  };
+  Storage storage_{};
   socklen_t len_ = 0;
 };
 

@@ -178,7 +178,8 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer,
   pool_ = listener.pool;
   sni_.clear();
   tls_error_.clear();
-  proxy_error_.clear();
+  proxy_error_ = nullptr;
+  proxy_error_is_status_ = false;
   backend_ = -1;
   reserved_ = false;
   attempts_ = 0;
@@ -276,7 +277,8 @@ void Session::readProxyHeader() {
     return;
   }
   if (status != proxy::Status::Ok) {
-    proxy_error_ = std::string("PROXY header: ") + proxy::toString(status);
+    proxy_error_ = proxy::toString(status);
+    proxy_error_is_status_ = true;
     worker_->onBadProxyHeader();
     finish(CloseReason::BadProxyHeader);
     return;
@@ -867,8 +869,8 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
           return Pump::Failed;
         }
       }
-      flow.buf.off += static_cast<size_t>(n);
-      flow.buf.len -= static_cast<size_t>(n);
+      flow.buf.off += static_cast<uint32_t>(n);
+      flow.buf.len -= static_cast<uint32_t>(n);
       flow.bytes += static_cast<uint64_t>(n);
       moved_ = true;
     }
@@ -975,7 +977,7 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
         }
       }
     }
-    flow.buf.len = static_cast<size_t>(n);
+    flow.buf.len = static_cast<uint32_t>(n);
     budget -= std::min(budget, static_cast<size_t>(n));
   }
 }
@@ -1019,8 +1021,11 @@ void Session::finish(CloseReason reason) {
         tls += " via=" + via_.toString();
       }
     }
-    if (!proxy_error_.empty()) {
-      tls += " proxy_error=\"" + proxy_error_ + "\"";
+    if (proxy_error_ != nullptr) {
+      tls += " proxy_error=\"";
+      tls += proxy_error_is_status_ ? "PROXY header: " : "";
+      tls += proxy_error_;
+      tls += '"';
     }
     log->info("conn={}-{} listener={} client={} backend={} up={} down={} duration={}ms "
               "reason={}{}{}{}",
