@@ -153,6 +153,16 @@ private:
   // The PROXY header of pools with proxy_protocol, sent right after the connect; false (and
   // the session closed) if it could not be.
   bool sendProxyHeader();
+  // Writes the PROXY header into the worker's header scratch; false (and the session closed)
+  // if the client's local address is unknown.
+  bool encodeProxyHeader();
+  // tcp_fastopen: the bytes for the SYN, read once (PROXY header first, then what the client
+  // has sent so far) into c2u_.buf, where they stay until a connect succeeds, so a retry sends
+  // them again. Sets early_ if the client had sent something; may close the session.
+  void takeEarlyData();
+  // After a fast-open connect: the held bytes the SYN did not carry are what the flow sends
+  // first. The PROXY header's remainder goes now; false (and the session closed) on failure.
+  bool skipEarlyData();
   void peekHello();
   enum class Handshake { Done, Wait, Failed };
   Handshake handshakeStep(Side& side);
@@ -202,6 +212,11 @@ private:
   uint32_t attempts_ = 0;
   uint64_t tried_ = 0;  // bitmask over the first 64 backends of the pool
   int last_error_ = 0;
+  // tcp_fastopen: c2u_.buf holds bytes for the SYN; the first early_header_ are the PROXY
+  // header, early_sent_ is how many the kernel took with the current attempt's connect.
+  bool early_ = false;
+  size_t early_header_ = 0;
+  size_t early_sent_ = 0;
   int64_t started_ms_ = 0;
   bool moved_ = false;  // bytes moved during the current dispatch (re-arms the idle timer)
 };
