@@ -66,6 +66,9 @@ struct Endpoint {
 // (peeked until complete, then exactly its bytes are read, so the client's own bytes stay in
 // the socket); its source stands for the client from then on. A pool with proxy_protocol gets
 // a header right after the connect, before anything else (its own TLS handshake included).
+// A pool with tcp_fastopen connects with what the client has sent so far (that header first)
+// as the SYN's data; those bytes stay in c2u_.buf until a connect succeeds, and the flow
+// starts with what the SYN did not carry.
 //
 // Before the flows start, a TLS listener has a first phase on the client socket alone:
 // tls-passthrough peeks at the ClientHello (MSG_PEEK, so the bytes stay in the socket and are
