@@ -213,9 +213,10 @@ TEST_F(FastOpenTest, RetryResendsTheHeldBytes) {
   // The number after "failed_connects": in the refused backend's object.
   const size_t at = r.out.find("{\"address\":\"" + refused + "\"");
   ASSERT_NE(at, std::string::npos) << r.out;
-  const size_t field = r.out.find("\"failed_connects\":", at);
+  const std::string key = "\"failed_connects\":";
+  const size_t field = r.out.find(key, at);
   ASSERT_LT(field, r.out.find('}', at)) << r.out;
-  const int64_t failed = std::stoll(r.out.substr(field + std::string("\"failed_connects\":").size()));
+  const int64_t failed = std::stoll(r.out.substr(field + key.size()));
   // Two workers, each alternating: at least one connection per worker went there first.
   EXPECT_GE(failed, 1) << r.out;
 }
