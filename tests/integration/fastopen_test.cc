@@ -19,6 +19,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -27,7 +28,10 @@
 #include "support/net_io.h"
 #include "support/netns.h"
 #include "support/process.h"
+#include "support/temp_dir.h"
+#include "support/test_certs.h"
 #include "support/test_server.h"
+#include "support/tls_client.h"
 #include "weir_process.h"
 
 namespace weir::test {
@@ -255,6 +259,75 @@ TEST_F(FastOpenTest, ProxyHeaderPrecedesTheDataOnce) {
     EXPECT_GE(after.active - before.active, 1) << "weir sent no data in a SYN";
     EXPECT_GE(after.passive - before.passive, 1) << "the backend accepted no SYN data";
   }
+}
+
+// TLS listeners: tls-passthrough peeks at the ClientHello and leaves it in the socket, so it is
+// what rides in the SYN. A tls-terminate client's bytes are TLS records for weir itself: those
+// sessions connect without early data and still work. (The connect follows the handshake in
+// the same call, after OpenSSL read what the socket held, so a record that would be read raw
+// if weir did not skip them only arrives in a window this test cannot force.)
+TEST_F(FastOpenTest, TlsListeners) {
+  TempDir dir;
+  TestCa ca{"weir tfo test CA"};
+  PemFiles leaf = writePem(dir, "a", ca.issue({.common_name = "a.test", .dns_names = {"a.test"}}));
+  TestServer tls_backend =
+      server("identify", {"--name", "app", "--tls-cert", leaf.cert, "--tls-key", leaf.key});
+  TestServer echo = server("echo");
+  WeirConfig c;
+  c.listeners = {{"pass", "tls_app"}, {"term", "plain"}};
+  c.listeners[0].lines = {"mode = \"tls-passthrough\""};
+  c.listeners[1].lines = {"mode = \"tls-terminate\"",
+                          "tls.certificates = [{ cert = \"" + leaf.cert + "\", key = \"" +
+                              leaf.key + "\" }]"};
+  c.pools = {{"tls_app", {{tls_backend.endpoint()}}}, {"plain", {{echo.endpoint()}}}};
+  for (PoolSpec& p : c.pools) {
+    p.lines = {"tcp_fastopen = true"};
+  }
+  WeirProcess weir(c, where());
+  ASSERT_TRUE(weir.start());
+  TlsClientOptions o;
+  o.sni = "a.test";
+  // A TLS client made inside the namespace (its socket stays there).
+  auto connect = [&](const std::string& listener) {
+    std::optional<TlsClient> client;
+    inNetns(ns_, [&] { client.emplace(TlsClient::connect(weir.addr(listener), o)); });
+    return client;
+  };
+
+  FastOpenCounts before = counts();
+  for (unsigned i = 0; i < 3; ++i) {
+    SCOPED_TRACE("passthrough connection " + std::to_string(i + 1));
+    auto client = connect("pass");
+    ASSERT_TRUE(client && client->ok()) << (client ? client->handshake().error : "no client");
+    const Deadline deadline = deadlineIn(seconds(10));
+    std::string line;
+    ASSERT_EQ(client->readLine(&line, deadline), IoStatus::Ok);
+    auto id = parseIdentifyLine(line);
+    ASSERT_TRUE(id) << line;
+    EXPECT_EQ(id->sni(), "a.test");  // the backend did the client's own handshake
+    const std::string msg = message(300, i);
+    ASSERT_EQ(client->write(msg, deadline), IoStatus::Ok);
+    std::string back;
+    ASSERT_EQ(client->read(msg.size(), &back, deadline), IoStatus::Ok);
+    EXPECT_EQ(back, msg);
+  }
+  FastOpenCounts after = counts();
+  EXPECT_GE(after.active - before.active, 1) << "no ClientHello rode in a SYN";
+
+  before = after;
+  for (unsigned i = 0; i < 3; ++i) {
+    SCOPED_TRACE("terminate connection " + std::to_string(i + 1));
+    auto client = connect("term");
+    ASSERT_TRUE(client && client->ok()) << (client ? client->handshake().error : "no client");
+    const Deadline deadline = deadlineIn(seconds(10));
+    const std::string msg = message(300, i);
+    ASSERT_EQ(client->write(msg, deadline), IoStatus::Ok);
+    std::string back;
+    ASSERT_EQ(client->read(msg.size(), &back, deadline), IoStatus::Ok);
+    EXPECT_EQ(back, msg);
+  }
+  after = counts();
+  EXPECT_EQ(after.active, before.active) << "a tls-terminate session sent early data";
 }
 
 }  // namespace
