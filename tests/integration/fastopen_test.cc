@@ -15,6 +15,7 @@
 // that the data rode in the SYN.
 // Root only: without root the tests skip and say why.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <fstream>
 #include <iterator>
@@ -60,6 +61,20 @@ std::map<std::string, int64_t> tcpExt() {
     }
   }
   return out;
+}
+
+// `weirctl -s SOCKET --json backends`: the failed_connects of `address`, -1 if not found.
+int64_t failedConnects(const std::string& socket, const std::string& address) {
+  const RunResult r = run(kWeirctlBin, {"-s", socket, "--json", "backends"}, seconds(30));
+  EXPECT_EQ(r.exitCode(), 0) << r.out << r.err;
+  const std::string key = "\"failed_connects\":";
+  const size_t at = r.out.find("{\"address\":\"" + address + "\"");
+  const size_t field = at == std::string::npos ? at : r.out.find(key, at);
+  if (field == std::string::npos || r.out.find('}', at) < field) {
+    ADD_FAILURE() << "no failed_connects for " << address << " in:\n" << r.out;
+    return -1;
+  }
+  return std::stoll(r.out.substr(field + key.size()));
 }
 
 struct FastOpenCounts {
@@ -212,17 +227,61 @@ TEST_F(FastOpenTest, RetryResendsTheHeldBytes) {
   }
   EXPECT_GE(counts().active - before.active, 1) << "weir sent no data in a SYN";
 
-  const RunResult r = run(kWeirctlBin, {"-s", socket, "--json", "backends"}, seconds(30));
-  ASSERT_EQ(r.exitCode(), 0) << r.out << r.err;
-  // The number after "failed_connects": in the refused backend's object.
-  const size_t at = r.out.find("{\"address\":\"" + refused + "\"");
-  ASSERT_NE(at, std::string::npos) << r.out;
-  const std::string key = "\"failed_connects\":";
-  const size_t field = r.out.find(key, at);
-  ASSERT_LT(field, r.out.find('}', at)) << r.out;
-  const int64_t failed = std::stoll(r.out.substr(field + key.size()));
   // Two workers, each alternating: at least one connection per worker went there first.
-  EXPECT_GE(failed, 1) << r.out;
+  EXPECT_GE(failedConnects(socket, refused), 1);
+}
+
+// The other two ways a connect fails, each retried with the held bytes: a backend without a
+// route (sendto itself fails, EHOSTUNREACH) and one that never answers (its SYNs go nowhere:
+// connect_timeout). The echo backend gets every client's bytes exactly once; both failures
+// count against their backends.
+TEST_F(FastOpenTest, UnreachableAndSilentBackendsAreRetried) {
+  // 10.99.0.0/24 via lo: the SYN comes back in on lo, is not for this host and is dropped.
+  const std::vector<std::vector<std::string>> routes = {
+      {"route", "add", "unreachable", "10.98.0.0/24"},
+      {"route", "add", "10.99.0.0/24", "dev", "lo"}};
+  for (const auto& route : routes) {
+    const RunResult r = runInNetns(ns_, ipBinary(), route, seconds(10));
+    ASSERT_EQ(r.exitCode(), 0) << r.err;
+  }
+  const std::string unreachable = "10.98.0.1:80";
+  const std::string silent = "10.99.0.1:80";
+  TestServer echo = server("echo");
+  TempDir run_dir("weir-run");
+  const std::string socket = run_dir.file("weir.sock");
+  WeirConfig c =
+      config({unreachable, silent, echo.endpoint()}, {"tcp_fastopen = true", "passive_fall = 0"});
+  c.pools[0].connect_timeout = "200ms";
+  c.global_lines.push_back("control_socket = \"" + socket + "\"");
+  WeirProcess weir(c, where());
+  ASSERT_TRUE(weir.start());
+  for (unsigned i = 0; i < 8; ++i) {
+    SCOPED_TRACE("connection " + std::to_string(i + 1));
+    ASSERT_TRUE(echoed(weir, message(300 + 11 * i, i)));
+  }
+  EXPECT_GE(failedConnects(socket, unreachable), 1);
+  EXPECT_GE(failedConnects(socket, silent), 1);
+}
+
+// A client that sends and at once half-closes: its bytes (held across the retry after the
+// refused backend) and then its FIN reach the echo backend, which answers and closes.
+TEST_F(FastOpenTest, HalfCloseAfterEarlyData) {
+  TestServer echo = server("echo");
+  const std::string refused = "127.0.0.1:" + std::to_string(pickFreePortInNetns(ns_, "127.0.0.1"));
+  WeirConfig c = config({refused, echo.endpoint()}, {"tcp_fastopen = true", "passive_fall = 0"});
+  c.pools[0].retries = 1;
+  WeirProcess weir(c, where());
+  ASSERT_TRUE(weir.start());
+  for (unsigned i = 0; i < 10; ++i) {
+    SCOPED_TRACE("connection " + std::to_string(i + 1));
+    Fd fd = connectClient(weir);
+    ASSERT_TRUE(fd);
+    const std::string msg = message(100 + 1000 * i, i);
+    const Deadline deadline = deadlineIn(seconds(10));
+    ASSERT_EQ(writeAll(fd.get(), msg, deadline), IoStatus::Ok);
+    ASSERT_EQ(::shutdown(fd.get(), SHUT_WR), 0);
+    EXPECT_EQ(readAllUntilClosed(fd.get(), deadline), msg);
+  }
 }
 
 // With proxy_protocol, the header goes first in the SYN, once: the backend parses one header,
