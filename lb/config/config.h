@@ -197,6 +197,10 @@ struct Pool {
   std::optional<UpstreamTls> tls;  // nullopt: plain TCP to the backends
   SourceMode source = SourceMode::Local;
   ProxyProtocol proxy_protocol = ProxyProtocol::Off;  // header sent before any byte (and TLS)
+  // TCP Fast Open to the backends: the client's first bytes (after the PROXY header, if any)
+  // ride in the SYN. Plain TCP pools only (a [tls] pool has no bytes before its handshake).
+  // TFO data may be delivered twice to the backend, so only for replay-tolerant protocols.
+  bool tcp_fastopen = false;
 };
 
 struct Listener {

@@ -116,12 +116,26 @@ void readTlsTable(const Section& section, Pool& pool) {
   }
 }
 
+void readFastOpen(const Section& section, Pool& pool) {
+  if (auto fastopen = section.boolean("tcp_fastopen")) {
+    pool.tcp_fastopen = *fastopen;
+  }
+  if (pool.tcp_fastopen && section.get("tls") != nullptr) {
+    // weir's own ClientHello to the backend only exists once the connect completed, and the
+    // client's bytes may not go before the handshake: nothing could ride in the SYN.
+    section.problem(*section.get("tcp_fastopen"), "tcp_fastopen",
+                    "cannot be used with [" + section.pathOf("tls") +
+                        "]: the ClientHello only exists after the connect, so nothing could "
+                        "ride in the SYN");
+  }
+}
+
 }  // namespace
 
 Pool readPool(const Section& section, const std::string& name) {
   section.checkKeys({"balance", "connect_timeout", "idle_timeout", "retries", "backends",
                      "health", "passive_fall", "passive_holddown", "tls", "source",
-                     "proxy_protocol"});
+                     "proxy_protocol", "tcp_fastopen"});
   Pool pool;
   pool.name = name;
   if (name.size() > kMaxPoolName) {
@@ -157,6 +171,7 @@ Pool readPool(const Section& section, const std::string& name) {
   readHealthTable(section, pool);
   readPassive(section, pool);
   readTlsTable(section, pool);
+  readFastOpen(section, pool);
   return pool;
 }
 

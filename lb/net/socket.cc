@@ -64,7 +64,8 @@ util::Result<UniqueFd> listenReuseport(const SockAddr& addr, int backlog, bool t
   return fd;
 }
 
-util::Result<UniqueFd> connectNonBlocking(const SockAddr& addr, const SockAddr* source) {
+util::Result<UniqueFd> connectNonBlocking(const SockAddr& addr, const SockAddr* source,
+                                          std::string_view early, size_t* sent) {
   if (source != nullptr && source->family() != addr.family()) {
     return util::SysError{EAFNOSUPPORT, "connect " + addr.toString() + " from " +
                                             source->toString()};
@@ -85,6 +86,22 @@ util::Result<UniqueFd> connectNonBlocking(const SockAddr& addr, const SockAddr* 
     if (::bind(fd.get(), from.get(), from.len()) < 0) {
       return util::lastError("bind " + from.toString());
     }
+  }
+  if (!early.empty()) {
+    *sent = 0;
+    const ssize_t n = ::sendto(fd.get(), early.data(), early.size(), MSG_FASTOPEN | MSG_NOSIGNAL,
+                               addr.get(), addr.len());
+    if (n >= 0) {
+      *sent = static_cast<size_t>(n);  // queued with the SYN; the connect is under way
+      return fd;
+    }
+    if (errno == EINPROGRESS) {
+      return fd;  // no cookie yet: a plain SYN asking for one went out, no data with it
+    }
+    if (errno != EOPNOTSUPP) {
+      return util::lastError("sendto(MSG_FASTOPEN) " + addr.toString());
+    }
+    // Client TFO is off in this network namespace: connect as without it.
   }
   if (::connect(fd.get(), addr.get(), addr.len()) < 0 && errno != EINPROGRESS) {
     return util::lastError("connect " + addr.toString());

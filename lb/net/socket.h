@@ -1,5 +1,8 @@
 #pragma once
 
+#include <cstddef>
+#include <string_view>
+
 #include "net/address.h"
 #include "net/unique_fd.h"
 #include "util/result.h"
@@ -29,7 +32,14 @@ util::Result<util::Ok> setTransparent(int fd, int family, bool on);
 // one at connect time, IP_BIND_ADDRESS_NO_PORT); the socket gets IP_TRANSPARENT first, so it
 // may be an address of another host, such as the client's (needs CAP_NET_ADMIN). A source of
 // another family than `addr` fails with EAFNOSUPPORT before any socket is made.
-util::Result<UniqueFd> connectNonBlocking(const SockAddr& addr, const SockAddr* source = nullptr);
+//
+// `early` non-empty: TCP Fast Open, sendto(MSG_FASTOPEN) instead of connect(). `*sent` is how
+// many of its bytes the kernel took (they ride in the SYN when it holds a cookie for `addr`,
+// and are retransmitted after the handshake if the server did not take them); 0 when it only
+// asked for a cookie (EINPROGRESS) or TFO is off for clients here (net.ipv4.tcp_fastopen & 1
+// unset: a plain connect() then). The caller sends the rest once connected.
+util::Result<UniqueFd> connectNonBlocking(const SockAddr& addr, const SockAddr* source = nullptr,
+                                          std::string_view early = {}, size_t* sent = nullptr);
 
 // The pending error of a socket (SO_ERROR), 0 if none.
 int socketError(int fd);

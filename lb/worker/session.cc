@@ -185,6 +185,9 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer,
   attempts_ = 0;
   tried_ = 0;
   last_error_ = 0;
+  early_ = false;
+  early_header_ = 0;
+  early_sent_ = 0;
   started_ms_ = now_ms;
   queued = false;
   state_ = State::Connecting;
@@ -425,8 +428,20 @@ void Session::connectNext() {
       tried_ |= uint64_t{1} << backend_;
     }
     const bool from_client = pool.source == config::SourceMode::Client;
+    if (pool.tcp_fastopen && !early_) {
+      takeEarlyData();
+      if (state_ == State::Closed) {
+        return;
+      }
+    }
+    std::string_view early;
+    if (early_) {
+      early = {c2u_.buf.data.get(), c2u_.buf.len};  // from the start again on every attempt
+    }
+    size_t sent = 0;
     auto fd = net::connectNonBlocking(pool.backends[backend_].address,
-                                      from_client ? &peer_ : nullptr);
+                                      from_client ? &peer_ : nullptr, early, &sent);
+    early_sent_ = static_cast<uint32_t>(sent);  // at most CopyBuffer::kSize
     if (!fd) {
       last_error_ = fd.error().code;
       if (isResourceErrno(last_error_)) {
@@ -462,6 +477,45 @@ void Session::connectNext() {
     pool_->connect_timers->arm(timer, worker_->now());
     return;
   }
+}
+
+void Session::takeEarlyData() {
+  // A tls-terminate client's bytes are TLS records for OpenSSL, not for the backend: those
+  // sessions connect without early data. (A pool with [tls] cannot have tcp_fastopen.)
+  if (client_.ssl) {
+    return;
+  }
+  size_t header = 0;
+  if (pool_->pool->proxy_protocol != config::ProxyProtocol::Off) {
+    if (!encodeProxyHeader()) {
+      return;
+    }
+    header = worker_->headerScratch().size();  // a few hundred bytes at most
+  }
+  c2u_.buf.data = worker_->takeBuffer();
+  char* data = c2u_.buf.data.get();
+  const size_t room = CopyBuffer::kSize - header;
+  const ssize_t n = ::recv(client_.fd.get(), data + header, room, MSG_DONTWAIT);
+  if (n <= 0) {
+    // Nothing yet (EAGAIN): a plain connect. An end or error is left for the flow's own read
+    // to find once connected, as without TFO.
+    client_.readable = !(n < 0 && errno == EAGAIN);
+    releaseBuffer(c2u_);
+    return;
+  }
+  if (static_cast<size_t>(n) == room) {
+    c2u_.splicing = true;  // as copy() does after a full read: more than a small message
+    client_.readable = true;  // more may wait, with its edge already reported
+  } else if (client_.fin) {
+    client_.eof = true;  // the FIN came before this read: every byte was in it (as in copy())
+  } else if (!client_.hup) {
+    client_.readable = false;  // a short read emptied the socket; later bytes raise an edge
+  }
+  std::memcpy(data, worker_->headerScratch().data(), header);
+  c2u_.buf.off = 0;
+  c2u_.buf.len = static_cast<uint32_t>(header + static_cast<size_t>(n));
+  early_ = true;
+  early_header_ = static_cast<uint16_t>(header);
 }
 
 void Session::endReservation(bool connected) {
@@ -561,7 +615,11 @@ void Session::onEvent(bool upstream, uint32_t events) {
 
 void Session::connected() {
   last_error_ = 0;
-  if (pool_->pool->proxy_protocol != config::ProxyProtocol::Off && !sendProxyHeader()) {
+  if (early_) {
+    if (!skipEarlyData()) {
+      return;
+    }
+  } else if (pool_->pool->proxy_protocol != config::ProxyProtocol::Off && !sendProxyHeader()) {
     return;
   }
   if (pool_->tls != nullptr) {
@@ -578,7 +636,33 @@ void Session::connected() {
   startStreaming();
 }
 
-bool Session::sendProxyHeader() {
+bool Session::skipEarlyData() {
+  CopyBuffer& buf = c2u_.buf;
+  if (early_sent_ < early_header_) {
+    // No cookie yet (nothing rode in the SYN): the header goes now, as without TFO, and in one
+    // send for the same reason (an empty send buffer).
+    const size_t rest = early_header_ - early_sent_;
+    const ssize_t n = ::send(upstream_.fd.get(), buf.data.get() + early_sent_, rest,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n != static_cast<ssize_t>(rest)) {
+      connectFailed(n < 0 ? errno : EIO);  // the held bytes stay for the next attempt
+      return false;
+    }
+    early_sent_ = early_header_;
+  }
+  // The client's bytes in the SYN were delivered as far as this flow is concerned: the kernel
+  // owns them now (and resends them if the SYN-ACK did not acknowledge them).
+  c2u_.bytes += early_sent_ - early_header_;
+  buf.off = early_sent_;
+  buf.len -= early_sent_;
+  if (buf.len == 0) {
+    releaseBuffer(c2u_);  // the SYN carried it all
+  }
+  early_ = false;
+  return true;
+}
+
+bool Session::encodeProxyHeader() {
   if (local_.family() == AF_UNSPEC) {
     // The address the client connected to (a wildcard listener's real one, or a VIP).
     *local_.lenPtr() = local_.capacity();
@@ -606,6 +690,14 @@ bool Session::sendProxyHeader() {
     }
     proxy::encodeV2(header, true, out);
   }
+  return true;
+}
+
+bool Session::sendProxyHeader() {
+  if (!encodeProxyHeader()) {
+    return false;
+  }
+  const std::string& out = worker_->headerScratch();
   // The socket has just connected: its send buffer (at least 4.5 KiB) is empty and the header
   // is at most a few hundred bytes, so one send takes it all. Anything else is a failure.
   const ssize_t n = ::send(upstream_.fd.get(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);

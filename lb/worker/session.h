@@ -66,6 +66,9 @@ struct Endpoint {
 // (peeked until complete, then exactly its bytes are read, so the client's own bytes stay in
 // the socket); its source stands for the client from then on. A pool with proxy_protocol gets
 // a header right after the connect, before anything else (its own TLS handshake included).
+// A pool with tcp_fastopen connects with what the client has sent so far (that header first)
+// as the SYN's data; those bytes stay in c2u_.buf until a connect succeeds, and the flow
+// starts with what the SYN did not carry.
 //
 // Before the flows start, a TLS listener has a first phase on the client socket alone:
 // tls-passthrough peeks at the ClientHello (MSG_PEEK, so the bytes stay in the socket and are
@@ -153,6 +156,16 @@ private:
   // The PROXY header of pools with proxy_protocol, sent right after the connect; false (and
   // the session closed) if it could not be.
   bool sendProxyHeader();
+  // Writes the PROXY header into the worker's header scratch; false (and the session closed)
+  // if the client's local address is unknown.
+  bool encodeProxyHeader();
+  // tcp_fastopen: the bytes for the SYN, read once (PROXY header first, then what the client
+  // has sent so far) into c2u_.buf, where they stay until a connect succeeds, so a retry sends
+  // them again. Sets early_ if the client had sent something; may close the session.
+  void takeEarlyData();
+  // After a fast-open connect: the held bytes the SYN did not carry are what the flow sends
+  // first. The PROXY header's remainder goes now; false (and the session closed) on failure.
+  bool skipEarlyData();
   void peekHello();
   enum class Handshake { Done, Wait, Failed };
   Handshake handshakeStep(Side& side);
@@ -205,6 +218,11 @@ private:
   int backend_ = -1;
   uint32_t attempts_ = 0;
   int last_error_ = 0;
+  // tcp_fastopen: c2u_.buf holds bytes for the SYN; the first early_header_ are the PROXY
+  // header, early_sent_ is how many the kernel took with the current attempt's connect.
+  uint32_t early_sent_ = 0;
+  uint16_t early_header_ = 0;
+  bool early_ = false;
   uint8_t proxy_in_ = 0;  // version of the PROXY header received (0: none)
   bool proxy_error_is_status_ = false;
   bool reserved_ = false;  // backend_'s shared active count includes this session
