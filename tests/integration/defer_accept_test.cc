@@ -35,17 +35,6 @@ WeirConfig withDefer(WeirConfig c, bool defer) {
   return c;
 }
 
-::testing::AssertionResult reload(WeirProcess& weir, const WeirConfig& config, size_t reloads) {
-  weir.writeConfig(config);
-  if (!weir.signal(SIGHUP)) {
-    return ::testing::AssertionFailure() << "weir is not running";
-  }
-  if (!weir.waitForLogLines("master: reloaded: generation", reloads, seconds(10))) {
-    return ::testing::AssertionFailure() << "reload " << reloads << " not logged within 10 s";
-  }
-  return ::testing::AssertionSuccess();
-}
-
 uint16_t localPort(const Fd& fd) {
   auto addr = SockAddr::local(fd.get());
   return addr ? addr->port() : 0;

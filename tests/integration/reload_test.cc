@@ -29,19 +29,6 @@ WeirConfig variant(const WeirConfig& base, unsigned workers, unsigned w0, unsign
   return c;
 }
 
-// Writes `config`, sends SIGHUP and waits for the master to log the outcome (the
-// `reloads`-th "reloaded:" line).
-::testing::AssertionResult reload(WeirProcess& weir, const WeirConfig& config, size_t reloads) {
-  weir.writeConfig(config);
-  if (!weir.signal(SIGHUP)) {
-    return ::testing::AssertionFailure() << "weir is not running";
-  }
-  if (!weir.waitForLogLines("master: reloaded: generation", reloads, seconds(10))) {
-    return ::testing::AssertionFailure() << "reload " << reloads << " not logged within 10 s";
-  }
-  return ::testing::AssertionSuccess();
-}
-
 size_t openFdCount(pid_t pid) {
   size_t n = 0;
   for ([[maybe_unused]] const auto& entry :

@@ -440,4 +440,15 @@ std::vector<std::string> waitAccessLines(const std::string& path, const std::str
   }
 }
 
+::testing::AssertionResult reload(WeirProcess& weir, const WeirConfig& config, size_t reloads) {
+  weir.writeConfig(config);
+  if (!weir.signal(SIGHUP)) {
+    return ::testing::AssertionFailure() << "weir is not running";
+  }
+  if (!weir.waitForLogLines("master: reloaded: generation", reloads, seconds(10))) {
+    return ::testing::AssertionFailure() << "reload " << reloads << " not logged within 10 s";
+  }
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace weir::test

@@ -203,4 +203,8 @@ std::vector<std::string> waitAccessLines(const std::string& path, const std::str
 std::vector<pid_t> connectionOwners(uint16_t listen_port, const std::vector<pid_t>& workers,
                                     const std::vector<Fd>& clients);
 
+// Writes `config`, sends SIGHUP and waits for the master to log the outcome (the
+// `reloads`-th "reloaded:" line).
+::testing::AssertionResult reload(WeirProcess& weir, const WeirConfig& config, size_t reloads);
+
 }  // namespace weir::test
