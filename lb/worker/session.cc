@@ -504,13 +504,9 @@ void Session::takeEarlyData() {
     return;
   }
   if (static_cast<size_t>(n) == room) {
-    c2u_.splicing = true;  // as copy() does after a full read: more than a small message
     client_.readable = true;  // more may wait, with its edge already reported
-  } else if (client_.fin) {
-    client_.eof = true;  // the FIN came before this read: every byte was in it (as in copy())
-  } else if (!client_.hup) {
-    client_.readable = false;  // a short read emptied the socket; later bytes raise an edge
   }
+  noteRead(c2u_, client_, splices(client_, upstream_), static_cast<size_t>(n), room);
   std::memcpy(data, worker_->headerScratch().data(), header);
   c2u_.buf.off = 0;
   c2u_.buf.len = static_cast<uint32_t>(header + static_cast<size_t>(n));
@@ -1052,25 +1048,30 @@ Session::Pump Session::copy(Flow& flow, Side& from, Side& to, CloseReason from_e
         }
         continue;
       }
-      if (static_cast<size_t>(n) == CopyBuffer::kSize && splices(from, to)) {
-        flow.splicing = true;  // more than small messages: splice once this buffer is out
-      }
-      if (static_cast<size_t>(n) < CopyBuffer::kSize) {
-        if (from.fin) {
-          // The peer's FIN had arrived before this read, so every byte it sent was queued
-          // ahead of it: a short read reached the end, and the recv() that would only
-          // return 0 is saved (a backend answering and closing costs one read, not two).
-          from.eof = true;
-        } else if (!from.hup) {
-          // A short read emptied the socket: bytes that come later raise a new edge, so the
-          // read that would only say EAGAIN is saved. (After HUP/ERR keep reading: the
-          // error or EOF is there and no edge will come for it.)
-          from.readable = false;
-        }
-      }
+      noteRead(flow, from, splices(from, to), static_cast<size_t>(n), CopyBuffer::kSize);
     }
     flow.buf.len = static_cast<uint32_t>(n);
     budget -= std::min(budget, static_cast<size_t>(n));
+  }
+}
+
+void Session::noteRead(Flow& flow, Side& from, bool may_splice, size_t n, size_t asked) {
+  if (n == asked) {
+    if (may_splice) {
+      flow.splicing = true;  // more than small messages: splice once this buffer is out
+    }
+    return;
+  }
+  if (from.fin) {
+    // The peer's FIN had arrived before this read, so every byte it sent was queued ahead of
+    // it: a short read reached the end, and the recv() that would only return 0 is saved (a
+    // backend answering and closing costs one read, not two).
+    from.eof = true;
+  } else if (!from.hup) {
+    // A short read emptied the socket: bytes that come later raise a new edge, so the read
+    // that would only say EAGAIN is saved. (After HUP/ERR keep reading: the error or EOF is
+    // there and no edge will come for it.)
+    from.readable = false;
   }
 }
 

@@ -184,6 +184,10 @@ private:
   void pumpAll();
   // Whether bytes from `from` to `to` may splice: neither end is TLS that OpenSSL handles.
   static bool splices(const Side& from, const Side& to);
+  // What a recv() of `n` bytes (of `asked`) from a plain socket says: a full read turns a
+  // flow that may splice into a splicing one; a short one reached the end (after a FIN) or
+  // emptied the socket.
+  static void noteRead(Flow& flow, Side& from, bool may_splice, size_t n, size_t asked);
   // One flow's turn: copy() until it turns bulk when it may splice, pump() from then on.
   Pump move(Flow& flow, Side& from, Side& to, CloseReason from_err, CloseReason to_err);
   Pump pump(Flow& flow, Side& from, Side& to, CloseReason from_err, CloseReason to_err);
