@@ -25,12 +25,12 @@ std::vector<int> rawFds(const ListenGroup& g) {
   return out;
 }
 
-// Whether IP_TRANSPARENT (IPV6_TRANSPARENT) is set on a socket an old master passed.
 // listeners.NAME.defer_accept: how long the kernel holds a connection that sent nothing.
 // nginx's `deferred` and HAProxy's `defer-accept` wait about this long too; after it, the
 // kernel accepts such a connection on the client's next ACK (it is delayed, not lost).
 constexpr int kDeferAcceptSeconds = 1;
 
+// Whether IP_TRANSPARENT (IPV6_TRANSPARENT) is set on a socket an old master passed.
 bool isTransparent(int fd, int family) {
   int value = 0;
   socklen_t len = sizeof(value);
@@ -199,9 +199,9 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
       g->transparent = listener.transparent;
       if (g->defer_accept != listener.defer_accept) {
         // Sockets opened above have the new setting already; setting it again is harmless.
+        const int seconds = listener.defer_accept ? kDeferAcceptSeconds : 0;
         for (const auto& fd : g->slots) {
-          if (auto set = net::setDeferAccept(fd.get(), listener.defer_accept ? kDeferAcceptSeconds : 0);
-              !set) {
+          if (auto set = net::setDeferAccept(fd.get(), seconds); !set) {
             spdlog::warn("listeners.{}: {} on {}", listener.name, set.error().message(),
                          addr.toString());
           }

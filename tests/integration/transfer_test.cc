@@ -102,10 +102,12 @@ TEST(Transfer, SlowReaderGetsEveryByteWhileItsFlowTurnsBulk) {
   WeirProcess weir(WeirConfig::simple({echo.endpoint()}));
   ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
 
-  std::vector<Fd> fds = connectMany(weir.addr(), 1, 1, deadlineIn(seconds(5)), nullptr, [](int fd) {
+  const auto small_window = [](int fd) {
     const int small = 4096;  // a small window keeps weir's sends to us blocking
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  });
+  };
+  std::vector<Fd> fds =
+      connectMany(weir.addr(), 1, 1, deadlineIn(seconds(5)), nullptr, small_window);
   ASSERT_EQ(fds.size(), 1U);
   const int fd = fds[0].get();
   constexpr uint64_t kTotal = 8ULL << 20;
@@ -129,7 +131,8 @@ TEST(Transfer, SlowReaderGetsEveryByteWhileItsFlowTurnsBulk) {
         source.fill(out.data(), out.size());
         out_off = 0;
       }
-      const ssize_t n = ::send(fd, out.data() + out_off, out.size() - out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t n =
+          ::send(fd, out.data() + out_off, out.size() - out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         out_off += static_cast<size_t>(n);
         sent += static_cast<uint64_t>(n);
