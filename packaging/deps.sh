@@ -13,6 +13,8 @@ PACKAGES=(
   build-essential cmake pkg-config git
   clang llvm bpftool libbpf-dev linux-libc-dev
   libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libsystemd-dev
+  # The workers' io_uring event engine (global.event_engine, lb/engine).
+  liburing-dev
   # Tests: GoogleTest and GoogleMock; libFuzzer and clang's sanitizer runtimes (gcc's come
   # with gcc); llvm (above) gives llvm-symbolizer for readable sanitizer stacks.
   libgtest-dev libgmock-dev libclang-rt-14-dev

@@ -53,6 +53,8 @@ inline constexpr Duration kMaxIdleTimeout{7 * 86400000};  // 7d: pools.NAME.idle
 // global.worker_rlimit_core = "unlimited" (RLIM_INFINITY).
 inline constexpr uint64_t kUnlimitedCore = ~uint64_t{0};
 
+enum class EventEngine { Epoll, IoUring };
+
 struct Global {
   unsigned workers = 1;            // resolved: "auto" becomes the number of online CPUs (capped)
   bool workers_auto = true;
@@ -97,6 +99,9 @@ struct Global {
   // The master's HTTP listener for Prometheus (/metrics), /status.json and the status page
   // (/); nullopt: off.
   std::optional<net::SockAddr> metrics;
+  // What workers wait on for socket readiness (lb/engine). io_uring falls back to epoll, with
+  // a logged reason, where the kernel does not offer it.
+  EventEngine event_engine = EventEngine::Epoll;
 };
 
 // A config value that names a file, with where the config wrote it, so that the messages of

@@ -296,7 +296,7 @@ void readGlobal(const Section& section, Global& global) {
                      "control_socket", "max_connections", "steering", "drain_timeout", "user",
                      "group", "worker_cpu_affinity", "worker_rlimit_nofile", "worker_priority",
                      "worker_rlimit_core", "working_directory", "transparent_mark",
-                     "transparent_table", "metrics"});
+                     "transparent_table", "metrics", "event_engine"});
   readWorkers(section, global);
 
   const std::initializer_list<std::string_view> levels = {
@@ -336,6 +336,10 @@ void readGlobal(const Section& section, Global& global) {
   readWorkingDirectory(section, global);
   readTransparent(section, global);
   readMetrics(section, global);
+  constexpr EventEngine kEngines[] = {EventEngine::Epoll, EventEngine::IoUring};
+  if (auto engine = section.oneOf("event_engine", {"epoll", "io_uring"})) {
+    global.event_engine = kEngines[*engine];
+  }
 }
 
 }  // namespace weir::config::detail

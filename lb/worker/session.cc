@@ -32,7 +32,7 @@ constexpr size_t kBudget = 512 * 1024;
 constexpr size_t kSpliceChunk = 1 << 20;
 // A single read at least this large marks a flow as bulk (a default pipe holds 64 KiB).
 constexpr size_t kBulkRead = 32 * 1024;
-constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;  // edge-triggered
 
 bool isResourceErrno(int err) {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
@@ -156,7 +156,9 @@ Session::Session(Worker* worker) : worker_(worker) {
 
 void Session::resetSide(Side& side, EndpointKind kind) {
   side.ssl.reset();  // before the fd it uses
-  side.fd.reset();
+  if (side.fd) {
+    worker_->engine().close(side.fd.release());  // io_uring: also ends the fd's poll request
+  }
   side.readable = side.writable = side.eof = side.shut_wr = side.hup = side.fin = side.ktls_send =
       false;
   side.ep = {kind, this};
@@ -202,10 +204,7 @@ void Session::start(net::UniqueFd client, const net::SockAddr& peer,
     finish(CloseReason::ProxyUntrusted);
     return;
   }
-  epoll_event ev{};
-  ev.events = kSocketEvents;
-  ev.data.ptr = &client_.ep;
-  if (::epoll_ctl(worker_->epollFd(), EPOLL_CTL_ADD, client_.fd.get(), &ev) < 0) {
+  if (!worker_->engine().watch(client_.fd.get(), kSocketEvents, &client_.ep)) {
     finish(CloseReason::ResourceLimit);
     return;
   }
@@ -466,10 +465,7 @@ void Session::connectNext() {
     }
     resetSide(upstream_, EndpointKind::Upstream);
     upstream_.fd = std::move(*fd);
-    epoll_event ev{};
-    ev.events = kSocketEvents;
-    ev.data.ptr = &upstream_.ep;
-    if (::epoll_ctl(worker_->epollFd(), EPOLL_CTL_ADD, upstream_.fd.get(), &ev) < 0) {
+    if (!worker_->engine().watch(upstream_.fd.get(), kSocketEvents, &upstream_.ep)) {
       finish(CloseReason::ResourceLimit);
       return;
     }

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -68,9 +69,14 @@ void Worker::setup() {
   pipes_ = net::PipePool(budget);
   spdlog::debug("worker {}: pipe budget {} pages, large pipes of {} bytes", slot_, budget.pages,
                 budget.large_bytes);
-  epoll_ = net::UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) {
-    throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+  const engine::Kind wanted = cfg_.global.event_engine == config::EventEngine::IoUring
+                                 ? engine::Kind::IoUring
+                                 : engine::Kind::Epoll;
+  std::string fallback;
+  engine_ = engine::make(wanted, fallback);
+  if (!fallback.empty()) {
+    spdlog::warn("worker {}: event_engine \"{}\" is unavailable, using epoll: {}", slot_,
+                 engine::toString(wanted), fallback);
   }
   sigset_t mask;
   sigemptyset(&mask);
@@ -82,10 +88,9 @@ void Worker::setup() {
   if (!signal_fd_) {
     throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = &signal_ep_;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signal_fd_.get(), &ev);
+  if (!engine_->watch(signal_fd_.get(), EPOLLIN, &signal_ep_)) {
+    throw std::runtime_error(std::string("watching the signalfd: ") + std::strerror(errno));
+  }
 
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
     const config::Pool& pool = cfg_.pools[p];
@@ -137,11 +142,8 @@ void Worker::setup() {
   accept_pending_.assign(sockets_.size(), false);
   for (size_t i = 0; i < sockets_.size(); ++i) {
     listen_eps_[i] = {EndpointKind::Listener, reinterpret_cast<void*>(i)};
-    epoll_event lev{};
-    lev.events = EPOLLIN | EPOLLET;
-    lev.data.ptr = &listen_eps_[i];
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, sockets_[i].fd, &lev) < 0) {
-      throw std::runtime_error(std::string("epoll_ctl listener: ") + std::strerror(errno));
+    if (!engine_->watch(sockets_[i].fd, EPOLLIN, &listen_eps_[i])) {
+      throw std::runtime_error(std::string("watching a listener: ") + std::strerror(errno));
     }
   }
 }
@@ -263,8 +265,8 @@ void Worker::acceptPending() {
   }
 }
 
-void Worker::dispatch(const epoll_event& ev) {
-  auto* ep = static_cast<Endpoint*>(ev.data.ptr);
+void Worker::dispatch(const engine::Event& ev) {
+  auto* ep = static_cast<Endpoint*>(ev.ptr);
   switch (ep->kind) {
     case EndpointKind::Listener:
       acceptFrom(reinterpret_cast<size_t>(ep->owner));
@@ -299,12 +301,11 @@ void Worker::onSignal() {
         // The next generation needs the pipe budget more than the connections left here do.
         pipes_.shrink();
         for (const auto& ls : sockets_) {
-          ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, ls.fd, nullptr);
           // This process's copy only: the master keeps the socket (and its accept queue) for
           // the next generation, or closes it once nothing is queued on an address a reload
           // removed; a copy held here until the last connection ends would keep that
           // address half-alive. The fd is never used again (no accepts, no reconcile).
-          net::UniqueFd(ls.fd).reset();
+          engine_->forget(ls.fd);
         }
       }
     } else {
@@ -383,12 +384,14 @@ int Worker::run() {
   now_ms_ = monotonicMs();
   next_reconcile_ms_ = now_ms_ + kReconcileMs;
   next_pipe_trim_ms_ = now_ms_ + kPipeTrimMs;
-  spdlog::info("worker {} started, {} listening sockets", slot_, sockets_.size());
-  epoll_event events[kMaxEvents];
+  spdlog::info("worker {} started, {} listening sockets, event engine {}", slot_,
+               sockets_.size(), engine::toString(engine_->kind()));
+  engine::Event events[kMaxEvents];
   while (!exit_now_ && !(stopping_ && active_ == 0)) {
-    int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, waitTimeout());
+    int n = engine_->wait(events, kMaxEvents, waitTimeout());
     if (n < 0 && errno != EINTR) {
-      spdlog::critical("epoll_wait: {}", std::strerror(errno));
+      spdlog::critical("waiting for events ({}): {}", engine::toString(engine_->kind()),
+                       std::strerror(errno));
       return 1;
     }
     now_ms_ = monotonicMs();

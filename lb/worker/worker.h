@@ -1,7 +1,5 @@
 #pragma once
 
-#include <sys/epoll.h>
-
 #include <memory>
 #include <span>
 #include <string>
@@ -9,6 +7,7 @@
 
 #include "balance/balancer.h"
 #include "config/config.h"
+#include "engine/engine.h"
 #include "net/pipe_pool.h"
 #include "net/unique_fd.h"
 #include "shm/backend_map.h"
@@ -76,7 +75,7 @@ public:
 
   // For Session.
   int64_t now() const { return now_ms_; }
-  int epollFd() const { return epoll_.get(); }
+  engine::Engine& engine() { return *engine_; }
   net::PipePool& pipes() { return pipes_; }
   const config::Config& config() const { return cfg_; }
   void enqueue(Session* s);
@@ -106,7 +105,7 @@ private:
   void acceptFrom(size_t index);
   void acceptPending();
   void pauseAccepting(int64_t until_ms);
-  void dispatch(const epoll_event& ev);
+  void dispatch(const engine::Event& ev);
   void onSignal();
   void expireTimers();
   void runDeferred();
@@ -124,7 +123,7 @@ private:
   const shm::BackendMap& backends_;
   shm::WorkerSlot& stats_;
 
-  net::UniqueFd epoll_;
+  std::unique_ptr<engine::Engine> engine_;
   net::UniqueFd signal_fd_;
   Endpoint signal_ep_{EndpointKind::Signal, nullptr};
   net::PipePool pipes_;
