@@ -9,7 +9,8 @@
 namespace weir::test {
 
 // Whether a weir child (worker or health checker) holds only what it needs. Beyond fds 0-2
-// (whatever weir was started with) it may hold one epoll instance, one signalfd (its own),
+// (whatever weir was started with) it may hold one epoll instance or io_uring ring (what its
+// event engine waits on), one signalfd (its own),
 // pipes of its own pipe pool (it holds both ends of each), and exactly one listening socket
 // on each port of `listen_ports` (empty for the checker). Anything else fails, listing the
 // whole fd table: a BPF program, map or link of the master's, one end of a pipe (the

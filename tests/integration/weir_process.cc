@@ -69,6 +69,11 @@ WeirConfig WeirConfig::simple(const std::vector<std::string>& backends, unsigned
   return c;
 }
 
+std::string engineFromEnvironment() {
+  const char* engine = std::getenv("WEIR_TEST_EVENT_ENGINE");
+  return engine != nullptr ? engine : "";
+}
+
 std::string WeirConfig::toToml() const {
   std::ostringstream t;
   t << "# written by weir_integration_tests\n";
@@ -83,6 +88,9 @@ std::string WeirConfig::toToml() const {
   }
   if (!steering.empty()) {
     t << "steering = " << quoted(steering) << "\n";
+  }
+  if (!event_engine.empty()) {
+    t << "event_engine = " << quoted(event_engine) << "\n";
   }
   if (max_connections) {
     t << "max_connections = " << *max_connections << "\n";

@@ -55,10 +55,16 @@ struct ListenerSpec {
   std::vector<std::string> lines;
 };
 
+// $WEIR_TEST_EVENT_ENGINE ("epoll" or "io_uring"), or "" when unset.
+std::string engineFromEnvironment();
+
 // A weir configuration, written out as TOML by WeirProcess.
 struct WeirConfig {
   std::string workers = "2";  // "auto" or a number
   std::string steering;       // "" leaves weir's default
+  // global.event_engine; "" leaves weir's default. Starts as $WEIR_TEST_EVENT_ENGINE, which
+  // ctest sets from the build's WEIR_TEST_EVENT_ENGINE (tests/integration/CMakeLists.txt).
+  std::string event_engine = engineFromEnvironment();
   std::string log_level = "info";
   std::optional<unsigned> max_connections;
   std::string access_log = "off";  // "off", "stderr" or a path

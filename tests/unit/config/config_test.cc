@@ -154,6 +154,19 @@ TEST(Config, SteeringValues) {
   }
 }
 
+TEST(Config, EventEngineValues) {
+  EXPECT_EQ(parse(toml(kMinimal), "w").global.event_engine, EventEngine::Epoll);
+  for (auto [text, engine] : {std::pair{"epoll", EventEngine::Epoll},
+                              std::pair{"io_uring", EventEngine::IoUring}}) {
+    Config c = parse("global.event_engine = \"" + std::string(text) + "\"\n" + toml(kMinimal),
+                     "w");
+    EXPECT_EQ(c.global.event_engine, engine) << text;
+  }
+  EXPECT_THAT(errorsOf("global.event_engine = \"io-uring\"\n" + std::string(kMinimal)),
+              ElementsAre("weir.toml:1:23: global.event_engine: expected \"epoll\" or "
+                          "\"io_uring\", got \"io-uring\"; did you mean \"io_uring\"?"));
+}
+
 TEST(Config, BackendsAsArrayOfTables) {
   Config c = parse(toml(R"(
 [listeners.web]
