@@ -38,6 +38,11 @@ def parse_args(argv):
     p.add_argument("--baseline", metavar="BINARY",
                    help="a second weir binary, measured as target weir-baseline in the same "
                         "rounds (A/B of a change, interleaved like every other target)")
+    p.add_argument("--weir-engine", choices=["epoll", "io_uring"],
+                   help="global.event_engine of target weir (default: weir's own default)")
+    p.add_argument("--baseline-engine", choices=["epoll", "io_uring"],
+                   help="global.event_engine of target weir-baseline; with --baseline set to "
+                        "the --weir binary, this A/Bs the engines of one build")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 1 round, 2 s runs (TLS: 1 s), 500 held connections")
     p.add_argument("--rounds", type=int, help="rounds (default 3; --quick: 1)")
@@ -182,15 +187,16 @@ def _loadavg():
         return float(f.read().split()[0])
 
 
-def make_targets(names, out, pid_file, backends, workers, weir, baseline=None):
+def make_targets(names, out, pid_file, backends, workers, weir, baseline=None,
+                 engines=(None, None)):
     makers = {
         "direct": lambda: Direct(out, pid_file, backends, workers),
         "haproxy-spliceauto": lambda: HAProxy(out, pid_file, backends, workers, "auto"),
         "haproxy-splice": lambda: HAProxy(out, pid_file, backends, workers, "both"),
         "nginx": lambda: Nginx(out, pid_file, backends, workers),
-        "weir": lambda: Weir(out, pid_file, backends, workers, weir),
+        "weir": lambda: Weir(out, pid_file, backends, workers, weir, engine=engines[0]),
         "weir-baseline": lambda: Weir(out, pid_file, backends, workers, baseline,
-                                      name="weir-baseline"),
+                                      name="weir-baseline", engine=engines[1]),
     }
     return [makers[n]() for n in names]
 
@@ -285,6 +291,8 @@ def run(args):
                                            timeout=10).stdout.strip().replace("weir ", ""),
             "weir_commit": weir_source(args.weir_source),
             "baseline_binary": args.baseline,  # made absolute by parse_args
+            "weir_engine": args.weir_engine or "default",
+            "baseline_engine": args.baseline_engine or "default",
             "versions": tool_versions(),
             "loadavg_start": _loadavg(),
         },
@@ -297,7 +305,7 @@ def run(args):
     tls = make_certificate(out) if uses_tls(args) else None
     backends = Backends(out, pid_file, max(1, os.cpu_count() or 1), tls)
     targets = make_targets(args.targets, out, pid_file, backends, s.workers, args.weir,
-                           args.baseline)
+                           args.baseline, (args.weir_engine, args.baseline_engine))
     try:
         backends.start()
         for t in targets:

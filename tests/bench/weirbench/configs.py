@@ -266,7 +266,7 @@ backlog = 4096
 """ + _weir_pool("h2c", backends["h2c"]) + _weir_pool("tls-backend", backends["tls"])
 
 
-def weir(ports, backends, workers, error_log, tls=None):
+def weir(ports, backends, workers, error_log, tls=None, engine=None):
     services = ""
     for service in ("bulk", "http"):
         services += f"""
@@ -285,4 +285,5 @@ access_log = "off"
 log_level = "warn"
 error_log = "{error_log}"
 max_connections = {MAX_CONNECTIONS}
+{f'event_engine = "{engine}"' if engine else ""}
 {services}"""

@@ -273,7 +273,10 @@ def markdown(results):
         f"weir {meta['weir_version']} ({meta['weir_commit']})",
         "",
     ] + ([f"weir-baseline: {meta['baseline_binary']}", ""] if meta.get("baseline_binary")
-         else []) + [
+         else []) + ([f"event_engine: weir {meta.get('weir_engine', 'default')}, weir-baseline "
+                      f"{meta.get('baseline_engine', 'default')}", ""]
+                     if meta.get("weir_engine", "default") != "default"
+                     or meta.get("baseline_engine", "default") != "default" else []) + [
         f"{rounds} round(s), targets rotated each round; {cfg['workers']} workers/threads per "
         f"proxy; everything on 127.0.0.1. Cells: median (min–max over rounds); ↑ higher is "
         f"better, ↓ lower is better. Proxy CPU = utime+stime of all the proxy's processes.",

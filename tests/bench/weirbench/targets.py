@@ -294,16 +294,17 @@ class Nginx(Target):
 class Weir(Target):
     name = "weir"
 
-    def __init__(self, out_dir, pid_file, backends, workers, binary, name="weir"):
+    def __init__(self, out_dir, pid_file, backends, workers, binary, name="weir", engine=None):
         self.binary = binary
         self.name = name  # "weir-baseline" for the --baseline binary
+        self.engine = engine  # global.event_engine; None: weir's default
         super().__init__(out_dir, pid_file, backends, workers)
 
     def argv(self):
         conf = os.path.join(self.dir, "weir.toml")
         with open(conf, "w") as f:
             f.write(configs.weir(self.ports, self.backend_ports, self.workers,
-                                 os.path.join(self.dir, "error.log"), self.tls))
+                                 os.path.join(self.dir, "error.log"), self.tls, self.engine))
         return [self.binary, "-c", conf]
 
     def log_files(self):
