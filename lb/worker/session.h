@@ -54,7 +54,8 @@ const char* toString(CloseReason reason);
 
 enum class EndpointKind : uint8_t { Listener, Client, Upstream, Signal };
 
-// What epoll_event.data.ptr points at: says which kind of object owns the fd.
+// What an engine's readiness report points at (engine::Event::ptr): which kind of object
+// owns the fd.
 struct Endpoint {
   EndpointKind kind;
   void* owner;
@@ -84,9 +85,9 @@ struct Endpoint {
 // splice(src -> pipe) then splice(pipe -> dst), with no copy into user space.
 // A direction holds a pipe from the worker's pool only while bytes sit in it. Reading stops
 // while the pipe holds bytes the destination has not taken (backpressure: memory per
-// connection is bounded by one pipe per direction). Both fds are registered once, edge-
-// triggered, for IN|OUT|RDHUP; the readiness flags below remember the last edge, and EAGAIN
-// clears them, so no epoll_ctl is needed after registration.
+// connection is bounded by one pipe per direction). Both fds are watched once by the worker's
+// engine (epoll or io_uring, lb/engine), edge-triggered, for IN|OUT|RDHUP; the readiness
+// flags below remember the last edge, and EAGAIN clears them, so nothing is re-registered.
 class Session {
 public:
   enum class State {
@@ -110,7 +111,7 @@ public:
   // the Session object, which is reused for connection after connection.
   void start(net::UniqueFd client, const net::SockAddr& peer, const ListenerRuntime& listener,
              uint64_t id, int64_t now_ms);
-  // An epoll event for the client (upstream = false) or backend socket.
+  // A readiness report (EPOLL* bits) for the client (upstream = false) or backend socket.
   void onEvent(bool upstream, uint32_t events);
   // The armed timer expired (connect_timeout or idle_timeout).
   void onTimeout();
