@@ -38,24 +38,17 @@ std::unique_ptr<UringEngine> UringEngine::create(std::string& why_not) {
   // DEFER_TASKRUN runs completion work only inside our own io_uring_enter, never as task work
   // that interrupts the loop, and needs SINGLE_ISSUER (the worker is one thread). Kernels
   // before 6.1 lack it: COOP_TASKRUN, then no flags.
-  struct Try {
-    unsigned flags;
-    const char* name;
-  };
-  const Try tries[] = {
-      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
-       "SINGLE_ISSUER|DEFER_TASKRUN|SUBMIT_ALL"},
-      {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL, "COOP_TASKRUN|SUBMIT_ALL"},
-      {0, "no flags"}};
+  const unsigned tries[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL, 0};
   int ret = -EINVAL;
   io_uring_params params{};
-  for (const Try& t : tries) {
+  for (const unsigned flags : tries) {
     params = io_uring_params{};
-    params.flags = t.flags | IORING_SETUP_CQSIZE;
+    params.flags = flags | IORING_SETUP_CQSIZE;
     params.cq_entries = kCqEntries;
     ret = io_uring_queue_init_params(kSqEntries, &engine->ring_, &params);
     if (ret == 0) {
-      engine->flags_name_ = t.name;
       break;
     }
     if (ret != -EINVAL) {

@@ -37,9 +37,6 @@ public:
   void forget(int fd) override { close(fd); }
   int wait(Event* out, int max, int timeout_ms) override;
 
-  // The setup flags the ring got (for the start-up log line).
-  const char* setupFlags() const { return flags_name_; }
-
 private:
   struct Watched {
     void* ptr = nullptr;
@@ -54,7 +51,6 @@ private:
 
   io_uring ring_{};
   bool ring_ready_ = false;
-  const char* flags_name_ = "";
   std::vector<Watched> fds_;  // indexed by fd number
 };
 
