@@ -129,7 +129,7 @@ void UringEngine::close(int fd) {
     io_uring_sqe_set_data64(remove, kIgnored);
     remove->flags |= IOSQE_CQE_SKIP_SUCCESS;
   }
-  // After the removal (requests are issued in order): the poll's reference to the file goes
+  // After the cancel (requests are issued in order): the poll's reference to the file goes
   // first, so this close is the last one and the socket ends now.
   io_uring_sqe* close = sqe();
   io_uring_prep_close(close, fd);
