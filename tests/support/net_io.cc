@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <set>
 
 namespace weir::test {
 
@@ -156,17 +158,34 @@ std::vector<Fd> connectMany(const SockAddr& addr, size_t count, size_t burst, De
   return done;
 }
 
+bool claimPort(uint16_t port) {
+  // The kernel may hand the same ephemeral port to two binds in a row once the first socket is
+  // closed, so two listeners of one test could be given one port. Each port goes out once.
+  static std::mutex mu;
+  static std::set<uint16_t> claimed;
+  const std::lock_guard<std::mutex> lock(mu);
+  return port != 0 && claimed.insert(port).second;
+}
+
 uint16_t pickFreePort(const std::string& host) {
   const auto addr = SockAddr::from(host, 0);
   if (!addr) {
     return 0;
   }
-  Fd fd = openSocket(addr->family());
-  if (!fd || bind(fd.get(), addr->get(), addr->len) != 0) {
-    return 0;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    Fd fd = openSocket(addr->family());
+    if (!fd || bind(fd.get(), addr->get(), addr->len) != 0) {
+      return 0;
+    }
+    const auto local = SockAddr::local(fd.get());
+    if (!local) {
+      return 0;
+    }
+    if (claimPort(local->port())) {
+      return local->port();
+    }
   }
-  const auto local = SockAddr::local(fd.get());
-  return local ? local->port() : 0;
+  return 0;
 }
 
 bool portIsFree(const std::string& host, uint16_t port) {

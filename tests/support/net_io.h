@@ -46,6 +46,8 @@ std::vector<Fd> connectMany(const SockAddr& addr, size_t count, size_t burst, De
 // process may take it before the caller uses it, which on a test machine is rare enough.
 // Returns 0 on failure.
 uint16_t pickFreePort(const std::string& host = "127.0.0.1");
+// True the first time this process is given `port` (never for 0): the pickers hand each out once.
+bool claimPort(uint16_t port);
 
 // True if nothing is bound to host:port (we can bind it ourselves without SO_REUSEPORT).
 bool portIsFree(const std::string& host, uint16_t port);

@@ -267,12 +267,20 @@ uint16_t pickFreePortInNetns(const std::string& ns, const std::string& host) {
   if (!addr) {
     return 0;
   }
-  Fd fd = socketInNetns(ns, addr->family(), SOCK_STREAM, 0);
-  if (!fd || bind(fd.get(), addr->get(), addr->len) != 0) {
-    return 0;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    Fd fd = socketInNetns(ns, addr->family(), SOCK_STREAM, 0);
+    if (!fd || bind(fd.get(), addr->get(), addr->len) != 0) {
+      return 0;
+    }
+    const auto local = SockAddr::local(fd.get());
+    if (!local) {
+      return 0;
+    }
+    if (claimPort(local->port())) {
+      return local->port();
+    }
   }
-  const auto local = SockAddr::local(fd.get());
-  return local ? local->port() : 0;
+  return 0;
 }
 
 }  // namespace weir::test
