@@ -33,6 +33,9 @@ PACKAGES=(
   # the nftables table inet weir and ip for the policy rules and routes; its integration
   # test runs both in a network namespace.
   nftables iproute2
+  # Scale-out (docs/scale-out.md): the ECMP test runs BIRD 2 in every node and router namespace
+  # it builds, to announce the VIP routes weir adds (tests/integration/ecmp_test.cc).
+  bird2
   # PROXY protocol peers: the tests check that HAProxy and nginx read weir's headers.
   haproxy nginx
   # The benchmark's TLS workloads (tests/bench, which installs its other tools itself):
