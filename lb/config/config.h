@@ -102,6 +102,13 @@ struct Global {
   // What workers wait on for socket readiness (lb/engine). io_uring falls back to epoll, with
   // a logged reason, where the kernel does not offer it.
   EventEngine event_engine = EventEngine::Epoll;
+  // Scale-out behind ECMP (listeners.NAME.announce): the master puts a host route to each
+  // announced VIP in this routing table, with this route protocol number, for a routing daemon
+  // (BIRD, FRR) to announce. On a graceful stop the routes go first and the workers keep
+  // accepting for withdraw_delay while the routers converge; then the drain begins.
+  uint32_t announce_table = 4747;   // 1..2^31-1, not 253..255, not transparent_table
+  uint32_t announce_protocol = 87;  // 5..255 (0..4 are the kernel's own)
+  Duration withdraw_delay{5000};
 };
 
 // A config value that names a file, with where the config wrote it, so that the messages of
@@ -234,6 +241,9 @@ struct Listener {
   bool accept_proxy_protocol = false;
   std::vector<net::Cidr> trusted;
   Duration proxy_protocol_timeout{5000};
+  // The master announces each bind address as a host route in global.announce_table while
+  // the workers serve and the pool has a backend that can take connections (see Global).
+  bool announce = false;
 };
 
 // An immutable, validated configuration. Nothing downstream of lb/config touches TOML.

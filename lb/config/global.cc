@@ -140,6 +140,40 @@ void readTransparent(const Section& section, Global& global) {
   global.transparent_table = static_cast<uint32_t>(*table);
 }
 
+// The table and protocol of announced VIP routes (listeners.NAME.announce). The kernel's own
+// tables carry the host's traffic: a route through lo there would deliver the VIP locally for
+// the host itself, and a host route in weir-netsetup's table would shadow its "deliver here"
+// default. Protocols 0..4 mean unspec, redirect, kernel, boot and static to every routing daemon.
+void readAnnounce(const Section& section, Global& global) {
+  if (auto table = section.integer("announce_table", 1, 2147483647)) {
+    if (*table >= 253 && *table <= 255) {
+      section.problem(*section.get("announce_table"), "announce_table",
+                      std::to_string(*table) + " is one of the kernel's own tables (253..255: "
+                      "default, main, local), which carry this host's traffic; pick a table of "
+                      "weir's own, such as 4747 (the default)");
+    } else {
+      global.announce_table = static_cast<uint32_t>(*table);
+    }
+  }
+  if (auto protocol = section.integer("announce_protocol", 5, 255)) {
+    global.announce_protocol = static_cast<uint32_t>(*protocol);
+  }
+  if (auto delay = section.duration("withdraw_delay", kMaxDuration, true)) {
+    global.withdraw_delay = *delay;
+  }
+  if (global.announce_table == global.transparent_table) {
+    const char* key = section.get("announce_table") != nullptr ? "announce_table"
+                                                                : "transparent_table";
+    const toml::node* node = section.get(key);
+    if (node != nullptr) {
+      section.problem(*node, key,
+                      "announce_table and transparent_table are both " +
+                          std::to_string(global.announce_table) +
+                          ": announced VIP routes need a table of their own");
+    }
+  }
+}
+
 // A size as nginx writes one: a number of bytes, optionally followed by k, m or g (KiB, MiB,
 // GiB; either case). nullopt: not that form, or more than 2^62 bytes.
 std::optional<uint64_t> parseSize(std::string_view text) {
@@ -296,7 +330,8 @@ void readGlobal(const Section& section, Global& global) {
                      "control_socket", "max_connections", "steering", "drain_timeout", "user",
                      "group", "worker_cpu_affinity", "worker_rlimit_nofile", "worker_priority",
                      "worker_rlimit_core", "working_directory", "transparent_mark",
-                     "transparent_table", "metrics", "event_engine"});
+                     "transparent_table", "metrics", "event_engine", "announce_table",
+                     "announce_protocol", "withdraw_delay"});
   readWorkers(section, global);
 
   const std::initializer_list<std::string_view> levels = {
@@ -340,6 +375,7 @@ void readGlobal(const Section& section, Global& global) {
   if (auto engine = section.oneOf("event_engine", {"epoll", "io_uring"})) {
     global.event_engine = kEngines[*engine];
   }
+  readAnnounce(section, global);
 }
 
 }  // namespace weir::config::detail

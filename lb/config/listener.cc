@@ -159,13 +159,34 @@ void readClientHelloTimeout(const Section& section, std::optional<ListenerMode> 
   }
 }
 
+// A route names one address: a wildcard bind has none to announce.
+void readAnnounce(const Section& section, Listener& listener) {
+  auto announce = section.boolean("announce");
+  if (!announce) {
+    return;
+  }
+  listener.announce = *announce;
+  if (!*announce) {
+    return;
+  }
+  for (const net::SockAddr& bind : listener.binds) {
+    if (isWildcard(bind)) {
+      section.problem(*section.get("announce"), "announce",
+                      "bind " + bind.toString() + " is a wildcard address: an announced "
+                      "listener binds the VIP itself (the address the routers send to this "
+                      "node), such as \"192.0.2.10:443\"");
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 Listener readListener(const Section& section, const std::string& name, const PoolNames& pools,
                       std::vector<BindSite>& binds) {
   section.checkKeys({"bind", "pool", "backlog", "mode", "client_hello_timeout", "sni", "tls",
                      "transparent", "accept_proxy_protocol", "trusted",
-                     "proxy_protocol_timeout", "defer_accept"});
+                     "proxy_protocol_timeout", "defer_accept", "announce"});
   Listener listener;
   listener.name = name;
   readBinds(section, listener, binds);
@@ -199,6 +220,7 @@ Listener readListener(const Section& section, const std::string& name, const Poo
     listener.defer_accept = *defer;
   }
   readProxyProtocol(section, listener);
+  readAnnounce(section, listener);
   return listener;
 }
 

@@ -123,7 +123,8 @@ std::optional<Section> Section::subtable(std::string_view key) const {
   return std::nullopt;
 }
 
-std::optional<Duration> Section::duration(std::string_view key, Duration max) const {
+std::optional<Duration> Section::duration(std::string_view key, Duration max,
+                                          bool allow_zero) const {
   const toml::node* node = get(key);
   if (node == nullptr) {
     return std::nullopt;
@@ -136,7 +137,7 @@ std::optional<Duration> Section::duration(std::string_view key, Duration max) co
     problem(*node, key, "expected a duration such as \"3s\", got " + describe(*node));
     return std::nullopt;
   }
-  if (parsed->count() <= 0) {
+  if (parsed->count() < 0 || (parsed->count() == 0 && !allow_zero)) {
     problem(*node, key, "must be greater than 0, got " + describe(*node));
     return std::nullopt;
   }

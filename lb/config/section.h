@@ -43,9 +43,11 @@ public:
                               std::initializer_list<std::string_view> choices) const;
   // true or false.
   std::optional<bool> boolean(std::string_view key) const;
-  // A duration string greater than zero and at most `max` (see parseDuration). The bound
-  // keeps every deadline weir computes from it (now + duration) far from int64 overflow.
-  std::optional<Duration> duration(std::string_view key, Duration max) const;
+  // A duration string greater than zero (or zero, with `allow_zero`) and at most `max` (see
+  // parseDuration). The bound keeps every deadline weir computes from it (now + duration) far
+  // from int64 overflow.
+  std::optional<Duration> duration(std::string_view key, Duration max,
+                                   bool allow_zero = false) const;
   // The subtable at `key` ([path.key]) as a Section, or nullopt: absent (nothing recorded)
   // or not a table (a problem recorded).
   std::optional<Section> subtable(std::string_view key) const;

@@ -167,6 +167,48 @@ TEST(Config, EventEngineValues) {
                           "\"io_uring\", got \"io-uring\"; did you mean \"io_uring\"?"));
 }
 
+TEST(Config, AnnounceDefaultsAndValues) {
+  Config d = parse(toml(kMinimal), "w");
+  EXPECT_FALSE(d.listeners[0].announce);
+  EXPECT_EQ(d.global.announce_table, 4747u);
+  EXPECT_EQ(d.global.announce_protocol, 87u);
+  EXPECT_EQ(d.global.withdraw_delay, Duration(5000));
+  Config c = parse("global.announce_table = 100\nglobal.announce_protocol = 200\n"
+                   "global.withdraw_delay = \"12s\"\n[listeners.web]\nbind = \"192.0.2.1:80\"\n"
+                   "pool = \"web\"\nannounce = true\n"
+                   "[pools.web]\nbackends = [{ address = \"10.0.0.1:80\" }]\n",
+                   "w");
+  EXPECT_TRUE(c.listeners[0].announce);
+  EXPECT_EQ(c.global.announce_table, 100u);
+  EXPECT_EQ(c.global.announce_protocol, 200u);
+  EXPECT_EQ(c.global.withdraw_delay, Duration(12000));
+  EXPECT_EQ(parse("global.withdraw_delay = \"0s\"\n" + toml(kMinimal), "w").global.withdraw_delay,
+            Duration(0));
+}
+
+TEST(Config, AnnounceErrors) {
+  EXPECT_THAT(errorsOf("global.announce_table = 254\n" + std::string(kMinimal)),
+              ElementsAre(::testing::StartsWith(
+                  "weir.toml:1:25: global.announce_table: 254 is one of the kernel's own tables")));
+  EXPECT_THAT(errorsOf("global.announce_protocol = 4\n" + std::string(kMinimal)),
+              ElementsAre(::testing::StartsWith("weir.toml:1:28: global.announce_protocol:")));
+  EXPECT_THAT(errorsOf("global.announce_table = 7765\n" + std::string(kMinimal)),
+              ElementsAre("weir.toml:1:25: global.announce_table: announce_table and "
+                          "transparent_table are both 7765: announced VIP routes need a table of "
+                          "their own"));
+  EXPECT_THAT(errorsOf(R"([listeners.web]
+bind = ["127.0.0.1:8080", "0.0.0.0:8081"]
+pool = "web"
+announce = true
+
+[pools.web]
+backends = [{ address = "10.0.0.1:80" }]
+)"),
+              ElementsAre(::testing::StartsWith(
+                  "weir.toml:4:12: listeners.web.announce: bind 0.0.0.0:8081 is a wildcard "
+                  "address")));
+}
+
 TEST(Config, BackendsAsArrayOfTables) {
   Config c = parse(toml(R"(
 [listeners.web]
