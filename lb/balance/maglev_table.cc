@@ -59,11 +59,21 @@ void MaglevTable::build(const std::vector<uint64_t>& keys, const std::vector<uin
       skip_[i] = mix(keys[i]) % (size - 1) + 1;  // 1..size-1: with size prime, a permutation
     }
   }
+  // Turns go in the order of the keys, not of the list: nodes whose configs list the same
+  // backends in another order still build the same table.
+  order_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    order_[i] = i;
+  }
+  std::sort(order_.begin(), order_.end(), [&keys](size_t a, size_t b) {
+    return keys[a] != keys[b] ? keys[a] < keys[b] : a < b;
+  });
   uint32_t filled = 0;
   // Each round gives the heaviest backend a turn, so at most size rounds; each turn walks its
   // permutation, which covers all positions, so it finds a free one within size steps.
   for (uint32_t round = 0; filled < size && round < size; ++round) {
-    for (size_t i = 0; i < n && filled < size; ++i) {
+    for (size_t o = 0; o < n && filled < size; ++o) {
+      const size_t i = order_[o];
       if (include[i] == 0) {
         continue;
       }

@@ -13,6 +13,10 @@ namespace weir::balance {
 //
 // Weights: a backend takes turns in proportion to its weight (each round it earns
 // weight/max_weight of a turn), so it ends up with that share of the positions.
+//
+// The table is a pure function of (key, weight) of the included backends and the size: turns
+// go in key order, whatever order the backends are listed in, so every weir node with the
+// same pool builds the same table (docs/scale-out.md).
 class MaglevTable {
 public:
   // The table size used for a pool of `backends`: the smallest prime >= 65537 and >= 1000 x
@@ -39,6 +43,7 @@ private:
   bool empty_ = true;
   // Scratch for build(), kept to avoid reallocating on every health change.
   std::vector<uint64_t> offset_, skip_, next_, credit_;
+  std::vector<size_t> order_;
 };
 
 }  // namespace weir::balance

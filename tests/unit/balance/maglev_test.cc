@@ -84,6 +84,49 @@ TEST(Maglev, AClientKeepsItsBackendInEveryWorker) {
   }
 }
 
+// What each client gets, as backend addresses: comparable across pools that list the same
+// backends in another order.
+std::vector<std::string> addressMapping(BalanceFixture& f, const std::vector<net::SockAddr>& from) {
+  std::vector<std::string> out;
+  for (int b : mapping(f, from)) {
+    out.push_back(f.cfg.pools[0].backends[static_cast<size_t>(b)].address.toString());
+  }
+  return out;
+}
+
+// Nodes behind ECMP each build their own table: the same backends listed in another order,
+// with their weights, give every client the same backend.
+TEST(Maglev, TheTableDoesNotDependOnTheOrderBackendsAreListedIn) {
+  const auto from = clients(20000);
+  BalanceFixture listed(std::string(kHead) + R"(backends = [
+  { address = "10.0.0.1:80", weight = 1 }, { address = "10.0.0.2:80", weight = 2 },
+  { address = "10.0.0.3:80", weight = 1 }, { address = "[2001:db8::4]:80", weight = 3 },
+  { address = "10.0.0.5:80", weight = 1 },
+]
+)");
+  BalanceFixture reversed(std::string(kHead) + R"(backends = [
+  { address = "10.0.0.5:80", weight = 1 }, { address = "[2001:db8::4]:80", weight = 3 },
+  { address = "10.0.0.3:80", weight = 1 }, { address = "10.0.0.2:80", weight = 2 },
+  { address = "10.0.0.1:80", weight = 1 },
+]
+)");
+  EXPECT_EQ(addressMapping(listed, from), addressMapping(reversed, from));
+  // The same backend down on both keeps them in agreement.
+  listed.setState(1, shm::BackendState::Down);
+  reversed.setState(3, shm::BackendState::Down);
+  EXPECT_EQ(addressMapping(listed, from), addressMapping(reversed, from));
+}
+
+// The table is part of weir's contract between nodes, which may run different versions during
+// a rolling upgrade: these clients got these backends when the contract was written down
+// (docs/scale-out.md). A change to the hash, the table size or the turn order breaks it and
+// must be called out in the release notes.
+TEST(Maglev, TheMappingIsStableAcrossVersions) {
+  BalanceFixture f(std::string(kHead) + shm::backendList(5));
+  const auto from = clients(8);
+  EXPECT_EQ(mapping(f, from), (std::vector<int>{0, 2, 1, 0, 3, 2, 1, 4}));
+}
+
 TEST(Maglev, ThePortDoesNotMatter) {
   BalanceFixture f(std::string(kHead) + shm::backendList(7));
   auto a = *net::SockAddr::parse("192.0.2.7:1000");
