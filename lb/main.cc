@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "master/announce.h"
 #include "master/control.h"
 #include "master/master.h"
 #include "master/privileges.h"
@@ -21,11 +22,13 @@ constexpr const char* kDefaultConfig = "/etc/weir/weir.toml";
 
 void usage(FILE* out) {
   std::fprintf(out,
-               "usage: weir [-c FILE] [-t] [-s reload|quit|stop|reopen]\n"
+               "usage: weir [-c FILE] [-t] [-w] [-s reload|quit|stop|reopen]\n"
                "  -c FILE   configuration file (default %s)\n"
                "  -t        check the configuration and exit (binds nothing)\n"
                "  -s ACTION send a signal to the running master (its pid from global.pid_file):\n"
                "            reload (HUP), quit (QUIT, graceful), stop (TERM), reopen (USR1)\n"
+               "  -w        withdraw every announced VIP route (global.announce_table) and exit:\n"
+               "            after a master that could not (killed), e.g. as ExecStopPost\n"
                "  -v        print the version and exit\n"
                "  -h        this help\n",
                kDefaultConfig);
@@ -56,8 +59,9 @@ int main(int argc, char** argv) {
   std::string path = kDefaultConfig;
   std::string action;
   bool test_only = false;
+  bool withdraw = false;
   int opt;
-  while ((opt = ::getopt(argc, argv, "c:s:thv")) != -1) {
+  while ((opt = ::getopt(argc, argv, "c:s:thvw")) != -1) {
     switch (opt) {
       case 'c':
         path = optarg;
@@ -72,6 +76,9 @@ int main(int argc, char** argv) {
         break;
       case 't':
         test_only = true;
+        break;
+      case 'w':
+        withdraw = true;
         break;
       case 'v':
         std::printf("weir " WEIR_VERSION "\n");
@@ -95,6 +102,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", e.what());
     std::fprintf(stderr, "weir: configuration file %s test failed\n", path.c_str());
     return 1;
+  }
+  if (withdraw) {
+    return weir::master::withdrawRoutes(cfg);
   }
   // -s only signals the running master, whose files are its own business.
   if (action.empty() && !checkFiles(cfg, test_only)) {

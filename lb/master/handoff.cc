@@ -100,6 +100,7 @@ void Supervisor::upgradeSucceeded(pid_t new_master) {
   // We are still systemd's main process: name the new one before we go.
   notifySystemd("MAINPID=" + std::to_string(new_master));
   stop_ = Stop::HandOff;
+  announcer_.forget();  // the VIP routes are the new master's now (it took them over as ready)
   gens_->setHandedOff();
   if (control_) {
     control_->handOff();  // the new master answers at the path now; it is not ours to remove

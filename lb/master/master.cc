@@ -167,6 +167,7 @@ void Supervisor::confirmStarted(int64_t now) {
     // Under systemd the old master already told it our pid (it is the main pid until then).
   }
   notifyReady(status());
+  syncRoutes(now, true);
   if (winch_pending_) {
     stopWorkers();
   }
@@ -184,6 +185,10 @@ std::string Supervisor::status() const {
   }
   if (gen == nullptr) {
     return "stopping, " + std::to_string(draining) + " generation(s) draining";
+  }
+  if (withdraw_until_ >= 0) {
+    return "stopping: VIP routes withdrawn, serving until withdraw_delay ends, " +
+           std::to_string(gen->nworkers) + " workers, generation " + std::to_string(gen->number);
   }
   return std::to_string(gen->nworkers) + " workers, generation " + std::to_string(gen->number) +
          (draining > 0 ? ", " + std::to_string(draining) + " older generation(s) draining" : "");
@@ -213,12 +218,33 @@ void Supervisor::reopenLogs() {
 }
 
 void Supervisor::beginGracefulStop() {
+  if (withdraw_until_ >= 0) {
+    spdlog::info("graceful stop: already waiting for the routers to converge on the withdrawal");
+    return;
+  }
   if (stop_ != Stop::None) {
     return;
   }
   if (upgrade_) {
     upgradeFailed("a graceful stop was requested");
   }
+  const int64_t now = worker::monotonicMs();
+  if (announcer_.announced() > 0 && cfg_->global.withdraw_delay.count() > 0) {
+    // Routers still send new connections here until they hear of the withdrawal: serve them
+    // as before for withdraw_delay, then drain.
+    withdraw_until_ = now + cfg_->global.withdraw_delay.count();
+    notifyStopping();
+    announcer_.withdrawAll("graceful stop", now);
+    spdlog::info("graceful stop: VIP routes withdrawn; still accepting new connections for {} "
+                 "(withdraw_delay) while the routers converge, then draining",
+                 config::formatDuration(cfg_->global.withdraw_delay));
+    return;
+  }
+  announcer_.withdrawAll("graceful stop", now);
+  drainForStop();
+}
+
+void Supervisor::drainForStop() {
   stop_ = Stop::Graceful;
   confirm_at_ = -1;
   notifyStopping();
@@ -240,8 +266,10 @@ void Supervisor::beginFastStop() {
     upgradeFailed("a fast stop was requested");
   }
   stop_ = Stop::Fast;
+  withdraw_until_ = -1;
   confirm_at_ = -1;
   notifyStopping();
+  announcer_.withdrawAll("fast stop", worker::monotonicMs());
   spdlog::info("fast stop: closing every connection");
   handover_.reset();
   gens_->terminateAll();
@@ -342,6 +370,11 @@ void Supervisor::tick(int64_t now) {
   pollHandover(now);
   pollUpgrade(now);
   confirmStarted(now);
+  if (withdraw_until_ >= 0 && now >= withdraw_until_ && stop_ == Stop::None) {
+    withdraw_until_ = -1;
+    drainForStop();
+  }
+  syncRoutes(now);
 }
 
 int64_t Supervisor::nextTimeoutMs(int64_t now) const {
@@ -353,6 +386,8 @@ int64_t Supervisor::nextTimeoutMs(int64_t now) const {
   };
   consider(gens_->nextDeadline());
   consider(stop_kill_at_);
+  consider(withdraw_until_);
+  consider(next_route_sync_);
   if (control_) {
     consider(control_->nextDeadline());
   }
@@ -424,6 +459,9 @@ int Supervisor::run() {
   // Either name may hold our pid (PATH.oldbin once a new master took over).
   removePidFile(pid_file_, pid_);
   removePidFile(oldBinPath(pid_file_), pid_);
+  if (stop_ != Stop::HandOff) {
+    announcer_.withdrawAll("stopped", worker::monotonicMs());
+  }
   if (stop_ == Stop::HandOff) {
     spdlog::info("stopped; new master pid {} serves", successor_);
   } else {

@@ -14,6 +14,7 @@
 #include "control/reply.h"
 #include "control/request.h"
 #include "master/admin_states.h"
+#include "master/announce.h"
 #include "master/control_socket.h"
 #include "master/generations.h"
 #include "master/handover.h"
@@ -61,6 +62,18 @@ private:
   bool parked() const;
   void confirmStarted(int64_t now);
   std::string status() const;
+  // A graceful stop's first step when VIP routes are announced: withdraw them, keep serving
+  // for withdraw_delay, then drain (drainForStop).
+  void drainForStop();
+
+  // announced VIP routes (announce_routes.cc)
+  // Whether this master has routes to look after: the config announces a listener, or routes
+  // are still in the table from an earlier config.
+  bool announcing() const;
+  // The routes this master wants now; `why_not` says why the others of the config are not.
+  Announcer::Routes wantedRoutes(std::string* why_not) const;
+  // Makes the table match wantedRoutes(), at most every kRouteSyncMs unless `now_too`.
+  void syncRoutes(int64_t now, bool now_too = false);
 
   // reload and the hand-over (reload.cc)
   // What a reload did, for weirctl: ok (a new generation started, or a SIGHUP queued), or
@@ -136,6 +149,12 @@ private:
   std::string pid_file_;  // the pid file this master wrote
 
   std::unique_ptr<HttpServer> http_;  // global.metrics; null when off
+
+  Announcer announcer_;
+  int64_t next_route_sync_ = -1;
+  // A graceful stop waiting for the routers to converge on the withdrawal: the drain begins
+  // then; until then the workers serve as before.
+  int64_t withdraw_until_ = -1;
 };
 
 }  // namespace weir::master
