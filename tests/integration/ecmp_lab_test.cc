@@ -8,7 +8,8 @@
 //     its next hop when the router's hold timer expires, not before and not much later; once
 //     restored it is back;
 //   * short TCP connections from the client to the VIP land on more than one node (L4
-//     multipath hash) and all succeed.
+//     multipath hash) and all succeed;
+//   * nodes in distinct ASes are merged as well.
 // Root only, and needs bird2 and nftables: otherwise the tests skip and say why.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -143,9 +144,10 @@ TEST_F(EcmpLabTest, PowerCutNodeLeavesAfterHoldTime) {
               ms(w.took), EcmpLab::kHoldTimeSeconds);
   RecordProperty("power_cut_ms", static_cast<int>(ms(w.took)));
   // The last keepalive came at most 1 s before the cut, so the hold timer fires 2-3 s
-  // after it; much sooner would mean the router heard the session close.
+  // after it (3.1 s seen: timer slack); much sooner would mean the router heard the session
+  // close. The upper margin is for a loaded machine.
   EXPECT_GT(w.took, hold - seconds(1) - milliseconds(200));
-  EXPECT_LE(w.took, hold + milliseconds(500));
+  EXPECT_LE(w.took, hold + seconds(1));
 
   lab_->powerRestore(2);
   w = lab_->waitForNexthops(vip, lab_->nodeAddresses({0, 1, 2}), seconds(10));
@@ -191,6 +193,26 @@ TEST_F(EcmpLabTest, ClientConnectionsSpreadOverNodes) {
   }
   std::printf("%d connections to %s:%u:%s\n", kConnections, vip.c_str(), port, spread.c_str());
   EXPECT_GE(by_node.size(), 2u) << spread;
+}
+
+// BIRD merges eBGP routes whose neighbour ASes differ too (its merge test compares local
+// preference, AS path length, origin, MED, internal/external; not the AS itself), so a
+// design with one AS per node works as well as the lab's default of one AS for all nodes.
+TEST(EcmpLabAsTest, NodesInDistinctAsesAlsoMerge) {
+  std::string why;
+  if (!EcmpLab::available(&why)) {
+    GTEST_SKIP() << why;
+  }
+  EcmpLab::Options options;
+  options.nodes = 2;
+  options.source_dir = WEIR_SOURCE_DIR;
+  options.distinct_node_as = true;
+  EcmpLab lab(options);
+  lab.addVipRoute(0, EcmpLab::kVip4);
+  lab.addVipRoute(1, EcmpLab::kVip4);
+  const auto w = lab.waitForNexthops(EcmpLab::kVip4, lab.nodeAddresses({0, 1}), seconds(5));
+  EXPECT_TRUE(w.ok) << "next hops: " << joined(w.last) << "\n"
+                    << lab.birdc(-1, "show route all").out;
 }
 
 }  // namespace
