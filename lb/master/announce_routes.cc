@@ -64,6 +64,9 @@ Announcer::Routes Supervisor::wantedRoutes(std::string* why_not) const {
 }
 
 void Supervisor::syncRoutes(int64_t now, bool now_too) {
+  if (stop_ == Stop::HandOff) {
+    return;  // a binary upgrade's new master owns the routes: this one only drains
+  }
   if (!now_too && next_route_sync_ >= 0 && now < next_route_sync_) {
     return;
   }

@@ -17,6 +17,7 @@
 
 #include "child_fds.h"
 #include "support/load_client.h"
+#include "support/netns.h"
 #include "support/net_io.h"
 #include "support/proc_fs.h"
 #include "support/test_server.h"
@@ -410,6 +411,86 @@ TEST(Upgrade, HealthStateCarriesOver) {
   auto st = reapAdopted(second, true, seconds(10));
   ASSERT_TRUE(st.has_value()) << "the new master ignored SIGTERM";
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << describeStatus(*st);
+}
+
+// listeners.NAME.announce through an upgrade: the new master takes the old one's VIP route
+// over and the old one leaves it, so the route never blinks (the routers would otherwise
+// withdraw the node for a moment). `ip monitor route` in the namespace sees every change.
+TEST(Upgrade, AnnouncedRoutesStayThroughTheUpgrade) {
+  std::string why;
+  if (!canUseNetns(&why)) {
+    GTEST_SKIP() << why;
+  }
+  SubreaperScope subreaper;
+  NetnsTopology topo;
+  const std::string ns = topo.addNamespace("node");
+  topo.addAddress(ns, "lo", "10.201.0.1/32");
+  TestServer backend = startTestServer(kTestsrvBin, "echo", {}, "127.0.0.1", 0, ns);
+  TempDir bin("weir-bin");
+  installBinary(kWeirBin, bin.file("weir"));
+  WeirConfig cfg;
+  ListenerSpec vip{"vip", "back"};
+  vip.host = "10.201.0.1";
+  vip.lines = {"announce = true"};
+  cfg.listeners = {vip};
+  cfg.pools = {{"back", {{backend.endpoint()}}}};
+  cfg.pid_file = bin.file("weir.pid");
+  WeirProcess weir(cfg, {ns, ""});
+  weir.setBinary(bin.file("weir"));
+  ASSERT_TRUE(weir.start());
+  auto routes = [&] {
+    return runInNetns(ns, ipBinary(), {"route", "show", "table", "4747", "proto", "87"},
+                      seconds(5)).out;
+  };
+  ASSERT_TRUE(waitFor([&] { return routes().find("10.201.0.1 dev lo") == 0; }, seconds(5)))
+      << routes() << weir.logTail();
+
+  Process::Options opts;
+  opts.netns = ns;
+  opts.out = Process::Output::File;
+  opts.out_path = bin.file("monitor.out");
+  Process monitor = Process::spawn(ipBinary(), {"monitor", "route"}, opts);
+  // The monitor listens once it reports a change made after it started.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        runInNetns(ns, ipBinary(), {"route", "replace", "10.201.9.9/32", "dev", "lo", "table",
+                                    "4748"}, seconds(5));
+        return readTextFile(opts.out_path).find("10.201.9.9") != std::string::npos;
+      },
+      seconds(5)));
+
+  // A connection held through the old master keeps it draining after the hand-off, so that
+  // the test sees what it does with the route meanwhile.
+  std::string err;
+  Fd held = connectTcpInNetns(ns, weir.addr("vip"), seconds(2), &err);
+  ASSERT_TRUE(held) << err;
+  ASSERT_EQ(echoRoundTrip(held.get(), "old\n", deadlineIn(seconds(2))), IoStatus::Ok);
+  const pid_t first = weir.pid();
+  ASSERT_TRUE(weir.signal(SIGUSR2));
+  ASSERT_TRUE(weir.waitForLogLines("draining this master's workers, then exiting", 1,
+                                   seconds(15)))
+      << weir.logTail();
+  const auto second = readPid(cfg.pid_file);
+  ASSERT_TRUE(second.has_value() && *second != first);
+  EXPECT_TRUE(weir.logLine("table 4747 protocol 87 already holds 1 route(s)")) << weir.logTail();
+  // Several of the old master's route syncs (every 200 ms) while it drains.
+  const auto t = Clock::now() + seconds(1);
+  ASSERT_TRUE(waitFor([&] { return Clock::now() >= t; }, seconds(2)));
+  EXPECT_FALSE(weir.waitExit(milliseconds(1)).has_value()) << "the old master should drain";
+  held.reset();
+  const auto old_exit = weir.waitExit(seconds(25));
+  ASSERT_TRUE(old_exit.has_value());
+  EXPECT_TRUE(WIFEXITED(*old_exit) && WEXITSTATUS(*old_exit) == 0) << describeStatus(*old_exit);
+  EXPECT_EQ(routes().find("10.201.0.1 dev lo"), 0u) << routes();
+  monitor.stop();
+  const std::string changes = readTextFile(opts.out_path);
+  EXPECT_EQ(changes.find("Deleted 10.201.0.1"), std::string::npos) << changes;
+
+  // The new master owns the route now: its fast stop withdraws it.
+  auto st = reapAdopted(*second, true, seconds(10));
+  ASSERT_TRUE(st.has_value()) << "the new master ignored SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << describeStatus(*st);
+  EXPECT_EQ(routes().find("10.201.0.1"), std::string::npos) << routes();
 }
 
 }  // namespace
