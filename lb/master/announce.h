@@ -40,6 +40,7 @@ public:
   void forget();
   // Routes in the table that this master put or found there.
   size_t announced() const { return installed_.size(); }
+  bool holds(const net::HostAddr& vip) const { return installed_.count(vip) != 0; }
   bool active() const { return table_.has_value(); }
 
 private:

@@ -261,6 +261,15 @@ void listenerMetrics(Writer& w, const View& view) {
       w.sample(c.name, {{"listener", l.name}}, l.*c.field);
     }
   }
+  w.family("weir_listener_announced", "gauge",
+           "1 while the master announces a route to every address of the listener "
+           "(announce = true), else 0.");
+  for (const auto& l : view.listeners) {
+    if (l.announce) {
+      const uint64_t announced = l.announced ? 1 : 0;
+      w.sample("weir_listener_announced", {{"listener", l.name}}, announced);
+    }
+  }
 }
 
 void closeReasonMetrics(Writer& w, const View& view) {

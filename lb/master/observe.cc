@@ -37,7 +37,20 @@ void Supervisor::openMetrics(const config::Global& next, bool at_start) {
 }
 
 View Supervisor::view() const {
-  return gatherView(*gens_, *steering_, counters_, worker::monotonicMs());
+  View v = gatherView(*gens_, *steering_, counters_, worker::monotonicMs());
+  for (ListenerView& lv : v.listeners) {
+    for (const config::Listener& l : cfg_->listeners) {
+      if (l.name != lv.name || !l.announce) {
+        continue;
+      }
+      lv.announce = true;
+      lv.announced = !l.binds.empty();
+      for (const net::SockAddr& bind : l.binds) {
+        lv.announced = lv.announced && announcer_.holds(net::HostAddr::of(bind));
+      }
+    }
+  }
+  return v;
 }
 
 HttpResponse Supervisor::serveHttp(const std::string& path) const {

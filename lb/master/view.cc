@@ -278,6 +278,8 @@ void writeListener(std::string& out, const ListenerView& l) {
   field(out, "active", l.active);
   field(out, "bytes_in", l.bytes_in);
   field(out, "bytes_out", l.bytes_out);
+  field(out, "announce", l.announce);
+  field(out, "announced", l.announced);
   out += '}';
 }
 

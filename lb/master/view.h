@@ -76,6 +76,10 @@ struct ListenerView {
   int64_t active = 0;
   uint64_t bytes_in = 0;   // received from clients
   uint64_t bytes_out = 0;  // sent to clients
+  // listeners.NAME.announce, and whether the master holds a route to every bind address now
+  // (docs/scale-out.md).
+  bool announce = false;
+  bool announced = false;
 };
 
 // What only the master counts, in its own memory.

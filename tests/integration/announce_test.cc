@@ -115,12 +115,30 @@ protected:
 TEST_F(Announce, VipRoutesFollowServingAndThePoolsHealth) {
   // A route a master that did not stop cleanly left behind, for an address no longer announced.
   ipRoute({"replace", "10.201.0.99/32", "dev", "lo", "table", "4747", "proto", "87"});
-  WeirProcess weir(config(), {ns_, ""});
+  WeirConfig cfg = config();
+  const std::string metrics =
+      "127.0.0.1:" + std::to_string(pickFreePortInNetns(ns_, "127.0.0.1"));
+  cfg.global_lines.push_back("metrics = \"" + metrics + "\"");
+  WeirProcess weir(cfg, {ns_, ""});
   ASSERT_TRUE(weir.start());
   ASSERT_TRUE(waitForRoutes(both(), seconds(5)))
       << "routes: " << ::testing::PrintToString(routes()) << "\n" << weir.logTail();
   EXPECT_TRUE(weir.logLine("announce: added 10.201.0.1/32 to table 4747 (listener vip)"))
       << weir.logTail();
+  // The gauge, for listeners that announce only.
+  auto announced = [&] {
+    RunResult r = runInNetns(ns_, findProgram("curl"), {"-sS", "http://" + metrics + "/metrics"},
+                             seconds(5));
+    std::string out;
+    for (const char* l : {"vip", "vip6", "local"}) {
+      const std::string key = "weir_listener_announced{listener=\"" + std::string(l) + "\"} ";
+      const size_t at = r.out.find(key);
+      out += std::string(l) + "=" +
+             (at == std::string::npos ? "-" : r.out.substr(at + key.size(), 1)) + " ";
+    }
+    return out;
+  };
+  EXPECT_EQ(announced(), "vip=1 vip6=1 local=- ");
   EXPECT_TRUE(weir.logLine("announce: withdrew 10.201.0.99/32")) << weir.logTail();
 
   // Every backend of the pool down: nothing to send the routers' traffic to.
@@ -129,6 +147,7 @@ TEST_F(Announce, VipRoutesFollowServingAndThePoolsHealth) {
   ASSERT_TRUE(waitForRoutes({}, seconds(3)))
       << "routes: " << ::testing::PrintToString(routes()) << "\n" << weir.logTail();
   EXPECT_TRUE(weir.logLine("no backend up in pool back")) << weir.logTail();
+  EXPECT_EQ(announced(), "vip=0 vip6=0 local=- ");
 
   // Back up: announced again.
   backend_ = startTestServer(kTestsrvBin, "echo", {}, "127.0.0.1", port, ns_);
