@@ -205,6 +205,25 @@ TEST_F(Announce, AReloadThatStopsAnnouncingWithdrawsAndOneThatStartsAnnounces) {
   EXPECT_TRUE(echoes(weir, "vip6"));
 }
 
+// A killed master cannot withdraw; `weir -w` (weir.service's ExecStopPost) does it for it.
+TEST_F(Announce, WeirDashWRemovesTheRoutesOfAKilledMaster) {
+  WeirProcess weir(config(), {ns_, ""});
+  ASSERT_TRUE(weir.start());
+  ASSERT_TRUE(waitForRoutes(both(), seconds(5))) << weir.logTail();
+  ASSERT_TRUE(weir.signal(SIGKILL));
+  ASSERT_TRUE(weir.waitExit(seconds(5)).has_value());
+  EXPECT_EQ(routes(), both()) << "a killed master's routes stay behind";
+  RunResult r = runInNetns(ns_, kWeirBin, {"-w", "-c", weir.configPath()}, seconds(10));
+  EXPECT_EQ(r.exitCode(), 0) << r.err;
+  EXPECT_NE(r.err.find("weir: withdrew 10.201.0.1/32 from table 4747"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(routes(), std::vector<std::string>{});
+  // Nothing left: it succeeds and says nothing.
+  r = runInNetns(ns_, kWeirBin, {"-w", "-c", weir.configPath()}, seconds(10));
+  EXPECT_EQ(r.exitCode(), 0) << r.err;
+  EXPECT_EQ(r.err, "");
+}
+
 // A root master without CAP_NET_ADMIN cannot change routes: it says so and serves anyway.
 TEST_F(Announce, NoPermissionIsLoggedAndWeirServes) {
   const std::string setpriv = findProgram("setpriv");
