@@ -85,8 +85,7 @@ protected:
 
   void TearDown() override {
     if (HasFailure() && lab_) {
-      std::fprintf(stderr, "router:\n%s%s\n%s", lab_->birdc(-1, "show route").out.c_str(),
-                   lab_->birdc(-1, "show protocols").out.c_str(), lab_->logTails().c_str());
+      std::fprintf(stderr, "%s", lab_->describe().c_str());
     }
     nodes_.clear();  // each weir stops (and withdraws) before the lab goes
   }

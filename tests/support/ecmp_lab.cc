@@ -449,4 +449,9 @@ std::string EcmpLab::logTails(size_t lines) const {
   return out;
 }
 
+std::string EcmpLab::describe() {
+  return "router:\n" + birdc(-1, "show route").out + birdc(-1, "show protocols").out + "\n" +
+         logTails();
+}
+
 }  // namespace weir::test

@@ -121,6 +121,8 @@ public:
 
   // The last `lines` lines of each BIRD's log, for failure messages.
   std::string logTails(size_t lines = 20) const;
+  // The router's BIRD routes and protocols, then logTails(): what a failed test prints.
+  std::string describe();
 
 private:
   struct Bird {

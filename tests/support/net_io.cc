@@ -167,13 +167,13 @@ bool claimPort(uint16_t port) {
   return port != 0 && claimed.insert(port).second;
 }
 
-uint16_t pickFreePort(const std::string& host) {
+uint16_t pickFreePortWith(const std::string& host, const std::function<Fd(int family)>& open) {
   const auto addr = SockAddr::from(host, 0);
   if (!addr) {
     return 0;
   }
   for (int attempt = 0; attempt < 64; ++attempt) {
-    Fd fd = openSocket(addr->family());
+    Fd fd = open(addr->family());
     if (!fd || bind(fd.get(), addr->get(), addr->len) != 0) {
       return 0;
     }
@@ -186,6 +186,10 @@ uint16_t pickFreePort(const std::string& host) {
     }
   }
   return 0;
+}
+
+uint16_t pickFreePort(const std::string& host) {
+  return pickFreePortWith(host, [](int family) { return openSocket(family); });
 }
 
 bool portIsFree(const std::string& host, uint16_t port) {

@@ -48,6 +48,9 @@ std::vector<Fd> connectMany(const SockAddr& addr, size_t count, size_t burst, De
 uint16_t pickFreePort(const std::string& host = "127.0.0.1");
 // True the first time this process is given `port` (never for 0): the pickers hand each out once.
 bool claimPort(uint16_t port);
+// pickFreePort with sockets of the given family that `open` makes (e.g. in another network
+// namespace).
+uint16_t pickFreePortWith(const std::string& host, const std::function<Fd(int family)>& open);
 
 // True if nothing is bound to host:port (we can bind it ourselves without SO_REUSEPORT).
 bool portIsFree(const std::string& host, uint16_t port);

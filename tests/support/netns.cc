@@ -263,24 +263,8 @@ Fd connectTcpInNetns(const std::string& ns, const SockAddr& addr, Clock::duratio
 }
 
 uint16_t pickFreePortInNetns(const std::string& ns, const std::string& host) {
-  auto addr = SockAddr::from(host, 0);
-  if (!addr) {
-    return 0;
-  }
-  for (int attempt = 0; attempt < 64; ++attempt) {
-    Fd fd = socketInNetns(ns, addr->family(), SOCK_STREAM, 0);
-    if (!fd || bind(fd.get(), addr->get(), addr->len) != 0) {
-      return 0;
-    }
-    const auto local = SockAddr::local(fd.get());
-    if (!local) {
-      return 0;
-    }
-    if (claimPort(local->port())) {
-      return local->port();
-    }
-  }
-  return 0;
+  return pickFreePortWith(host,
+                          [&ns](int family) { return socketInNetns(ns, family, SOCK_STREAM); });
 }
 
 }  // namespace weir::test
