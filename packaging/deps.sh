@@ -36,6 +36,10 @@ PACKAGES=(
   # Scale-out (docs/scale-out.md): the ECMP test runs BIRD 2 in every node and router namespace
   # it builds, to announce the VIP routes weir adds (tests/integration/ecmp_test.cc).
   bird2
+  # The ECMP lab can run FRR (zebra, bgpd, vtysh) on a node instead, to check
+  # packaging/frr/weir.frr.conf (tests/integration/ecmp_lab_test.cc, EcmpLabFrrTest). With
+  # systemd this also starts frr.service (zebra only); the lab needs none of it.
+  frr
   # PROXY protocol peers: the tests check that HAProxy and nginx read weir's headers.
   haproxy nginx
   # The benchmark's TLS workloads (tests/bench, which installs its other tools itself):

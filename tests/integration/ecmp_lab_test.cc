@@ -9,8 +9,11 @@
 //     restored it is back;
 //   * short TCP connections from the client to the VIP land on more than one node (L4
 //     multipath hash) and all succeed;
-//   * nodes in distinct ASes are merged as well.
-// Root only, and needs bird2 and nftables: otherwise the tests skip and say why.
+//   * nodes in distinct ASes are merged as well;
+//   * a node running FRR with packaging/frr/weir.frr.conf is merged with the BIRD nodes
+//     (IPv4; FRR 8.4's limits are checked too), and survives a power cut.
+// Root only, and needs bird2 and nftables (and frr for the FRR tests): otherwise the tests
+// skip and say why.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -212,6 +215,108 @@ TEST(EcmpLabAsTest, NodesInDistinctAsesAlsoMerge) {
   const auto w = lab.waitForNexthops(EcmpLab::kVip4, lab.nodeAddresses({0, 1}), seconds(5));
   EXPECT_TRUE(w.ok) << "next hops: " << joined(w.last) << "\n"
                     << lab.birdc(-1, "show route all").out;
+}
+
+// Node 3 runs FRR with packaging/frr/weir.frr.conf (the lab substitutes its example AS
+// numbers, addresses and timers), nodes 1 and 2 BIRD. FRR 8.4 imports IPv4 only, from a
+// table in 1..252 (lab.frrTable()), and cannot tell kernel protocol numbers apart: all three
+// limits are checked here, so a newer FRR that lifts one shows up as a failure to look at.
+TEST(EcmpLabFrrTest, FrrNodeAnnouncesTheSameRoutes) {
+  std::string why;
+  if (!EcmpLab::available(&why) || !EcmpLab::frrAvailable(&why)) {
+    GTEST_SKIP() << why;
+  }
+  EcmpLab::Options options;
+  options.nodes = 3;
+  options.source_dir = WEIR_SOURCE_DIR;
+  options.frr_nodes = {2};
+  EcmpLab lab(options);
+  const auto dump = [&] {
+    return "router:\n" + lab.birdc(-1, "show route all").out + "node3 (FRR):\n" +
+           lab.vtysh(2, "show ip route").out + lab.vtysh(2, "show bgp ipv4 unicast").out +
+           lab.vtysh(2, "show bgp summary").out + lab.logTails();
+  };
+  const std::string vip = EcmpLab::kVip4;
+  lab.addVipRoute(0, vip);
+  lab.addVipRoute(1, vip);
+  auto w = lab.waitForNexthops(vip, lab.nodeAddresses({0, 1}), seconds(5));
+  ASSERT_TRUE(w.ok) << "next hops: " << joined(w.last) << "\n" << dump();
+  lab.addVipRoute(2, vip);  // table frrTable() on the FRR node
+  w = lab.waitForNexthops(vip, lab.nodeAddresses({0, 1, 2}), seconds(5));
+  ASSERT_TRUE(w.ok) << "next hops: " << joined(w.last) << "\n" << dump();
+  std::printf("FRR node announced (table %d): next hop added after %.1f ms\n",
+              lab.frrTable(), ms(w.took));
+  const std::string bgp = lab.vtysh(2, "show bgp ipv4 unicast").out;
+  EXPECT_NE(bgp.find("10.200.0.1/32"), std::string::npos) << bgp;
+
+  lab.delVipRoute(2, vip);
+  w = lab.waitForNexthops(vip, lab.nodeAddresses({0, 1}), seconds(5));
+  ASSERT_TRUE(w.ok) << "next hops: " << joined(w.last) << "\n" << dump();
+  std::printf("withdrawn on the FRR node: its next hop gone after %.1f ms\n", ms(w.took));
+  RecordProperty("frr_withdraw_ms", static_cast<int>(ms(w.took)));
+  EXPECT_LT(w.took, seconds(1));
+  lab.addVipRoute(2, vip);
+  w = lab.waitForNexthops(vip, lab.nodeAddresses({0, 1, 2}), seconds(5));
+  ASSERT_TRUE(w.ok) << "next hops: " << joined(w.last) << "\n" << dump();
+  std::printf("announced again on the FRR node: back after %.1f ms\n", ms(w.took));
+
+  // Not announced: a /24 in the imported table, a host route in table 4747 (not imported).
+  // The FRR node's routes are sent in order, so once a later one has reached the router
+  // these would have too.
+  lab.addRoute(2, "10.201.0.0/24", lab.frrTable(), 87);
+  lab.addRoute(2, "10.202.0.1/32", 4747, 87);
+  // Announced although its protocol is not weir's 87: zebra keeps no protocol number.
+  lab.addRoute(2, "10.203.0.1/32", lab.frrTable(), 88);
+  w = lab.waitForNexthops("10.203.0.1", lab.nodeAddresses({2}), seconds(5));
+  EXPECT_TRUE(w.ok) << "a route of protocol 88 in table " << lab.frrTable()
+                    << " is not announced: FRR can tell protocols apart now?\n" << dump();
+  for (const char* prefix : {"10.201.0.0/24", "10.202.0.1/32"}) {
+    const RunResult r = lab.run(lab.routerNs(), ipBinary(),
+                                {"-4", "route", "show", "table", "main", "exact", prefix});
+    EXPECT_EQ(r.out, "") << prefix << " reached the router\n" << dump();
+  }
+
+  // IPv6: only the BIRD nodes' routes; FRR 8.4 has no `ipv6 import-table`.
+  lab.addVipRoute(2, EcmpLab::kVip6);
+  lab.addVipRoute(0, EcmpLab::kVip6);
+  lab.addVipRoute(1, EcmpLab::kVip6);
+  w = lab.waitForNexthops(EcmpLab::kVip6, lab.nodeAddresses({0, 1}, true), seconds(5));
+  ASSERT_TRUE(w.ok) << "next hops: " << joined(w.last) << "\n" << dump();
+  const std::string bgp6 = lab.vtysh(2, "show bgp ipv6 unicast").out;
+  EXPECT_EQ(bgp6.find("fd00:200::1/128"), std::string::npos) << bgp6;
+  EXPECT_EQ(lab.routerNexthops(EcmpLab::kVip6), lab.nodeAddresses({0, 1}, true));
+}
+
+// powerCut()/powerRestore() on an FRR node: bgpd and zebra are killed behind the drop
+// ruleset, the router's hold timer removes the next hop, and a restarted FRR announces again.
+TEST(EcmpLabFrrTest, FrrNodePowerCutAndRestore) {
+  std::string why;
+  if (!EcmpLab::available(&why) || !EcmpLab::frrAvailable(&why)) {
+    GTEST_SKIP() << why;
+  }
+  EcmpLab::Options options;
+  options.nodes = 2;
+  options.source_dir = WEIR_SOURCE_DIR;
+  options.frr_nodes = {1};
+  EcmpLab lab(options);
+  const std::string vip = EcmpLab::kVip4;
+  lab.addVipRoute(0, vip);
+  lab.addVipRoute(1, vip);
+  auto w = lab.waitForNexthops(vip, lab.nodeAddresses({0, 1}), seconds(5));
+  ASSERT_TRUE(w.ok) << "next hops: " << joined(w.last) << "\n" << lab.logTails();
+  lab.powerCut(1);
+  const auto hold = seconds(EcmpLab::kHoldTimeSeconds);
+  w = lab.waitForNexthops(vip, lab.nodeAddresses({0}), hold + seconds(2));
+  ASSERT_TRUE(w.ok) << "next hops: " << joined(w.last) << "\n"
+                    << lab.birdc(-1, "show protocols all node2_4").out
+                    << lab.birdc(-1, "show route all").out << lab.logTails();
+  std::printf("power cut on the FRR node: its next hop gone after %.1f ms (hold time %d s)\n",
+              ms(w.took), EcmpLab::kHoldTimeSeconds);
+  EXPECT_GT(w.took, hold - seconds(1) - milliseconds(200));
+  lab.powerRestore(1);  // the route is still in its table: FRR relearns it
+  w = lab.waitForNexthops(vip, lab.nodeAddresses({0, 1}), seconds(10));
+  ASSERT_TRUE(w.ok) << "next hops: " << joined(w.last) << "\n" << lab.logTails();
+  std::printf("FRR node restored: its next hop back after %.1f ms\n", ms(w.took));
 }
 
 }  // namespace

@@ -1,10 +1,16 @@
 #include "support/ecmp_lab.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -19,6 +25,15 @@ constexpr int kRouterAs = 65000;
 constexpr int kNodeAs = 65001;
 constexpr const char* kCutTable = "weir_lab_power_cut";
 constexpr auto kCommandTimeout = seconds(10);
+constexpr int kWeirTable = 4747;  // packaging/bird/weir.conf's `kernel table`
+constexpr int kWeirProtocol = 87;
+constexpr const char* kFrrDir = "/usr/lib/frr";
+constexpr const char* kFrrUser = "frr";
+// The example values in packaging/frr/weir.frr.conf that the lab replaces.
+constexpr const char* kFrrExampleNodeAs = "65001";
+constexpr const char* kFrrExampleRouterAs = "65000";
+constexpr const char* kFrrExampleRouterId = "192.0.2.11";
+constexpr const char* kFrrExampleNeighbor = "192.0.2.254";
 
 // The same timers on both ends of every session: a dead peer is noticed after 3 s; the
 // first connect is tried 1 s after start (BIRD's default is 5 s) and, after a failed
@@ -81,7 +96,38 @@ std::vector<std::string> words(const std::string& s) {
   return out;
 }
 
+// True once something accepts connections on the unix socket `path`.
+bool unixSocketAccepts(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return false;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  return fd && connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
+}
+
 }  // namespace
+
+bool EcmpLab::frrAvailable(std::string* why) {
+  for (const char* daemon : {"zebra", "bgpd"}) {
+    const std::string path = std::string(kFrrDir) + "/" + daemon;
+    if (access(path.c_str(), X_OK) != 0) {
+      *why = "needs " + path + " (Debian: apt-get install frr) for the lab's FRR nodes";
+      return false;
+    }
+  }
+  if (findProgram("vtysh").empty()) {
+    *why = "needs vtysh (Debian: apt-get install frr) for the lab's FRR nodes";
+    return false;
+  }
+  if (getpwnam(kFrrUser) == nullptr) {
+    *why = "needs the frr user (Debian's frr package makes it) for the lab's FRR nodes";
+    return false;
+  }
+  return true;
+}
 
 bool EcmpLab::available(std::string* why) {
   if (!canUseNetns(why)) {
@@ -104,6 +150,29 @@ EcmpLab::EcmpLab(const Options& options) : options_(options), dir_("weir-ecmp-la
   const std::string weir_conf = options_.source_dir + "/packaging/bird/weir.conf";
   if (access(weir_conf.c_str(), R_OK) != 0) {
     throw std::runtime_error("EcmpLab: cannot read " + weir_conf);
+  }
+  if (!options_.frr_nodes.empty()) {
+    for (const int i : options_.frr_nodes) {
+      if (i < 0 || i >= options_.nodes) {
+        throw std::runtime_error("EcmpLab: no node " + str(i) + " to run FRR");
+      }
+    }
+    const std::string snippet = options_.source_dir + "/packaging/frr/weir.frr.conf";
+    frr_snippet_ = readTextFile(snippet);
+    std::istringstream in(frr_snippet_);
+    for (std::string line; std::getline(in, line);) {
+      const std::vector<std::string> w = words(line);
+      if (w.size() == 3 && w[0] == "ip" && w[1] == "import-table") {
+        frr_table_ = std::stoi(w[2]);
+      }
+    }
+    if (frr_table_ <= 0) {
+      throw std::runtime_error("EcmpLab: no `ip import-table N` in " + snippet);
+    }
+    // FRR drops root for the frr user, which must reach its directory in ours (0700).
+    if (chmod(dir_.path().c_str(), 0711) != 0) {
+      throw std::runtime_error("EcmpLab: chmod " + dir_.path() + ": " + errnoText(errno));
+    }
   }
 
   router_ns_ = topo_.addNamespace("router");
@@ -147,7 +216,18 @@ EcmpLab::EcmpLab(const Options& options) : options_(options), dir_("weir-ecmp-la
     topo_.addAddress(router_ns_, "n" + n, "fd00:0:" + n + "::1/64");
     topo_.addAddress(ns, "uplink", nodeAddress(i) + "/24");
     topo_.addAddress(ns, "uplink", nodeAddress(i, true) + "/64");
-    topo_.addAddress(ns, "lo", std::string(kVip4) + "/32");
+    if (isFrr(i)) {
+      // Not an address: zebra's connected route for it would hide the imported one.
+      const RunResult r = run(ns, ipBinary(), {"-4", "route", "add", "local",
+                                               std::string(kVip4) + "/32", "dev", "lo",
+                                               "table", "local"});
+      if (r.exitCode() != 0) {
+        throw std::runtime_error("in " + ns + ": ip route add local " + kVip4 + ": " +
+                                 describeStatus(r.status) + ": " + r.err);
+      }
+    } else {
+      topo_.addAddress(ns, "lo", std::string(kVip4) + "/32");
+    }
     topo_.addAddress(ns, "lo", std::string(kVip6) + "/128");
     topo_.addRoute(ns, "default", "10.0." + n + ".1");
     topo_.addRoute(ns, "default", "fd00:0:" + n + "::1");
@@ -162,11 +242,25 @@ EcmpLab::EcmpLab(const Options& options) : options_(options), dir_("weir-ecmp-la
     const std::string name = "node" + str(i + 1);
     auto b = std::make_unique<Bird>();
     b->ns = node_ns_[i];
-    b->socket = dir_.file(name + ".ctl");
-    b->log = dir_.file(name + ".log");
-    b->config = dir_.write(name + ".conf", nodeConfig(i));
-    startBird(*b);
+    if (isFrr(i)) {
+      // A directory of the frr user's for FRR's config, log, pid files and sockets.
+      b->frr = true;
+      b->socket = dir_.file(name + ".frr");
+      const passwd* pw = getpwnam(kFrrUser);
+      if (pw == nullptr || mkdir(b->socket.c_str(), 0755) != 0 ||
+          chown(b->socket.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+        throw std::runtime_error("EcmpLab: cannot make " + b->socket + " for user frr: " +
+                                 errnoText(errno));
+      }
+      b->log = b->socket + "/frr.log";
+      b->config = dir_.write(name + ".frr/frr.conf", frrNodeConfig(i));
+    } else {
+      b->socket = dir_.file(name + ".ctl");
+      b->log = dir_.file(name + ".log");
+      b->config = dir_.write(name + ".conf", nodeConfig(i));
+    }
     nodes_.push_back(std::move(b));
+    startDaemon(*nodes_.back());
   }
   if (!waitForSessions(seconds(15))) {
     throw std::runtime_error("EcmpLab: BGP sessions not established within 15 s:\n" +
@@ -177,8 +271,10 @@ EcmpLab::EcmpLab(const Options& options) : options_(options), dir_("weir-ecmp-la
 EcmpLab::~EcmpLab() {
   // SIGTERM: BIRD closes its sessions and exits. Before the namespaces and the directory
   // with its sockets go (the members declared earlier are destroyed later).
+  // FRR: bgpd first, then zebra (which removes the routes it installed).
   for (auto& b : nodes_) {
     b->process.stop(seconds(3));
+    b->zebra.stop(seconds(3));
   }
   router_.process.stop(seconds(3));
 }
@@ -242,6 +338,109 @@ std::string EcmpLab::nodeConfig(int i) const {
          "}\n";
 }
 
+std::string EcmpLab::frrNodeConfig(int i) const {
+  const std::string n = str(i + 1);
+  const std::string as = str(options_.distinct_node_as ? kNodeAs + i + 1 : kNodeAs);
+  const std::string neighbor4 = "10.0." + n + ".1";
+  const std::string neighbor6 = "fd00:0:" + n + "::1";
+  // packaging/frr/weir.frr.conf word for word, with its example values replaced by this
+  // node's and the lab's timers. Each must be found, so the file cannot drift from the lab.
+  const std::map<std::string, std::string> values = {
+      {kFrrExampleNodeAs, as},
+      {kFrrExampleRouterAs, str(kRouterAs)},
+      {kFrrExampleRouterId, nodeAddress(i)},
+      {kFrrExampleNeighbor, neighbor4},
+  };
+  std::map<std::string, int> found;
+  bool timers = false;
+  std::string c = "hostname node" + n + "\n"
+                  "log file " + dir_.file("node" + n + ".frr/frr.log") + "\n";
+  std::istringstream in(frr_snippet_);
+  for (std::string line; std::getline(in, line);) {
+    const size_t indent = line.find_first_not_of(' ');
+    std::vector<std::string> w = words(line);
+    if (w.empty() || w[0][0] == '!') {
+      c += line + "\n";
+      continue;
+    }
+    for (std::string& word : w) {
+      const auto it = values.find(word);
+      if (it != values.end()) {
+        word = it->second;
+        ++found[it->first];
+      }
+    }
+    // neighbor ADDRESS timers KEEPALIVE HOLD: the lab's 1 s and kHoldTimeSeconds.
+    if (w.size() == 5 && w[0] == "neighbor" && w[2] == "timers") {
+      w[3] = "1";
+      w[4] = str(kHoldTimeSeconds);
+      timers = true;
+    }
+    std::string out(indent, ' ');
+    for (size_t k = 0; k < w.size(); ++k) {
+      out += (k == 0 ? "" : " ") + w[k];
+    }
+    c += out + "\n";
+  }
+  for (const auto& [example, value] : values) {
+    if (found[example] == 0) {
+      throw std::runtime_error("EcmpLab: weir.frr.conf no longer has the example " + example);
+    }
+  }
+  if (!timers) {
+    throw std::runtime_error("EcmpLab: weir.frr.conf no longer has `neighbor ... timers`");
+  }
+  // Lab only: reconnect after 1 s (default 120 s), and an IPv6 session like the BIRD nodes'
+  // (the router counts two per node), which has nothing to announce with FRR 8.4.
+  c += "router bgp " + as + "\n"
+       " neighbor " + neighbor4 + " timers connect 1\n"
+       " neighbor " + neighbor6 + " remote-as " + str(kRouterAs) + "\n"
+       " neighbor " + neighbor6 + " timers 1 " + str(kHoldTimeSeconds) + "\n"
+       " neighbor " + neighbor6 + " timers connect 1\n"
+       " address-family ipv4 unicast\n"
+       "  no neighbor " + neighbor6 + " activate\n"
+       " exit-address-family\n"
+       " address-family ipv6 unicast\n"
+       "  neighbor " + neighbor6 + " activate\n"
+       " exit-address-family\n"
+       "exit\n";
+  return c;
+}
+
+void EcmpLab::startFrr(Bird& node) {
+  const std::string& dir = node.socket;
+  const std::string zserv = dir + "/zserv.api";
+  const auto options = [&](const std::string& daemon) {
+    Process::Options opts;
+    opts.netns = node.ns;
+    opts.out = Process::Output::File;
+    opts.out_path = dir + "." + daemon + ".out";
+    opts.err = Process::Output::File;
+    opts.err_path = dir + "." + daemon + ".err";
+    return opts;
+  };
+  // Every path FRR would take from /etc/frr or /run/frr given here: config, pid file, vty
+  // sockets, zebra's API socket. No TCP vty (-P 0).
+  const auto args = [&](const std::string& daemon) {
+    return std::vector<std::string>{"-f", node.config, "-i", dir + "/" + daemon + ".pid",
+                                    "--vty_socket", dir, "-z", zserv, "-P", "0"};
+  };
+  unlink(zserv.c_str());  // left by a zebra killed in powerCut()
+  node.zebra = Process::spawn(std::string(kFrrDir) + "/zebra", args("zebra"), options("zebra"));
+  // bgpd started before zebra listens retries only after 10 s: wait for zebra.
+  const Deadline deadline = deadlineIn(seconds(10));
+  while (!unixSocketAccepts(zserv)) {
+    if (!node.zebra.running() || Clock::now() >= deadline) {
+      throw std::runtime_error("EcmpLab: zebra in " + node.ns + " not listening on " + zserv +
+                               " (" + (node.zebra.running() ? "after 10 s" : "exited") +
+                               "):\n" + lastLines(readTextFile(dir + ".zebra.err"), 20) +
+                               lastLines(readTextFile(node.log), 20));
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  node.process = Process::spawn(std::string(kFrrDir) + "/bgpd", args("bgpd"), options("bgpd"));
+}
+
 void EcmpLab::startBird(Bird& bird) {
   Process::Options opts;
   opts.netns = bird.ns;
@@ -293,20 +492,32 @@ std::vector<std::string> EcmpLab::backendAddresses(bool ipv6) const {
   return out;
 }
 
-void EcmpLab::vipRoute(int i, const std::string& verb, const std::string& vip) {
-  const bool v6 = vip.find(':') != std::string::npos;
+int EcmpLab::announceTable(int i) const { return isFrr(i) ? frr_table_ : kWeirTable; }
+
+void EcmpLab::route(int i, const std::string& verb, const std::string& route, int table,
+                    int proto) {
+  const bool v6 = route.find(':') != std::string::npos;
   const RunResult r = run(nodeNs(i), ipBinary(),
-                          {v6 ? "-6" : "-4", "route", verb, vip + (v6 ? "/128" : "/32"), "dev",
-                           "lo", "table", "4747", "proto", "87"});
+                          {v6 ? "-6" : "-4", "route", verb, route, "dev", "lo", "table",
+                           str(table), "proto", str(proto)});
   if (r.exitCode() != 0) {
-    throw std::runtime_error("in " + nodeNs(i) + ": ip route " + verb + " " + vip + ": " +
+    throw std::runtime_error("in " + nodeNs(i) + ": ip route " + verb + " " + route + ": " +
                              describeStatus(r.status) + ": " + r.err);
   }
+}
+
+void EcmpLab::vipRoute(int i, const std::string& verb, const std::string& vip) {
+  const bool v6 = vip.find(':') != std::string::npos;
+  route(i, verb, vip + (v6 ? "/128" : "/32"), announceTable(i), kWeirProtocol);
 }
 
 void EcmpLab::addVipRoute(int i, const std::string& vip) { vipRoute(i, "replace", vip); }
 
 void EcmpLab::delVipRoute(int i, const std::string& vip) { vipRoute(i, "del", vip); }
+
+void EcmpLab::addRoute(int i, const std::string& r, int table, int proto) {
+  route(i, "replace", r, table, proto);
+}
 
 std::set<std::string> EcmpLab::routerNexthops(const std::string& vip) {
   const bool v6 = vip.find(':') != std::string::npos;
@@ -363,6 +574,15 @@ RunResult EcmpLab::birdc(int i, const std::string& command) {
   return test::run(findProgram("birdc"), args, kCommandTimeout);
 }
 
+RunResult EcmpLab::vtysh(int i, const std::string& command) {
+  const Bird& node = bird(i);
+  if (!node.frr) {
+    throw std::runtime_error("EcmpLab::vtysh: node " + str(i) + " runs BIRD, not FRR");
+  }
+  return test::run(findProgram("vtysh"), {"--vty_socket", node.socket, "-c", command},
+                   kCommandTimeout);
+}
+
 bool EcmpLab::sessionsEstablished() {
   const RunResult r = birdc(-1, "show protocols");
   if (r.exitCode() != 0) {
@@ -390,7 +610,7 @@ bool EcmpLab::waitForSessions(Clock::duration timeout) {
       return false;
     }
     for (auto& b : nodes_) {
-      if (!b->process.running()) {
+      if (!b->process.running() || (b->frr && !b->zebra.running())) {
         return false;
       }
     }
@@ -423,6 +643,10 @@ void EcmpLab::powerCut(int i) {
   // Only now: the FIN its kernel sends for the killed BIRD's sockets is dropped.
   b.process.signal(SIGKILL);
   b.process.wait(seconds(5));
+  if (b.frr) {
+    b.zebra.signal(SIGKILL);
+    b.zebra.wait(seconds(5));
+  }
 }
 
 void EcmpLab::powerRestore(int i) {
@@ -433,14 +657,20 @@ void EcmpLab::powerRestore(int i) {
                              ": " + r.err);
   }
   b.process.stop(seconds(1));  // reaped already after powerCut; a no-op then
-  startBird(b);
+  b.zebra.stop(seconds(1));
+  startDaemon(b);
 }
 
 std::string EcmpLab::logTails(size_t lines) const {
   std::string out;
   const auto add = [&](const std::string& name, const Bird& b) {
-    out += "--- " + name + " (" + b.log + ")\n" + lastLines(readTextFile(b.log), lines) +
-           lastLines(readTextFile(b.log + ".err"), lines) + "\n";
+    out += "--- " + name + " (" + b.log + ")\n" + lastLines(readTextFile(b.log), lines);
+    if (b.frr) {
+      out += lastLines(readTextFile(b.socket + ".zebra.err"), lines) +
+             lastLines(readTextFile(b.socket + ".bgpd.err"), lines) + "\n";
+    } else {
+      out += lastLines(readTextFile(b.log + ".err"), lines) + "\n";
+    }
   };
   add("router", router_);
   for (size_t i = 0; i < nodes_.size(); ++i) {

@@ -32,6 +32,16 @@
 // BIRD runs in the foreground (`bird -f`) as a child Process inside its namespace, with its
 // config, control socket and log in a TempDir; the destructor stops every BIRD before the
 // namespaces go. Set WEIR_TEST_KEEP_TMP=1 to keep the configs and logs.
+//
+// Nodes listed in Options::frr_nodes run FRR instead (zebra, then bgpd, in the foreground as
+// the frr user, with their pid files, vty sockets and zserv socket in a directory of their
+// own in the TempDir, so they clash neither with each other nor with an FRR of the host).
+// Their config is the source tree's packaging/frr/weir.frr.conf with the example AS numbers,
+// router id, neighbour and timers replaced, plus an IPv6 session that announces nothing. As
+// that file explains, FRR 8.4 announces IPv4 only, from a table in 1..252 (frrTable(), not
+// 4747; addVipRoute() uses it for FRR nodes), and only if the VIP is not an interface
+// address: an FRR node's IPv4 VIP is a local route (`ip route add local VIP/32 dev lo table
+// local`), its IPv6 VIP an address on lo as on the BIRD nodes.
 namespace weir::test {
 
 class EcmpLab {
@@ -40,6 +50,7 @@ public:
     int nodes = 3;           // 1 to 9
     std::string source_dir;  // weir's source tree (WEIR_SOURCE_DIR): weir.conf is read there
     bool distinct_node_as = false;  // node i in AS 65001 + i instead of all in AS 65001
+    std::set<int> frr_nodes;        // 0-based indices of nodes running FRR instead of BIRD
   };
 
   static constexpr const char* kVip4 = "10.200.0.1";
@@ -49,6 +60,8 @@ public:
   // True if the lab can run here: canUseNetns(), and bird, birdc and nft are installed.
   // Otherwise false with the reason in *why, for a GTEST_SKIP message.
   static bool available(std::string* why);
+  // True if FRR nodes can run too: zebra and bgpd in /usr/lib/frr, vtysh, the frr user.
+  static bool frrAvailable(std::string* why);
 
   // Builds the namespaces, starts every BIRD and waits (up to 15 s) until every BGP session
   // is established. Throws std::runtime_error naming what failed (with the BIRD log tails);
@@ -77,8 +90,18 @@ public:
   //   ip route replace VIP/32 dev lo table 4747 proto 87   (/128 for IPv6)
   //   ip route del VIP/32 dev lo table 4747 proto 87
   // Throws std::runtime_error if `ip` fails.
+  // (On an FRR node the table is frrTable(), not 4747.)
   void addVipRoute(int i, const std::string& vip);
   void delVipRoute(int i, const std::string& vip);
+  // `ip route replace ROUTE dev lo table TABLE proto PROTO` in node i's namespace, for routes
+  // that are not weir's (another protocol number, a shorter prefix). Throws like addVipRoute.
+  void addRoute(int i, const std::string& route, int table, int proto);
+
+  bool isFrr(int i) const { return options_.frr_nodes.count(i) > 0; }
+  // The kernel table node i's routing daemon announces: 4747 (packaging/bird/weir.conf), or
+  // on an FRR node the `ip import-table` number of packaging/frr/weir.frr.conf.
+  int announceTable(int i) const;
+  int frrTable() const { return frr_table_; }
 
   // The gateways of the router's main-table route to exactly `vip` (/32 or /128): every
   // next hop of a multipath route, the one of a plain route, none if there is no route.
@@ -99,6 +122,8 @@ public:
   // `birdc -s SOCKET command...` against node `i`'s BIRD, or the router's for i = -1 (each
   // word of `command` is one argument, as birdc joins them). Returns its output.
   RunResult birdc(int i, const std::string& command);
+  // `vtysh --vty_socket DIR -c command` against FRR node i (command as one argument).
+  RunResult vtysh(int i, const std::string& command);
   // True once the router's BIRD shows every node's BGP sessions (both families) established.
   bool sessionsEstablished();
   // Polls sessionsEstablished() every 50 ms; false at the timeout, or at once when a BIRD
@@ -111,15 +136,15 @@ public:
 
   // Node `i` fails like a power loss: first an nftables ruleset in its namespace drops every
   // packet in and out (so no FIN, RST or BGP NOTIFICATION reaches the router, and nothing
-  // the router sends is answered), then its BIRD is SIGKILLed. The router notices only when
+  // the router sends is answered), then its BIRD (or FRR's bgpd and zebra) is SIGKILLed. The router notices only when
   // its hold timer (kHoldTimeSeconds) expires. Processes the test started in that namespace
   // are the test's to stop; they are cut off all the same.
   void powerCut(int i);
-  // Undoes powerCut(i): removes the drop ruleset and starts node i's BIRD again, which
-  // relearns table 4747 and reconnects (the router retries within 1-2 s).
+  // Undoes powerCut(i): removes the drop ruleset and starts node i's BIRD (or FRR) again,
+  // which relearns its table and reconnects (the router retries within 1-2 s).
   void powerRestore(int i);
 
-  // The last `lines` lines of each BIRD's log, for failure messages.
+  // The last `lines` lines of each BIRD's (or FRR node's) log, for failure messages.
   std::string logTails(size_t lines = 20) const;
   // The router's BIRD routes and protocols, then logTails(): what a failed test prints.
   std::string describe();
@@ -128,18 +153,26 @@ private:
   struct Bird {
     std::string ns;
     std::string config;
-    std::string socket;
+    std::string socket;  // BIRD's control socket; an FRR node's directory (vty sockets)
     std::string log;
-    Process process;
+    bool frr = false;
+    Process process;     // BIRD, or FRR's bgpd
+    Process zebra;       // FRR only
   };
 
   std::string routerConfig() const;
   std::string nodeConfig(int i) const;
+  std::string frrNodeConfig(int i) const;
   void startBird(Bird& bird);
+  void startFrr(Bird& node);
+  void startDaemon(Bird& node) { node.frr ? startFrr(node) : startBird(node); }
   void vipRoute(int i, const std::string& verb, const std::string& vip);
+  void route(int i, const std::string& verb, const std::string& route, int table, int proto);
   Bird& bird(int i);
 
   Options options_;
+  std::string frr_snippet_;  // packaging/frr/weir.frr.conf, when there are FRR nodes
+  int frr_table_ = 0;        // its `ip import-table` number
   // Declared before the BIRDs: members are destroyed in reverse order, so every BIRD has
   // stopped before its directory and namespace go.
   TempDir dir_;
