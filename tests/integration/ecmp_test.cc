@@ -147,6 +147,17 @@ protected:
     return ::testing::AssertionSuccess();
   }
 
+  // Whether node `node` still holds the connection from source:sport as established (its
+  // kernel's view, `ss`).
+  bool nodeHolds(int node, const std::string& source, uint16_t sport) {
+    const std::string ss = findProgram("ss");
+    RunResult r = lab_->run(lab_->nodeNs(node), ss,
+                            {"-Htn", "state", "established", "dst",
+                             source + ":" + std::to_string(sport)});
+    EXPECT_EQ(r.exitCode(), 0) << r.err;
+    return r.out.find(source + ":" + std::to_string(sport)) != std::string::npos;
+  }
+
   std::unique_ptr<EcmpLab> lab_;
   std::vector<TestServer> backends_;
   std::vector<std::unique_ptr<WeirProcess>> nodes_;
@@ -184,12 +195,21 @@ TEST_F(Ecmp, NodesShareTheConnectionsAndAgreeOnEachClientsBackend) {
   EXPECT_GE(used.size(), 2u) << "8 clients on one backend: the hash does not spread";
 }
 
+// No new connection fails while a node leaves. A connection in flight at the moment the
+// router switches can: its next packets go by the new hash to a node that never saw it (the
+// leaving node's flows, and under hash-threshold multipath some of the others'), as for any
+// established connection (docs/scale-out.md). So: every connection begun after the router
+// converged succeeds, and a failure is only allowed for one that was open at that moment.
 TEST_F(Ecmp, AGracefulStopUnderLoadWithdrawsFirstAndFailsNoConnection) {
   const std::vector<std::string> sources = lab_->clientAddresses();
   std::atomic<bool> stop{false};
   std::mutex mu;
   std::vector<Served> served;
-  std::vector<std::string> failures;
+  struct Failure {
+    Clock::time_point started, ended;
+    std::string why;
+  };
+  std::vector<Failure> failures;
   // A steady load of short connections (a few thousand a second here), bounded in count and
   // time.
   std::thread load([&] {
@@ -201,7 +221,7 @@ TEST_F(Ecmp, AGracefulStopUnderLoadWithdrawsFirstAndFailsNoConnection) {
       if (ok) {
         served.push_back(s);
       } else {
-        failures.push_back(ok.message());
+        failures.push_back({s.started, Clock::now(), ok.message()});
       }
     }
   });
@@ -223,7 +243,7 @@ TEST_F(Ecmp, AGracefulStopUnderLoadWithdrawsFirstAndFailsNoConnection) {
   auto progress = [&] {
     const std::lock_guard<std::mutex> lock(mu);
     return std::to_string(served.size()) + " served, " + std::to_string(failures.size()) +
-           " failed" + (failures.empty() ? "" : ", the last: " + failures.back());
+           " failed" + (failures.empty() ? "" : ", the last: " + failures.back().why);
   };
   ASSERT_TRUE(waitFor([&] { return count() >= 100; }, seconds(10))) << progress();
 
@@ -247,12 +267,13 @@ TEST_F(Ecmp, AGracefulStopUnderLoadWithdrawsFirstAndFailsNoConnection) {
   const auto st = leaving.waitExit(seconds(10));
   ASSERT_TRUE(st.has_value()) << leaving.logTail();
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << describeStatus(*st);
+  std::printf("the leaving node exited %.0f ms after SIGQUIT (withdraw_delay 1 s)\n",
+              ms(Clock::now() - quit_at));
   const size_t at_exit = count();
   ASSERT_TRUE(waitFor([&] { return count() >= at_exit + 100; }, seconds(10))) << progress();
   stop = true;
   load.join();
 
-  EXPECT_TRUE(failures.empty()) << failures.size() << " failed, the first: " << failures[0];
   int before = 0;
   int late_on_leaver = 0;
   std::set<int> after;
@@ -267,8 +288,19 @@ TEST_F(Ecmp, AGracefulStopUnderLoadWithdrawsFirstAndFailsNoConnection) {
       late_on_leaver += s.node == 2 ? 1 : 0;
     }
   }
-  std::printf("%zu connections, %zu failed; the leaving node served %d before SIGQUIT\n",
-              served.size() + failures.size(), failures.size(), before);
+  std::printf("%zu connections, %zu failed (open when the router switched); the leaving node "
+              "served %d before SIGQUIT\n", served.size() + failures.size(), failures.size(),
+              before);
+  // The router switched between the last poll that saw 3 next hops and `converged`.
+  const auto switched = converged - milliseconds(20);
+  for (const Failure& f : failures) {
+    EXPECT_TRUE(f.started <= converged && f.ended >= switched)
+        << "a connection that was not open when the router switched failed ("
+        << ms(f.started - quit_at) << " ms to " << ms(f.ended - quit_at)
+        << " ms after SIGQUIT; the router converged at " << ms(converged - quit_at)
+        << " ms): " << f.why;
+  }
+  EXPECT_LE(failures.size(), 5u) << "more than the few connections open at one moment";
   EXPECT_GT(before, 0) << "the leaving node served nothing before it left";
   EXPECT_EQ(late_on_leaver, 0);
   EXPECT_EQ(after, (std::set<int>{0, 1}));
@@ -276,19 +308,38 @@ TEST_F(Ecmp, AGracefulStopUnderLoadWithdrawsFirstAndFailsNoConnection) {
       << leaving.logTail();
 }
 
+// "The others carry on" holds for the flows the router keeps sending to the same node. A
+// Linux router's multipath (hash-threshold) re-divides its hash space when a next hop goes, so
+// some flows of the nodes that stay move to another node, which resets them: docs/scale-out.md
+// says so, and this test counts them. (Which flows move cannot be predicted with `ip route
+// get` here: packets from a veth keep the hash the client's socket gave them.) A held
+// connection that no longer echoes must still be established on its node: the reset came
+// from the node the router moved it to, not from weir.
 TEST_F(Ecmp, ANodeThatLosesPowerLeavesWithinTheHoldTimeAndTheOthersCarryOn) {
   const std::vector<std::string> sources = lab_->clientAddresses();
-  // Open connections through the nodes that stay.
-  std::vector<Fd> kept;
-  for (int c = 0; c < 60 && kept.size() < 6; ++c) {
-    Served s;
+  struct Kept {
     Fd fd;
-    ASSERT_TRUE(connectFrom(sources[static_cast<size_t>(c) % sources.size()], &s, &fd));
-    if (s.node != 2) {
-      kept.push_back(std::move(fd));
+    std::string source;
+    uint16_t sport = 0;
+    int node = -1;
+  };
+  // Open connections through the nodes that stay.
+  std::vector<Kept> kept;
+  for (int c = 0; c < 100 && kept.size() < 12; ++c) {
+    Served s;
+    Kept k;
+    k.source = sources[static_cast<size_t>(c) % sources.size()];
+    ASSERT_TRUE(connectFrom(k.source, &s, &k.fd));
+    if (s.node == 2) {
+      continue;
     }
+    const auto local = SockAddr::local(k.fd.get());
+    ASSERT_TRUE(local.has_value());
+    k.sport = local->port();
+    k.node = s.node;
+    kept.push_back(std::move(k));
   }
-  ASSERT_EQ(kept.size(), 6u);
+  ASSERT_EQ(kept.size(), 12u);
 
   const auto cut_at = Clock::now();
   lab_->powerCut(2);
@@ -301,10 +352,20 @@ TEST_F(Ecmp, ANodeThatLosesPowerLeavesWithinTheHoldTimeAndTheOthersCarryOn) {
               "time %d s)\n", ms(failover), EcmpLab::kHoldTimeSeconds);
   EXPECT_LE(failover, hold + seconds(1));
 
-  for (size_t k = 0; k < kept.size(); ++k) {
-    EXPECT_EQ(echoRoundTrip(kept[k].get(), "still here", deadlineIn(seconds(2))), IoStatus::Ok)
-        << "connection " << k << " through a node that stayed";
+  int stayed = 0;
+  int moved = 0;
+  for (Kept& k : kept) {
+    if (echoRoundTrip(k.fd.get(), "still here", deadlineIn(seconds(2))) == IoStatus::Ok) {
+      ++stayed;
+      continue;
+    }
+    ++moved;  // re-hashed onto a node that never saw it, which reset it
+    EXPECT_TRUE(nodeHolds(k.node, k.source, k.sport))
+        << "node " << k.node << " dropped the connection from " << k.source << ":" << k.sport;
   }
+  std::printf("of %zu connections held through the nodes that stay, the router re-hashed %d "
+              "onto the other node; %d carried on\n", kept.size(), moved, stayed);
+  EXPECT_GT(stayed, 0) << "no held connection kept its node: nothing was checked";
   for (int c = 0; c < 40; ++c) {
     Served s;
     ASSERT_TRUE(connectFrom(sources[static_cast<size_t>(c) % sources.size()], &s))

@@ -52,7 +52,7 @@ expected="$(
   printf '%s\n' "$sbindir/weir" "$sbindir/weir-netsetup" "$config" \
     "$unitdir/weir.service" "$sysconfdir/logrotate.d/weir" "$sysusersdir/weir.conf" \
     "$docdir/README.md" "$docdir/examples/weir.toml" "$docdir/examples/weir.default.toml" \
-    "$docdir/examples/bird/weir.conf" "$docdir/copyright" "$docdir/changelog.gz" \
+    "$docdir/examples/bird/weir.conf" "$docdir/examples/frr/weir.frr.conf" "$docdir/copyright" "$docdir/changelog.gz" \
     "$mandir/man8/weir.8.gz" "$mandir/man5/weir.toml.5.gz" "$mandir/man8/weir-netsetup.8.gz"
   for doc in "$(dirname "$0")"/../../docs/*.md; do echo "$docdir/$(basename "$doc")"; done
   if [ "$have_weirctl" = 1 ]; then
