@@ -29,6 +29,13 @@ bool sameIp(const net::SockAddr& a, const net::SockAddr& b) {
   return std::memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(in6_addr)) == 0;
 }
 
+bool isLoopback(const net::SockAddr& a) {
+  if (a.family() == AF_INET) {
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(a.get())->sin_addr.s_addr) >> 24) == 127;
+  }
+  return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(a.get())->sin6_addr);
+}
+
 bool overlaps(const net::SockAddr& a, const net::SockAddr& b) {
   return a.family() == b.family() && a.port() == b.port() &&
          (sameIp(a, b) || isWildcard(a) || isWildcard(b));
@@ -175,6 +182,12 @@ void readAnnounce(const Section& section, Listener& listener) {
                       "bind " + bind.toString() + " is a wildcard address: an announced "
                       "listener binds the VIP itself (the address the routers send to this "
                       "node), such as \"192.0.2.10:443\"");
+      return;
+    }
+    if (isLoopback(bind)) {
+      section.problem(*section.get("announce"), "announce",
+                      "bind " + bind.toString() + " is a loopback address, which no router can "
+                      "reach: announce the VIP the routers send to this node");
       return;
     }
   }

@@ -14,7 +14,7 @@
 namespace weir::master {
 
 void Supervisor::beginUpgrade() {
-  if (stop_ != Stop::None) {
+  if (stop_ != Stop::None || withdraw_until_ >= 0) {
     spdlog::warn("SIGUSR2 ignored: stopping");
     return;
   }

@@ -281,7 +281,7 @@ void Supervisor::beginFastStop() {
 // wait in their queues, up to the backlog. SIGHUP starts workers again (a reload, which
 // re-reads the configuration); SIGQUIT stops the master; SIGUSR2 still upgrades it.
 void Supervisor::stopWorkers() {
-  if (stop_ != Stop::None || upgrade_) {
+  if (stop_ != Stop::None || withdraw_until_ >= 0 || upgrade_) {
     spdlog::warn("SIGWINCH ignored: {}", upgrade_ ? "a binary upgrade is in progress" : "stopping");
     return;
   }

@@ -197,7 +197,7 @@ TEST(Config, AnnounceErrors) {
                           "transparent_table are both 7765: announced VIP routes need a table of "
                           "their own"));
   EXPECT_THAT(errorsOf(R"([listeners.web]
-bind = ["127.0.0.1:8080", "0.0.0.0:8081"]
+bind = ["192.0.2.1:8080", "0.0.0.0:8081"]
 pool = "web"
 announce = true
 
@@ -207,6 +207,9 @@ backends = [{ address = "10.0.0.1:80" }]
               ElementsAre(::testing::StartsWith(
                   "weir.toml:4:12: listeners.web.announce: bind 0.0.0.0:8081 is a wildcard "
                   "address")));
+  EXPECT_THAT(errorsOf("[listeners.web]\nbind = \"[::1]:8080\"\npool = \"web\"\nannounce = true\n"
+                       "[pools.web]\nbackends = [{ address = \"10.0.0.1:80\" }]\n"),
+              ElementsAre(::testing::HasSubstr("is a loopback address")));
 }
 
 TEST(Config, BackendsAsArrayOfTables) {
