@@ -188,7 +188,7 @@ TEST_F(Announce, GracefulStopWithdrawsFirstAndServesThroughTheDelay) {
   EXPECT_EQ(routes(), std::vector<std::string>{});
 }
 
-TEST_F(Announce, AReloadThatStopsAnnouncingWithdrawsAndOneThatStartsAnnounces) {
+TEST_F(Announce, ReloadsWinchAndRemovalsByHand) {
   WeirProcess weir(config(), {ns_, ""});
   ASSERT_TRUE(weir.start());
   ASSERT_TRUE(waitForRoutes(both(), seconds(5))) << weir.logTail();
@@ -203,6 +203,17 @@ TEST_F(Announce, AReloadThatStopsAnnouncingWithdrawsAndOneThatStartsAnnounces) {
   ASSERT_TRUE(weir.signal(SIGHUP));
   ASSERT_TRUE(waitForRoutes(both(), seconds(5))) << weir.logTail();
   EXPECT_TRUE(echoes(weir, "vip6"));
+
+  // SIGWINCH stops the workers: nothing serves, nothing is announced; SIGHUP starts them.
+  ASSERT_TRUE(weir.signal(SIGWINCH));
+  ASSERT_TRUE(waitForRoutes({}, seconds(5))) << weir.logTail();
+  ASSERT_TRUE(weir.signal(SIGHUP));
+  ASSERT_TRUE(waitForRoutes(both(), seconds(5))) << weir.logTail();
+
+  // A route removed behind weir's back comes back at the next check (every 5 s).
+  ipRoute({"del", std::string(kVip) + "/32", "table", "4747", "proto", "87"});
+  ASSERT_TRUE(waitForRoutes(both(), seconds(8))) << weir.logTail();
+  EXPECT_TRUE(weir.logLine("was removed from table 4747 by someone else")) << weir.logTail();
 }
 
 // A killed master cannot withdraw; `weir -w` (weir.service's ExecStopPost) does it for it.
