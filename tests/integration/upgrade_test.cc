@@ -472,7 +472,10 @@ TEST(Upgrade, AnnouncedRoutesStayThroughTheUpgrade) {
       << weir.logTail();
   const auto second = readPid(cfg.pid_file);
   ASSERT_TRUE(second.has_value() && *second != first);
-  EXPECT_TRUE(weir.logLine("table 4747 protocol 87 already holds 1 route(s)")) << weir.logTail();
+  // The new master finds the route once it is ready (it reports ready to the old one first).
+  EXPECT_TRUE(weir.waitForLogLines("table 4747 protocol 87 already holds 1 route(s)", 1,
+                                   seconds(5)))
+      << weir.logTail();
   // Several of the old master's route syncs (every 200 ms) while it drains.
   const auto t = Clock::now() + seconds(1);
   ASSERT_TRUE(waitFor([&] { return Clock::now() >= t; }, seconds(2)));
