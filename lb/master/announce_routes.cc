@@ -75,13 +75,13 @@ void Supervisor::syncRoutes(int64_t now, bool now_too) {
     return;
   }
   next_route_sync_ = now + kRouteSyncMs;
-  std::string why_not;
-  const Announcer::Routes want = wantedRoutes(&why_not);
   if (!confirmed_ && stop_ == Stop::None) {
     // Not serving yet: leave the table alone. A new master of a binary upgrade must not
     // withdraw what the old one announces before it serves itself.
     return;
   }
+  std::string why_not;
+  const Announcer::Routes want = wantedRoutes(&why_not);
   announcer_.sync(cfg_->global.announce_table,
                   static_cast<uint8_t>(cfg_->global.announce_protocol), want, why_not, now);
 }

@@ -18,7 +18,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -35,18 +34,6 @@ namespace weir::test {
 namespace {
 
 const std::string kTestsrvBin = TESTSRV_BIN;
-
-double ms(Clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
-
-std::string joined(const std::set<std::string>& s) {
-  std::string out;
-  for (const std::string& a : s) {
-    out += (out.empty() ? "" : " ") + a;
-  }
-  return out.empty() ? "(none)" : out;
-}
 
 class EcmpLabTest : public ::testing::Test {
 protected:

@@ -16,7 +16,6 @@
 #include <sys/wait.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -37,16 +36,6 @@ namespace weir::test {
 namespace {
 
 constexpr uint16_t kPort = 80;
-
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-std::string joined(const std::set<std::string>& s) {
-  std::string out;
-  for (const std::string& a : s) {
-    out += (out.empty() ? "" : " ") + a;
-  }
-  return out.empty() ? "(none)" : out;
-}
 
 // One connection through the router: which node and which backend served it.
 struct Served {
@@ -73,7 +62,8 @@ protected:
                                           lab_->backendNs()));
     }
     for (int i = 0; i < lab_->nodeCount(); ++i) {
-      nodes_.push_back(std::make_unique<WeirProcess>(nodeConfig(), WeirNetns{lab_->nodeNs(i), ""}));
+      nodes_.push_back(
+          std::make_unique<WeirProcess>(nodeConfig(), WeirNetns{lab_->nodeNs(i), ""}));
     }
     for (auto& weir : nodes_) {
       ASSERT_TRUE(weir->start());

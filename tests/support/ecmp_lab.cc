@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -683,5 +684,15 @@ std::string EcmpLab::describe() {
   return "router:\n" + birdc(-1, "show route").out + birdc(-1, "show protocols").out + "\n" +
          logTails();
 }
+
+std::string joined(const std::set<std::string>& s) {
+  std::string out;
+  for (const std::string& a : s) {
+    out += (out.empty() ? "" : " ") + a;
+  }
+  return out.empty() ? "(none)" : out;
+}
+
+double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 }  // namespace weir::test

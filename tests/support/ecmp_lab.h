@@ -44,6 +44,11 @@
 // local`), its IPv6 VIP an address on lo as on the BIRD nodes.
 namespace weir::test {
 
+// "10.0.1.2 10.0.2.2", or "(none)": a set of next hops for a failure message.
+std::string joined(const std::set<std::string>& s);
+// A duration in milliseconds, for the figures the tests print.
+double ms(Clock::duration d);
+
 class EcmpLab {
 public:
   struct Options {
