@@ -93,10 +93,22 @@ static __always_inline int refused(struct sk_reuseport_md *ctx, __u32 group) {
   return !action || *action != WEIR_ACL_ALLOW;
 }
 
-/* Whether the packet is a SYN (the TCP header starts at offset 0). */
+/* Whether the packet is a SYN. Read from the network header on: the skb's data starts at the
+ * TCP header when the kernel's own lookup runs the program, but at the IP header when a TPROXY
+ * rule does (transparent listeners). IPv6 extension headers are not followed (a SYN with
+ * them is steered, just not counted). */
 static __always_inline int isSyn(struct sk_reuseport_md *ctx) {
+  __u32 offset = 40; /* IPv6: the fixed header */
+  if (ctx->eth_protocol == bpf_htons(ETH_P_IP)) {
+    __u8 version_ihl = 0;
+    if (bpf_skb_load_bytes_relative(ctx, 0, &version_ihl, 1, BPF_HDR_START_NET) != 0) {
+      return 0;
+    }
+    offset = (__u32)(version_ihl & 0x0f) * 4;
+  }
   __u8 flags = 0;
-  return bpf_skb_load_bytes(ctx, 13, &flags, 1) == 0 && (flags & 0x12) == 0x02;
+  return bpf_skb_load_bytes_relative(ctx, offset + 13, &flags, 1, BPF_HDR_START_NET) == 0 &&
+         (flags & 0x12) == 0x02;
 }
 
 static __always_inline __u64 slotsBelow(__u32 n) {
