@@ -149,7 +149,12 @@ void ListenSockets::attach(ListenGroup& g) {
 }
 
 void ListenSockets::applyAccess(ListenGroup& g, const config::Listener& listener) {
+  const bool same = g.access != nullptr && listener.access != nullptr &&
+                    *g.access == *listener.access;
   g.access = listener.access;
+  if (same && g.access_in_kernel) {
+    return;  // a reload that left the list alone: no need to build a million-entry trie again
+  }
   if (!g.attached) {
     return;  // attach() installs it with the program
   }
