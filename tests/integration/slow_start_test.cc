@@ -85,6 +85,10 @@ std::optional<double> metric(uint16_t port, const std::string& series) {
   return std::nullopt;
 }
 
+long long msSince(Clock::time_point t) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - t).count();
+}
+
 std::string describe(const Tally& t) {
   std::string out = std::to_string(t.requests) + " requests:";
   for (const auto& [name, n] : t.by_name) {
@@ -94,15 +98,15 @@ std::string describe(const Tally& t) {
 }
 
 TEST(SlowStart, ABackendBackUpRampsToItsShare) {
-  // Checks every 100 ms, one failure takes a backend down, one pass brings it back; a 2 s
-  // ramp: a tenth of the way in, the returning backend has 1/11 of the share.
+  // Checks every 100 ms, two failures take a backend down, one pass brings it back; a 2 s
+  // ramp: a fifth of the way in, the returning backend has 1/6 of the share.
   constexpr auto kRamp = milliseconds(2000);
   TestServer a = startTestServer(kTestsrvBin, "http", {"--name", "backend-A"});
   TestServer b = startTestServer(kTestsrvBin, "http", {"--name", "backend-B"});
   WeirConfig cfg = WeirConfig::simple({a.endpoint(), b.endpoint()}, 2);
   cfg.pools.front().lines.push_back("slow_start = \"2s\"");
-  cfg.pools.front().health = "kind = \"tcp\"\ninterval = \"100ms\"\ntimeout = \"50ms\"\n"
-                             "fall = 1\nrise = 1\n";
+  cfg.pools.front().health = "kind = \"tcp\"\ninterval = \"100ms\"\ntimeout = \"80ms\"\n"
+                             "fall = 2\nrise = 1\n";
   const uint16_t metrics = pickFreePort();
   cfg.global_lines.push_back("metrics = \"127.0.0.1:" + std::to_string(metrics) + "\"");
   WeirProcess weir(cfg);
@@ -129,8 +133,8 @@ TEST(SlowStart, ABackendBackUpRampsToItsShare) {
 
   // The first fifth of the ramp: A's effective weight grows from ~0 to 1/5 of B's.
   const Tally early = tally(weir.addr(), names, up + kRamp / 5, 1000);
-  std::printf("slow start: first %lld ms after coming up: %s\n",
-              static_cast<long long>((kRamp / 5).count()), describe(early).c_str());
+  std::printf("slow start: the first %lld ms after coming up: %s\n",
+              static_cast<long long>(msSince(up)), describe(early).c_str());
   ASSERT_GE(early.requests, 10) << "too few requests to measure a share";
   EXPECT_EQ(early.count(""), 0) << describe(early);
   EXPECT_LT(early.share("backend-A"), 0.25) << describe(early);
@@ -170,12 +174,11 @@ TEST(SlowStart, ABackendAddedByAReloadRampsTheKeptOnesDoNot) {
 
   // C ramps from the reload. Had A and B restarted their ramps too (or had nothing ramped),
   // all three would share equally.
-  const Tally early = tally(weir.addr(), names, Clock::now() + milliseconds(400), 1000);
-  std::printf("slow start: first %lld ms after the hand-over (%lld ms after the reload): %s\n",
-              400LL,
-              static_cast<long long>(
-                  std::chrono::duration_cast<milliseconds>(Clock::now() - reloaded).count()),
-              describe(early).c_str());
+  const auto handed_over = Clock::now();
+  const Tally early = tally(weir.addr(), names, handed_over + milliseconds(400), 1000);
+  std::printf("slow start: from %lld to %lld ms after the reload: %s\n",
+              static_cast<long long>(msSince(reloaded) - msSince(handed_over)),
+              static_cast<long long>(msSince(reloaded)), describe(early).c_str());
   ASSERT_GE(early.requests, 10) << "too few requests to measure a share";
   EXPECT_EQ(early.count(""), 0) << describe(early);
   EXPECT_LT(early.share("backend-C"), 0.2) << describe(early);
