@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,28 @@ TEST(SlowStart, RampElapsedFromTheSharedState) {
   BalanceFixture off(pool("round-robin", "0s"));
   comeUp(off, 1, kUp);
   EXPECT_EQ(off.pool(0).rampElapsed(1, kUp + 1), -1) << "no slow_start";
+}
+
+TEST(SlowStart, WhoeverMarksABackendUpStartsItsRamp) {
+  // Active checks: rise passes bring it back, at the time of the last one.
+  BalanceFixture f("[pools.p]\nslow_start = \"10s\"\n" + weighted({1, 1}) +
+                   "[pools.p.health]\nrise = 2\nfall = 1\n");
+  const shm::PoolSlots& slots = f.pool(0);
+  ASSERT_TRUE(slots.recordProbe(1, false, "refused", kUp - 500).has_value());
+  EXPECT_EQ(slots.rampElapsed(1, kUp), -1) << "down";
+  EXPECT_FALSE(slots.recordProbe(1, true, "", kUp - 100).has_value());
+  ASSERT_TRUE(slots.recordProbe(1, true, "", kUp).has_value());
+  EXPECT_EQ(slots.rampElapsed(1, kUp + 300), 300);
+
+  // Passive health: the end of a hold-down brings it back on trial, ramping.
+  BalanceFixture passive("[pools.p]\nslow_start = \"10s\"\npassive_fall = 1\n"
+                         "passive_holddown = \"1s\"\n" + weighted({1, 1}));
+  const shm::PoolSlots& held = passive.pool(0);
+  ASSERT_TRUE(held.reserve(1, 0));
+  ASSERT_TRUE(held.onConnectFailed(1, ECONNREFUSED, kUp - 1000).has_value());
+  EXPECT_EQ(held.rampElapsed(1, kUp - 1), -1) << "held down";
+  ASSERT_TRUE(held.reviveIfHeldDown(1, kUp).has_value());
+  EXPECT_EQ(held.rampElapsed(1, kUp + 300), 300);
 }
 
 TEST(SlowStart, RoundRobinSharesFollowTheRamp) {
