@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "metrics_client.h"
+#include "http_client.h"
 #include "support/load_client.h"
 #include "support/net_io.h"
 #include "support/test_server.h"

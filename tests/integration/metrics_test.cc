@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "support/net_io.h"
-#include "metrics_client.h"
+#include "http_client.h"
 #include "support/test_server.h"
 #include "weir_process.h"
 

@@ -13,26 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "http_client.h"
 #include "support/net_io.h"
 #include "support/test_server.h"
 #include "weir_process.h"
 
 namespace weir::test {
 namespace {
-
-// One HTTP/1.0 request through weir; returns the response ("" on failure).
-std::string httpGet(const SockAddr& addr) {
-  std::string err;
-  Fd fd = connectTcp(addr, seconds(2), &err);
-  if (!fd) {
-    return "";
-  }
-  if (writeAll(fd.get(), "GET / HTTP/1.0\r\nConnection: close\r\n\r\n", deadlineIn(seconds(2))) !=
-      IoStatus::Ok) {
-    return "";
-  }
-  return readAllUntilClosed(fd.get(), deadlineIn(seconds(2)));
-}
 
 // Which of `names` served each of the requests made one after another until `until` (at
 // most `max` of them); the key "" counts requests that failed or named none.
@@ -68,21 +55,7 @@ Tally tally(const SockAddr& addr, const std::vector<std::string>& names, Clock::
 // The value of `series` ("name{labels}" as weir writes it) in the metrics listener's
 // /metrics, or nullopt.
 std::optional<double> metric(uint16_t port, const std::string& series) {
-  std::string err;
-  Fd fd = connectTcp(*SockAddr::from("127.0.0.1", port), seconds(2), &err);
-  if (!fd || writeAll(fd.get(), "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                "Connection: close\r\n\r\n",
-                      deadlineIn(seconds(2))) != IoStatus::Ok) {
-    return std::nullopt;
-  }
-  std::istringstream in(readAllUntilClosed(fd.get(), deadlineIn(seconds(5))));
-  for (std::string line; std::getline(in, line);) {
-    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
-        line[series.size()] == ' ') {
-      return std::strtod(line.c_str() + series.size() + 1, nullptr);
-    }
-  }
-  return std::nullopt;
+  return sample(scrape(port), series);
 }
 
 long long msSince(Clock::time_point t) {

@@ -1,13 +1,18 @@
 #pragma once
 
-// A client of weir's metrics listener (global.metrics on 127.0.0.1): plain HTTP/1.1 requests
-// on fresh connections, and samples read out of the Prometheus text.
+// Plain HTTP clients for the tests: requests on fresh connections through weir (to an HTTP
+// backend) or to weir's metrics listener (global.metrics on 127.0.0.1), and samples read out
+// of the Prometheus text.
 #include <cstdint>
 #include <optional>
 #include <string>
 
+#include "support/sock_addr.h"
+
 namespace weir::test {
 
+// One HTTP/1.0 request (GET /, Connection: close) to `addr`; the response ("" on failure).
+std::string httpGet(const SockAddr& addr);
 // One request on a fresh connection to 127.0.0.1:port; the whole response (the server
 // closes), "" on failure.
 std::string rawHttp(uint16_t port, const std::string& request);

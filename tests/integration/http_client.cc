@@ -1,4 +1,4 @@
-#include "metrics_client.h"
+#include "http_client.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +8,19 @@
 #include "support/sock_addr.h"
 
 namespace weir::test {
+
+std::string httpGet(const SockAddr& addr) {
+  std::string err;
+  Fd fd = connectTcp(addr, seconds(2), &err);
+  if (!fd) {
+    return "";
+  }
+  if (writeAll(fd.get(), "GET / HTTP/1.0\r\nConnection: close\r\n\r\n", deadlineIn(seconds(2))) !=
+      IoStatus::Ok) {
+    return "";
+  }
+  return readAllUntilClosed(fd.get(), deadlineIn(seconds(2)));
+}
 
 std::string rawHttp(uint16_t port, const std::string& request) {
   std::string err;
