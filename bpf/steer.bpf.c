@@ -93,6 +93,40 @@ static __always_inline int refused(struct sk_reuseport_md *ctx, __u32 group) {
   return !action || *action != WEIR_ACL_ALLOW;
 }
 
+/* Whether group's rate_per_client refuses the SYN's client; when it does not, the start is
+ * counted against the client. Only called for SYNs. */
+static __always_inline int rateLimited(struct sk_reuseport_md *ctx, __u32 group) {
+  struct weir_client_limit *limit = &state.limits[group & (WEIR_MAX_GROUPS - 1)];
+  __u64 interval = limit->rate_interval_ns;
+  if (interval == 0) {
+    return 0;
+  }
+  __u8 addr[16] = {};
+  __u8 family;
+  __u32 bits;
+  int err;
+  if (ctx->eth_protocol == bpf_htons(ETH_P_IP)) {
+    family = 4;
+    bits = limit->prefix4;
+    err = bpf_skb_load_bytes_relative(ctx, 12, addr, 4, BPF_HDR_START_NET);
+  } else if (ctx->eth_protocol == bpf_htons(ETH_P_IPV6)) {
+    family = 6;
+    bits = limit->prefix6;
+    err = bpf_skb_load_bytes_relative(ctx, 8, addr, 16, BPF_HDR_START_NET);
+  } else {
+    return 0;
+  }
+  if (err != 0) {
+    return 0;
+  }
+  weirCutToPrefix(addr, bits);
+  __u64 h = weirClientHash(state.client_seed, limit->listener_key, family, addr);
+  __u32 b0 = (__u32)h & (WEIR_CLIENT_BUCKETS - 1);
+  __u32 b1 = (__u32)(h >> 32) & (WEIR_CLIENT_BUCKETS - 1);
+  return !weirRateAllows(&state.rate_tat[0][b0], &state.rate_tat[1][b1], bpf_ktime_get_ns(),
+                         interval, limit->rate_tolerance_ns);
+}
+
 /* Whether the packet is a SYN. Read from the network header on: the skb's data starts at the
  * TCP header when the kernel's own lookup runs the program, but at the IP header when a TPROXY
  * rule does (transparent listeners). IPv6 extension headers are not followed (a SYN with
@@ -215,6 +249,10 @@ int weir_steer(struct sk_reuseport_md *ctx) {
         *count += 1;
       }
     }
+    return SK_DROP;
+  }
+  if (group && *group < WEIR_MAX_GROUPS && isSyn(ctx) && rateLimited(ctx, *group)) {
+    __sync_fetch_and_add(&state.limited[*group & (WEIR_MAX_GROUPS - 1)], 1);
     return SK_DROP;
   }
   __u32 n = state.nworkers;

@@ -220,6 +220,14 @@ struct Pool {
   bool tcp_fastopen = false;
 };
 
+// A rate of new connections: `count` per `period` (listeners.NAME.rate_per_client).
+struct Rate {
+  uint32_t count = 0;
+  Duration period{1000};
+  bool operator==(const Rate&) const = default;
+};
+inline constexpr uint32_t kMaxRateCount = 1000000;
+
 struct Listener {
   std::string name;
   std::vector<net::SockAddr> binds;
@@ -258,6 +266,12 @@ struct Listener {
   std::optional<FileRef> allow_file;
   std::optional<FileRef> deny_file;
   std::shared_ptr<const net::AccessList> access;
+  // New connections each client may start (a token bucket: `count` at once, then `count` per
+  // period), refused in the kernel like a denied client. A client is its address cut to
+  // per_client_ipv4_prefix / per_client_ipv6_prefix bits, counted per listener.
+  std::optional<Rate> rate_per_client;
+  unsigned per_client_ipv4_prefix = 32;
+  unsigned per_client_ipv6_prefix = 64;
 };
 
 // Prefixes one listener's access list may hold, files included (the kernel's trie is sized
@@ -300,5 +314,9 @@ std::string controlSocketOf(const std::string& path);
 std::optional<Duration> parseDuration(std::string_view text);
 // The inverse, in the largest units that are exact: 90000ms -> "1m30s", 250ms -> "250ms".
 std::string formatDuration(Duration d);
+// Parses a rate "N/s" or "N/m": N decimal 1..kMaxRateCount, no sign, spaces or leading zeros.
+std::optional<Rate> parseRate(std::string_view text);
+// "N/s" or "N/m"; parseRate(formatRate(r)) == r.
+std::string formatRate(const Rate& rate);
 
 }  // namespace weir::config

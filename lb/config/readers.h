@@ -88,6 +88,10 @@ void readAccess(const Section& section, Listener& listener);
 // COL: what"); the lists are only meaningful if there are none.
 std::vector<std::string> readAccessFiles(Config& cfg);
 
+// Reads rate_per_client and the per-client prefix lengths of [listeners.NAME]; a prefix
+// length without rate_per_client is an error (it would do nothing).
+void readClientLimits(const Section& section, Listener& listener);
+
 // Reads accept_proxy_protocol, trusted and proxy_protocol_timeout of [listeners.NAME] into
 // `listener`. Accepting needs a non-empty trusted; trusted and the timeout are errors without
 // it (they would do nothing); a wrong or repeated prefix is recorded and left out.

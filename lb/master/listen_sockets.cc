@@ -13,6 +13,7 @@
 
 #include "master/quiesce.h"
 #include "net/socket.h"
+#include "steer/client_limits.h"
 
 namespace weir::master {
 namespace {
@@ -64,6 +65,16 @@ std::string checkInherited(int fd, const net::SockAddr& addr) {
 }
 
 }  // namespace
+
+const config::Listener* ListenSockets::listenerOf(const config::Config& cfg,
+                                                  const net::SockAddr& addr) {
+  for (const auto& listener : cfg.listeners) {
+    if (std::find(listener.binds.begin(), listener.binds.end(), addr) != listener.binds.end()) {
+      return &listener;
+    }
+  }
+  return nullptr;
+}
 
 ListenGroup* ListenSockets::find(const net::SockAddr& addr) {
   for (auto& g : groups_) {
@@ -232,6 +243,9 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
       }
       g->transparent = listener.transparent;
       applyAccess(*g, listener);
+      if (g->attached && g->known_id) {
+        steering_.setClientLimit(g->steer_id, steer::clientLimitOf(listener));
+      }
       if (g->defer_accept != listener.defer_accept) {
         // Sockets opened above have the new setting already; setting it again is harmless.
         const int seconds = listener.defer_accept ? kDeferAcceptSeconds : 0;
@@ -262,6 +276,11 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
     for (auto& g : groups_) {
       if (!g.attached && !g.retiring && g.known_id == known) {
         attach(g);
+        if (g.known_id) {
+          if (const config::Listener* l = listenerOf(cfg, g.addr)) {
+            steering_.setClientLimit(g.steer_id, steer::clientLimitOf(*l));
+          }
+        }
         if (!g.inherited) {
           spdlog::info("listening on {} ({} sockets)", g.addr.toString(), g.slots.size());
         }
@@ -371,8 +390,9 @@ std::vector<worker::ListenSocket> ListenSockets::socketsFor(const config::Config
         continue;
       }
       const bool check = cfg.listeners[li].access != nullptr && !g.access_in_kernel;
+      const bool check_rate = cfg.listeners[li].rate_per_client.has_value() && !g.known_id;
       for (size_t s = index; s < g.slots.size(); s += n) {
-        out.push_back({g.slots[s].get(), li, check});
+        out.push_back({g.slots[s].get(), li, check, check_rate});
       }
     }
   }

@@ -30,6 +30,8 @@ struct ListenGroup {
   std::shared_ptr<const net::AccessList> access;
   bool access_in_kernel = false;
 };
+// (Per-client limits need no record here: the program enforces them for every group with a
+// steering id, known_id, and the workers for the others.)
 
 // Every listening socket of the service, owned by the master for the life of the address.
 //
@@ -88,6 +90,7 @@ public:
 
 private:
   ListenGroup* find(const net::SockAddr& addr);
+  static const config::Listener* listenerOf(const config::Config& cfg, const net::SockAddr& addr);
   void attach(ListenGroup& g);
   // Hands group g its listener's access list (already attached groups: swapped in place).
   void applyAccess(ListenGroup& g, const config::Listener& listener);

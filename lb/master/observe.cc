@@ -53,6 +53,7 @@ View Supervisor::view() const {
         in_kernel = in_kernel && g.access_in_kernel;
         if (g.known_id) {
           lv.denied += steering_->denied(g.steer_id);
+          lv.limited += steering_->limited(g.steer_id);
         }
       }
       if (l.access) {

@@ -119,6 +119,7 @@ void addListenerTraffic(ListenerView& lv, const Generation& gen, size_t l) {
     lv.bytes_in += load(t.bytes_in);
     lv.bytes_out += load(t.bytes_out);
     lv.denied += load(t.denied);
+    lv.limited += load(t.limited);
   }
 }
 
@@ -303,6 +304,7 @@ void writeListener(std::string& out, const ListenerView& l) {
   field(out, "bytes_out", l.bytes_out);
   field(out, "access", l.access);
   field(out, "denied", l.denied);
+  field(out, "rate_limited", l.limited);
   field(out, "announce", l.announce);
   field(out, "announced", l.announced);
   out += '}';

@@ -85,6 +85,8 @@ struct ListenerView {
   // accept (newest generation). `access`: "kernel", "workers", or "" without a list.
   uint64_t denied = 0;
   std::string access;
+  // New connections refused for rate_per_client (counted like `denied`).
+  uint64_t limited = 0;
   // listeners.NAME.announce, and whether the master holds a route to every bind address now
   // (docs/scale-out.md).
   bool announce = false;

@@ -123,6 +123,8 @@ struct ListenerTraffic {
   // Clients the access list refused after accept (where the steering program does not refuse
   // them in the kernel; those are counted in its map).
   std::atomic<uint64_t> denied;
+  // Clients refused after accept for rate_per_client (where the program does not refuse them).
+  std::atomic<uint64_t> limited;
 };
 
 struct alignas(64) WorkerSlot {
@@ -145,8 +147,8 @@ struct alignas(64) WorkerSlot {
 };
 
 static_assert(sizeof(Header) == 64);
-static_assert(sizeof(WorkerSlot) == 128 + 192 + kMaxListenerSlots * 40);
-static_assert(sizeof(ListenerTraffic) == 40);
+static_assert(sizeof(WorkerSlot) == 128 + 192 + kMaxListenerSlots * 48);
+static_assert(sizeof(ListenerTraffic) == 48);
 static_assert(sizeof(BackendSlot) % 64 == 0);
 static_assert(sizeof(Traffic) == 40);
 

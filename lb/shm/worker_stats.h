@@ -54,6 +54,12 @@ inline void onListenerDenied(WorkerSlot& w, size_t l) {
     w.listeners[l].denied.fetch_add(1, std::memory_order_relaxed);
   }
 }
+// The worker: a client of listener `l` refused for rate_per_client right after accept.
+inline void onListenerLimited(WorkerSlot& w, size_t l) {
+  if (l < kMaxListenerSlots) {
+    w.listeners[l].limited.fetch_add(1, std::memory_order_relaxed);
+  }
+}
 // The worker: a client closed because every eligible backend was at max_connections.
 inline void onRejectedFull(WorkerSlot& w) {
   w.rejected_full.fetch_add(1, std::memory_order_relaxed);

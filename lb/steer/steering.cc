@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cstdarg>
 #include <cstddef>
 #include <cstring>
+#include <ctime>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -28,8 +30,10 @@ static_assert(offsetof(weir_steer_state, live) == 32);
 static_assert(offsetof(weir_steer_state, lane_owner) == 40);
 static_assert(offsetof(weir_steer_state, steered) == 40 + 8 * WEIR_LANES);
 static_assert(offsetof(weir_steer_state, active) == 40 + 8 * WEIR_LANES + 8 * WEIR_MAX_WORKERS);
-static_assert(sizeof(weir_steer_state) ==
+static_assert(offsetof(weir_steer_state, client_seed) ==
               40 + 8 * WEIR_LANES + 8 * WEIR_MAX_WORKERS * (1 + WEIR_LANES));
+static_assert(sizeof(weir_client_limit) == 24);
+static_assert(offsetof(weir_steer_state, rate_tat) % 8 == 0);
 static_assert(WEIR_ACL_MAX_PREFIXES == config::kMaxAccessPrefixes);
 static_assert(sizeof(weir_acl_key) == 24);
 static_assert(std::atomic_ref<__s64>::is_always_lock_free);
@@ -149,6 +153,12 @@ std::unique_ptr<Steering> Steering::create(config::Steering mode, unsigned nwork
     return s;
   }
   std::memset(static_cast<void*>(s->state_), 0, sizeof(weir_steer_state));
+  // Keys the per-client hash, so that nobody outside can pick addresses that collide.
+  if (::getrandom(&s->state_->client_seed, sizeof(s->state_->client_seed), 0) !=
+      sizeof(s->state_->client_seed)) {
+    s->state_->client_seed = static_cast<__u64>(::getpid()) * 0x9e3779b97f4a7c15ULL ^
+                             static_cast<__u64>(std::time(nullptr));
+  }
   s->state_->mode = s->skel_ ? modeOf(mode) : __u32{WEIR_STEER_HASH};
   // nworkers last: the program treats 0 as "steering off".
   s->nworkers_ = std::clamp(nworkers, 1u, unsigned{WEIR_MAX_WORKERS});
@@ -329,6 +339,28 @@ util::Result<util::Ok> Steering::setAccess(uint32_t id, const net::AccessList* a
   return util::Ok{};
 }
 
+void Steering::setClientLimit(uint32_t id, const weir_client_limit& limit) {
+  if (skel_ == nullptr || id >= WEIR_MAX_GROUPS) {
+    return;
+  }
+  // Field by field, rate last: the program reads them while this runs, and a zero rate turns
+  // the limit off (a new limit takes effect once whole; an old one may see new fields first).
+  weir_client_limit& dst = state_->limits[id];
+  std::atomic_ref<__u64>(dst.rate_interval_ns).store(0);
+  dst.rate_tolerance_ns = limit.rate_tolerance_ns;
+  dst.listener_key = limit.listener_key;
+  dst.prefix4 = limit.prefix4;
+  dst.prefix6 = limit.prefix6;
+  std::atomic_ref<__u64>(dst.rate_interval_ns).store(limit.rate_interval_ns);
+}
+
+uint64_t Steering::limited(uint32_t id) const {
+  if (skel_ == nullptr || id >= WEIR_MAX_GROUPS) {
+    return 0;
+  }
+  return std::atomic_ref<__u64>(state_->limited[id]).load(std::memory_order_relaxed);
+}
+
 uint64_t Steering::denied(uint32_t id) const {
   if (skel_ == nullptr || id >= WEIR_MAX_GROUPS) {
     return 0;
@@ -351,6 +383,7 @@ uint64_t Steering::denied(uint32_t id) const {
 util::Result<uint32_t> Steering::attachGroup(const std::vector<int>& fds,
                                              std::optional<uint32_t> id,
                                              const net::AccessList* access) {
+  const bool fresh = !id.has_value();
   if (fds.empty()) {
     return uint32_t{0};
   }
@@ -380,6 +413,9 @@ util::Result<uint32_t> Steering::attachGroup(const std::vector<int>& fds,
     const int ncpus = std::max(libbpf_num_possible_cpus(), 1);
     std::vector<__u64> zeros(static_cast<size_t>(ncpus), 0);
     (void)bpf_map_update_elem(bpf_map__fd(skel_->maps.denied), &*id, zeros.data(), BPF_ANY);
+    if (fresh) {  // an inherited group keeps what the old master's program counted
+      std::atomic_ref<__u64>(state_->limited[*id]).store(0);
+    }
   }
   if (auto set = setAccess(*id, access); !set) {
     return set.error();
@@ -407,6 +443,7 @@ void Steering::releaseGroup(uint32_t id, const std::vector<int>& fds) {
     return;
   }
   (void)setAccess(id, nullptr);
+  setClientLimit(id, weir_client_limit{});
   int groups_fd = bpf_map__fd(skel_->maps.groups);
   for (int fd : fds) {
     __u64 cookie = 0;

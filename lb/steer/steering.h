@@ -77,6 +77,11 @@ public:
   util::Result<util::Ok> setAccess(uint32_t id, const net::AccessList* access);
   // SYNs the program refused for group `id` since the group was attached (0 without BPF).
   uint64_t denied(uint32_t id) const;
+  // The per-client limits of group `id` (listeners.NAME.rate_per_client; all zero: none).
+  // Without BPF it does nothing: the workers enforce the limits from their config.
+  void setClientLimit(uint32_t id, const weir_client_limit& limit);
+  // SYNs the program refused for group `id` for a per-client limit (0 without BPF).
+  uint64_t limited(uint32_t id) const;
 
   // Slots the program chooses from (1..WEIR_MAX_WORKERS); moves the not-yet-accepted counts
   // of slots a shrink leaves to the slots whose workers now accept from their sockets.

@@ -49,7 +49,11 @@ Worker::Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocke
       load_(load),
       backends_(backends),
       stats_(stats),
-      tls_(std::move(tls)) {}
+      tls_(std::move(tls)) {
+  for (const auto& listener : cfg_.listeners) {
+    client_limits_.push_back(steer::clientLimitOf(listener));
+  }
+}
 
 Worker::~Worker() = default;
 
@@ -249,6 +253,12 @@ void Worker::acceptFrom(size_t index) {
     if (ls.check_access && !cfg_.listeners[ls.listener].access->allows(peer)) {
       refuse(fd);
       shm::onListenerDenied(stats_, ls.listener);
+      continue;
+    }
+    if (ls.check_rate && !steer::rateAllows(*load_.state(), client_limits_[ls.listener], peer,
+                                            steer::monotonicNs())) {
+      refuse(fd);
+      shm::onListenerLimited(stats_, ls.listener);
       continue;
     }
     ++active_;

@@ -12,6 +12,7 @@
 #include "net/unique_fd.h"
 #include "shm/backend_map.h"
 #include "shm/region.h"
+#include "steer/client_limits.h"
 #include "steer/slot_load.h"
 #include "tls/client_context.h"
 #include "tls/client_hello.h"
@@ -30,6 +31,8 @@ struct ListenSocket {
   // The worker enforces the listener's access list right after accept: the steering program,
   // which refuses denied clients' SYNs in the kernel, is not loaded (or refused the list).
   bool check_access = false;
+  // The worker enforces the listener's rate_per_client after accept (the program does not).
+  bool check_rate = false;
 };
 
 // Per-pool state a worker keeps: its balancer, the pool's backends in shm (health states and
@@ -125,6 +128,7 @@ private:
   std::vector<Endpoint> listen_eps_;
   std::vector<bool> accept_pending_;
   steer::SlotLoad load_;
+  std::vector<weir_client_limit> client_limits_;  // per listener (rate_per_client)
   const shm::BackendMap& backends_;
   shm::WorkerSlot& stats_;
 
