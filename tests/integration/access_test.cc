@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "client_attempt.h"
 #include "http_client.h"
 #include "support/load_client.h"
 #include "support/net_io.h"
@@ -22,38 +23,6 @@ namespace weir::test {
 namespace {
 
 constexpr int kDeniedAttempts = 50;
-
-// A connection to `target` from `source` (an address of the test's own host), or an invalid
-// Fd with the reason in *error.
-Fd connectFrom(const std::string& source, const SockAddr& target, std::string* error) {
-  Fd fd(::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  auto from = SockAddr::from(source, 0);
-  if (!fd || !from || ::bind(fd.get(), from->get(), from->len) != 0) {
-    *error = "bind " + source + ": " + std::strerror(errno);
-    return Fd();
-  }
-  return connectTcp(std::move(fd), target, seconds(3), error);
-}
-
-// What one client from `source` gets: "echo" (served), "refused" (a RST answered the SYN),
-// "reset" (connected, then reset before any byte came back), or the error.
-std::string attempt(const std::string& source, const SockAddr& target) {
-  std::string error;
-  Fd fd = connectFrom(source, target, &error);
-  if (!fd) {
-    if (error.find("Connection refused") != std::string::npos) {
-      return "refused";
-    }
-    // The RST of a worker that accepted and refused can come before connect's completion is
-    // read.
-    return error.find("Connection reset") != std::string::npos ? "reset" : error;
-  }
-  const IoStatus status = echoRoundTrip(fd.get(), "hello from " + source, deadlineIn(seconds(3)));
-  if (status == IoStatus::Ok) {
-    return "echo";
-  }
-  return status == IoStatus::Reset ? "reset" : std::string("echo failed: ") + toString(status);
-}
 
 std::string listenerSeries(const char* name) {
   return std::string(name) + "{listener=\"front\"}";
@@ -96,7 +65,7 @@ TEST(Access, TheKernelAnswersADeniedSynWithARstAndNoWorkerAcceptsIt) {
   EXPECT_TRUE(weir.logLine("access list of 0 allowed and 2 denied prefixes (any other client "
                            "allowed) enforced in the kernel"))
       << weir.logTail();
-  ASSERT_EQ(attempt("127.0.0.1", weir.addr()), "echo");
+  ASSERT_EQ(attemptFrom("127.0.0.1", weir.addr()), "echo");
   // Every client so far has been accepted (an accept is counted before the echo comes back).
   const double accepted =
       sample(scrape(rig.metrics), listenerSeries("weir_listener_connections_total")).value_or(-1);
@@ -104,9 +73,10 @@ TEST(Access, TheKernelAnswersADeniedSynWithARstAndNoWorkerAcceptsIt) {
 
   for (int i = 0; i < kDeniedAttempts; ++i) {
     const std::string source = i % 2 == 0 ? "127.0.0.2" : "127.0.1." + std::to_string(i);
-    ASSERT_EQ(attempt(source, weir.addr()), "refused") << "attempt " << i << " from " << source;
+    ASSERT_EQ(attemptFrom(source, weir.addr()), "refused")
+        << "attempt " << i << " from " << source;
   }
-  ASSERT_EQ(attempt("127.0.0.3", weir.addr()), "echo");
+  ASSERT_EQ(attemptFrom("127.0.0.3", weir.addr()), "echo");
   // Exactly one more accept (127.0.0.3): none of the denied attempts reached a worker.
   EXPECT_EQ(waitExact(rig.metrics, listenerSeries("weir_listener_connections_total"),
                       accepted + 1),
@@ -133,10 +103,10 @@ TEST(Access, IPv4AndIPv6ListsStayApart) {
   cfg.listeners.push_back({"v6all", "back", pickFreePort("::1"), 4096, "::1",
                            {"deny = [\"::/0\"]"}});
   ASSERT_TRUE(reload(weir, cfg, 1));
-  EXPECT_EQ(attempt("127.0.0.1", weir.addr("front")), "echo");
-  EXPECT_EQ(attempt("::1", weir.addr("v6all")), "refused");
-  EXPECT_EQ(attempt("::1", weir.addr("v6v4")), "echo");
-  EXPECT_EQ(attempt("::1", weir.addr("v6one")), "echo");
+  EXPECT_EQ(attemptFrom("127.0.0.1", weir.addr("front")), "echo");
+  EXPECT_EQ(attemptFrom("::1", weir.addr("v6all")), "refused");
+  EXPECT_EQ(attemptFrom("::1", weir.addr("v6v4")), "echo");
+  EXPECT_EQ(attemptFrom("::1", weir.addr("v6one")), "echo");
 }
 
 // Without the steering program (no CAP_BPF), the workers enforce the same list right after
@@ -156,9 +126,9 @@ TEST(Access, WithoutBpfTheWorkersRefuseDeniedClientsAfterAccept) {
   EXPECT_TRUE(weir.logLine("enforced by the workers after accept: BPF steering is not loaded"))
       << weir.logTail();
   for (int i = 0; i < 10; ++i) {
-    ASSERT_EQ(attempt("127.0.0.2", weir.addr()), "reset") << "attempt " << i;
+    ASSERT_EQ(attemptFrom("127.0.0.2", weir.addr()), "reset") << "attempt " << i;
   }
-  EXPECT_EQ(attempt("127.0.0.3", weir.addr()), "echo");
+  EXPECT_EQ(attemptFrom("127.0.0.3", weir.addr()), "echo");
   EXPECT_EQ(waitExact(rig.metrics, listenerSeries("weir_listener_denied_total"), 10), 10);
   const std::string status = get(rig.metrics, "/status.json");
   EXPECT_NE(status.find("\"access\":\"workers\""), std::string::npos) << status;
@@ -183,9 +153,9 @@ TEST(Access, LongListsFromFilesAndABrokenFileOnReload) {
   EXPECT_TRUE(weir.logLine("access list of 30001 allowed and 2 denied prefixes (any other "
                            "client refused) enforced in the kernel"))
       << weir.logTail();
-  EXPECT_EQ(attempt("127.0.0.2", weir.addr()), "refused");
-  EXPECT_EQ(attempt("127.0.2.9", weir.addr()), "refused");
-  EXPECT_EQ(attempt("127.0.3.9", weir.addr()), "echo");
+  EXPECT_EQ(attemptFrom("127.0.0.2", weir.addr()), "refused");
+  EXPECT_EQ(attemptFrom("127.0.2.9", weir.addr()), "refused");
+  EXPECT_EQ(attemptFrom("127.0.3.9", weir.addr()), "echo");
 
   // A typo in the deny file: the reload fails, naming the list file's line and column.
   weir.dir().write("deny.txt", "127.0.0.3\n127.0.2.0/16\n");
@@ -194,8 +164,8 @@ TEST(Access, LongListsFromFilesAndABrokenFileOnReload) {
   const auto line = weir.logLine("deny.txt:2:1:");
   ASSERT_TRUE(line.has_value()) << weir.logTail();
   EXPECT_NE(line->find("listeners.front.deny_file"), std::string::npos) << *line;
-  EXPECT_EQ(attempt("127.0.0.2", weir.addr()), "refused") << "the old list stays";
-  EXPECT_EQ(attempt("127.0.0.3", weir.addr()), "echo") << "the old list stays";
+  EXPECT_EQ(attemptFrom("127.0.0.2", weir.addr()), "refused") << "the old list stays";
+  EXPECT_EQ(attemptFrom("127.0.0.3", weir.addr()), "echo") << "the old list stays";
 }
 
 // A reload swaps the list in the kernel with one map update: under steady load, an allowed
@@ -241,11 +211,11 @@ TEST(Access, ReloadsSwapTheListUnderLoadWithoutAGap) {
   EXPECT_EQ(refused.completed + refused.resets + refused.incomplete + refused.timeouts, 0u)
       << "a client both lists deny got through: " << refused.summary();
   // The last reload went back to the first list.
-  EXPECT_EQ(attempt("127.0.0.2", weir.addr()), "refused");
-  EXPECT_EQ(attempt("127.0.0.3", weir.addr()), "echo");
+  EXPECT_EQ(attemptFrom("127.0.0.2", weir.addr()), "refused");
+  EXPECT_EQ(attemptFrom("127.0.0.3", weir.addr()), "echo");
   ASSERT_TRUE(reload(weir, second, 5));
-  EXPECT_EQ(attempt("127.0.0.2", weir.addr()), "echo");
-  EXPECT_EQ(attempt("127.0.0.3", weir.addr()), "refused");
+  EXPECT_EQ(attemptFrom("127.0.0.2", weir.addr()), "echo");
+  EXPECT_EQ(attemptFrom("127.0.0.3", weir.addr()), "refused");
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "client_attempt.h"
 #include "http_client.h"
 #include "support/load_client.h"
 #include "support/net_io.h"
@@ -24,34 +25,11 @@
 namespace weir::test {
 namespace {
 
-// What one connection from `source` gets: "echo", "refused" (a RST answered the SYN) or
-// "reset" (accepted, then reset), or the error.
-std::string attempt(const std::string& source, const SockAddr& target) {
-  Fd fd(::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  auto from = SockAddr::from(source, 0);
-  if (!fd || !from || ::bind(fd.get(), from->get(), from->len) != 0) {
-    return "bind " + source + ": " + std::strerror(errno);
-  }
-  std::string error;
-  fd = connectTcp(std::move(fd), target, seconds(3), &error);
-  if (!fd) {
-    if (error.find("Connection refused") != std::string::npos) {
-      return "refused";
-    }
-    return error.find("Connection reset") != std::string::npos ? "reset" : error;
-  }
-  const IoStatus status = echoRoundTrip(fd.get(), "from " + source, deadlineIn(seconds(3)));
-  if (status == IoStatus::Ok) {
-    return "echo";
-  }
-  return status == IoStatus::Reset ? "reset" : std::string("echo: ") + toString(status);
-}
-
 // Counts what `n` back-to-back attempts from `source` got.
 std::map<std::string, int> attempts(const std::string& source, const SockAddr& target, int n) {
   std::map<std::string, int> got;
   for (int i = 0; i < n; ++i) {
-    ++got[attempt(source, target)];
+    ++got[attemptFrom(source, target)];
   }
   return got;
 }
