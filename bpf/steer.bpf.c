@@ -93,25 +93,24 @@ static __always_inline int refused(struct sk_reuseport_md *ctx, __u32 group) {
   return !action || *action != WEIR_ACL_ALLOW;
 }
 
-/* Whether group's rate_per_client refuses the SYN's client; when it does not, the start is
- * counted against the client. Only called for SYNs. */
-static __always_inline int rateLimited(struct sk_reuseport_md *ctx, __u32 group) {
+/* Whether group's per-client limits refuse the SYN's client: it holds max_connections_per_client
+ * connections already, or is over rate_per_client (a start the rate allows is counted against
+ * it). Only called for SYNs. */
+static __always_inline int clientLimited(struct sk_reuseport_md *ctx, __u32 group) {
   struct weir_client_limit *limit = &state.limits[group & (WEIR_MAX_GROUPS - 1)];
   __u64 interval = limit->rate_interval_ns;
-  if (interval == 0) {
+  __u32 max = limit->max_conns;
+  if (interval == 0 && max == 0) {
     return 0;
   }
   __u8 addr[16] = {};
   __u8 family;
-  __u32 bits;
   int err;
   if (ctx->eth_protocol == bpf_htons(ETH_P_IP)) {
     family = 4;
-    bits = limit->prefix4;
     err = bpf_skb_load_bytes_relative(ctx, 12, addr, 4, BPF_HDR_START_NET);
   } else if (ctx->eth_protocol == bpf_htons(ETH_P_IPV6)) {
     family = 6;
-    bits = limit->prefix6;
     err = bpf_skb_load_bytes_relative(ctx, 8, addr, 16, BPF_HDR_START_NET);
   } else {
     return 0;
@@ -119,12 +118,21 @@ static __always_inline int rateLimited(struct sk_reuseport_md *ctx, __u32 group)
   if (err != 0) {
     return 0;
   }
-  weirCutToPrefix(addr, bits);
-  __u64 h = weirClientHash(state.client_seed, limit->listener_key, family, addr);
-  __u32 b0 = (__u32)h & (WEIR_CLIENT_BUCKETS - 1);
-  __u32 b1 = (__u32)(h >> 32) & (WEIR_CLIENT_BUCKETS - 1);
-  return !weirRateAllows(&state.rate_tat[0][b0], &state.rate_tat[1][b1], bpf_ktime_get_ns(),
-                         interval, limit->rate_tolerance_ns);
+  __u32 cells = weirClientCells(state.client_seed, limit, family, addr);
+  __u32 b0 = cells & (WEIR_CLIENT_BUCKETS - 1);
+  __u32 b1 = (cells >> 16) & (WEIR_CLIENT_BUCKETS - 1);
+  if (max != 0) {
+    __u32 c0 = state.conns[0][b0];
+    __u32 c1 = state.conns[1][b1];
+    if ((c0 < c1 ? c0 : c1) >= max) {
+      return 1;
+    }
+  }
+  if (interval != 0) {
+    return !weirRateAllows(&state.rate_tat[0][b0], &state.rate_tat[1][b1], bpf_ktime_get_ns(),
+                           interval, limit->rate_tolerance_ns);
+  }
+  return 0;
 }
 
 /* Whether the packet is a SYN. Read from the network header on: the skb's data starts at the
@@ -251,7 +259,7 @@ int weir_steer(struct sk_reuseport_md *ctx) {
     }
     return SK_DROP;
   }
-  if (group && *group < WEIR_MAX_GROUPS && isSyn(ctx) && rateLimited(ctx, *group)) {
+  if (group && *group < WEIR_MAX_GROUPS && isSyn(ctx) && clientLimited(ctx, *group)) {
     __sync_fetch_and_add(&state.limited[*group & (WEIR_MAX_GROUPS - 1)], 1);
     return SK_DROP;
   }

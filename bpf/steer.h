@@ -25,7 +25,8 @@ struct weir_acl_key {
   __u8 pad[3];   /* always 0 */
 };
 
-/* Per-client limits of a group (listeners.NAME.rate_per_client); all zero: none. A client is
+/* Per-client limits of a group (listeners.NAME.rate_per_client and
+ * max_connections_per_client); all zero: none. A client is
  * its address cut to prefix4 / prefix6 bits, and counts per listener: every group of one
  * listener has the same listener_key. */
 #define WEIR_CLIENT_BUCKETS (1 << 16) /* cells per sketch row; a power of two */
@@ -33,9 +34,10 @@ struct weir_client_limit {
   __u64 rate_interval_ns;  /* one new connection per this long; 0 = no rate limit */
   __u64 rate_tolerance_ns; /* (burst - 1) * rate_interval_ns */
   __u32 listener_key;
+  __u32 max_conns; /* max_connections_per_client; 0 = none */
   __u8 prefix4;
   __u8 prefix6;
-  __u8 pad[2];
+  __u8 pad[6];
 };
 
 /* The hash of a client: a listener key, the family (4 or 6) and the address (16 bytes, cut to
@@ -73,6 +75,15 @@ static inline void weirCutToPrefix(__u8 addr[16], __u32 bits) {
       addr[i] &= (__u8)(0xff << (start + 8 - bits));
     }
   }
+}
+
+/* A client's two cells, packed: row 0's index in the low 16 bits, row 1's in the high. */
+static inline __u32 weirClientCells(__u64 seed, const struct weir_client_limit *limit,
+                                    __u8 family, __u8 addr[16]) {
+  weirCutToPrefix(addr, family == 4 ? limit->prefix4 : limit->prefix6);
+  __u64 h = weirClientHash(seed, limit->listener_key, family, addr);
+  return ((__u32)h & (WEIR_CLIENT_BUCKETS - 1)) |
+         (((__u32)(h >> 32) & (WEIR_CLIENT_BUCKETS - 1)) << 16);
 }
 
 /* GCRA (a token bucket kept as one time): a client may start a connection at `now` if the
@@ -135,4 +146,8 @@ struct weir_steer_state {
   /* rate_per_client: a count-min sketch of GCRA cells. A client's two cells are
    * rate_tat[0][h mod N] and rate_tat[1][(h >> 32) mod N] of its hash h; see weirRateAllows. */
   __u64 rate_tat[2][WEIR_CLIENT_BUCKETS];
+  /* max_connections_per_client: a count-min sketch of the connections clients hold, cells
+   * picked like rate_tat's. Workers add on accept and take off on close (the master for a
+   * worker that died); the program only reads, to refuse a client at its limit. */
+  __u32 conns[2][WEIR_CLIENT_BUCKETS];
 };

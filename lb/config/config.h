@@ -270,6 +270,9 @@ struct Listener {
   // period), refused in the kernel like a denied client. A client is its address cut to
   // per_client_ipv4_prefix / per_client_ipv6_prefix bits, counted per listener.
   std::optional<Rate> rate_per_client;
+  // Connections one client may hold at once (0: no limit); a client at it is refused in the
+  // kernel, and exactly at accept.
+  uint32_t max_connections_per_client = 0;
   unsigned per_client_ipv4_prefix = 32;
   unsigned per_client_ipv6_prefix = 64;
 };

@@ -1,5 +1,5 @@
-// [listeners.NAME] rate_per_client, per_client_ipv4_prefix and per_client_ipv6_prefix: how
-// many new connections one client may start.
+// [listeners.NAME] rate_per_client, max_connections_per_client, per_client_ipv4_prefix and
+// per_client_ipv6_prefix: how many connections one client may start, and hold.
 #include "config/readers.h"
 
 namespace weir::config::detail {
@@ -15,6 +15,10 @@ void readClientLimits(const Section& section, Listener& listener) {
                           std::to_string(kMaxRateCount) + ", such as \"20/s\" or \"600/m\"");
     }
   }
+  const toml::node* max_node = section.get("max_connections_per_client");
+  if (auto max = section.integer("max_connections_per_client", 1, kMaxRateCount)) {
+    listener.max_connections_per_client = static_cast<uint32_t>(*max);
+  }
   const struct {
     std::string_view key;
     int64_t max;
@@ -27,9 +31,10 @@ void readClientLimits(const Section& section, Listener& listener) {
       continue;
     }
     *p.out = static_cast<unsigned>(*bits);
-    if (rate_node == nullptr) {
+    if (rate_node == nullptr && max_node == nullptr) {
       section.problem(*section.get(p.key), p.key,
-                      "only used with rate_per_client (it says which clients count as one)");
+                      "only used with rate_per_client or max_connections_per_client (it says "
+                      "which clients count as one)");
     }
   }
 }

@@ -200,8 +200,8 @@ Listener readListener(const Section& section, const std::string& name, const Poo
   section.checkKeys({"bind", "pool", "backlog", "mode", "client_hello_timeout", "sni", "tls",
                      "transparent", "accept_proxy_protocol", "trusted",
                      "proxy_protocol_timeout", "defer_accept", "announce", "allow", "deny",
-                     "allow_file", "deny_file", "rate_per_client", "per_client_ipv4_prefix",
-                     "per_client_ipv6_prefix"});
+                     "allow_file", "deny_file", "rate_per_client", "max_connections_per_client",
+                     "per_client_ipv4_prefix", "per_client_ipv6_prefix"});
   Listener listener;
   listener.name = name;
   readBinds(section, listener, binds);

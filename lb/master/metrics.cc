@@ -270,8 +270,9 @@ void listenerMetrics(Writer& w, const View& view) {
       {"weir_listener_denied_total", "counter",
        "Connection attempts the listener's access list refused (in the kernel, or by the "
        "workers where the steering program is not loaded).", &ListenerView::denied},
-      {"weir_listener_rate_limited_total", "counter",
-       "New connections refused because their client was over rate_per_client.",
+      {"weir_listener_client_limited_total", "counter",
+       "New connections refused for a per-client limit (rate_per_client or "
+       "max_connections_per_client).",
        &ListenerView::limited},
   };
   w.family("weir_listener_active_connections", "gauge",

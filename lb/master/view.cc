@@ -304,7 +304,7 @@ void writeListener(std::string& out, const ListenerView& l) {
   field(out, "bytes_out", l.bytes_out);
   field(out, "access", l.access);
   field(out, "denied", l.denied);
-  field(out, "rate_limited", l.limited);
+  field(out, "client_limited", l.limited);
   field(out, "announce", l.announce);
   field(out, "announced", l.announced);
   out += '}';

@@ -32,7 +32,8 @@ static_assert(offsetof(weir_steer_state, steered) == 40 + 8 * WEIR_LANES);
 static_assert(offsetof(weir_steer_state, active) == 40 + 8 * WEIR_LANES + 8 * WEIR_MAX_WORKERS);
 static_assert(offsetof(weir_steer_state, client_seed) ==
               40 + 8 * WEIR_LANES + 8 * WEIR_MAX_WORKERS * (1 + WEIR_LANES));
-static_assert(sizeof(weir_client_limit) == 24);
+static_assert(sizeof(weir_client_limit) == 32);
+static_assert(WEIR_CLIENT_BUCKETS <= 65536);  // two cell indexes pack into 32 bits
 static_assert(offsetof(weir_steer_state, rate_tat) % 8 == 0);
 static_assert(WEIR_ACL_MAX_PREFIXES == config::kMaxAccessPrefixes);
 static_assert(sizeof(weir_acl_key) == 24);
@@ -344,11 +345,13 @@ void Steering::setClientLimit(uint32_t id, const weir_client_limit& limit) {
     return;
   }
   // Field by field, rate last: the program reads them while this runs, and a zero rate turns
-  // the limit off (a new limit takes effect once whole; an old one may see new fields first).
+  // the rate limit off (a new rate takes effect once whole). max_connections_per_client is one
+  // field; the prefixes and key change with it only when a reload changes them.
   weir_client_limit& dst = state_->limits[id];
   std::atomic_ref<__u64>(dst.rate_interval_ns).store(0);
   dst.rate_tolerance_ns = limit.rate_tolerance_ns;
   dst.listener_key = limit.listener_key;
+  std::atomic_ref<__u32>(dst.max_conns).store(limit.max_conns);
   dst.prefix4 = limit.prefix4;
   dst.prefix6 = limit.prefix6;
   std::atomic_ref<__u64>(dst.rate_interval_ns).store(limit.rate_interval_ns);

@@ -72,7 +72,8 @@ public:
   // tls: the generation's OpenSSL contexts (built by the master), null if it has none.
   Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
          steer::SlotLoad load, const shm::BackendMap& backends, shm::WorkerSlot& stats,
-         std::shared_ptr<const tls::Contexts> tls = nullptr);
+         std::shared_ptr<const tls::Contexts> tls = nullptr,
+         steer::ClientHolds* holds = nullptr);
   ~Worker();
 
   // Runs until SIGTERM/SIGINT (fast stop) or SIGQUIT once every connection has ended.
@@ -110,6 +111,9 @@ private:
   void setup();
   // Closes a client connection the listener's access list refuses, with a RST.
   static void refuse(int fd);
+  // max_connections_per_client: counts session s's client, unless it holds its limit already
+  // (then returns false and counts nothing).
+  bool holdClient(Session* s, uint32_t listener, const net::SockAddr& peer);
   void acceptFrom(size_t index);
   void acceptPending();
   void pauseAccepting(int64_t until_ms);
@@ -129,6 +133,9 @@ private:
   std::vector<bool> accept_pending_;
   steer::SlotLoad load_;
   std::vector<weir_client_limit> client_limits_;  // per listener (rate_per_client)
+  // The connections this worker holds against max_connections_per_client (nullptr: no
+  // listener has one), which the master gives back if this worker dies.
+  steer::ClientHolds* holds_ = nullptr;
   const shm::BackendMap& backends_;
   shm::WorkerSlot& stats_;
 

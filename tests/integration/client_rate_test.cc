@@ -42,7 +42,7 @@ std::string describe(const std::map<std::string, int>& got) {
   return out;
 }
 
-const std::string kLimited = "weir_listener_rate_limited_total{listener=\"front\"}";
+const std::string kLimited = "weir_listener_client_limited_total{listener=\"front\"}";
 
 double waitLimited(uint16_t metrics, double want) {
   double last = -1;

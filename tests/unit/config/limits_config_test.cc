@@ -38,6 +38,10 @@ TEST(ClientLimitsConfig, DefaultsAndValues) {
   EXPECT_EQ(c.listeners[0].rate_per_client->count, 50u);
   EXPECT_EQ(c.listeners[0].per_client_ipv4_prefix, 24u);
   EXPECT_EQ(c.listeners[0].per_client_ipv6_prefix, 48u);
+  Config m = parseRest("max_connections_per_client = 10\nper_client_ipv4_prefix = 24\n");
+  EXPECT_EQ(m.listeners[0].max_connections_per_client, 10u);
+  EXPECT_FALSE(m.listeners[0].rate_per_client.has_value());
+  EXPECT_EQ(m.listeners[0].per_client_ipv4_prefix, 24u);
   Config d = parseRest("rate_per_client = \"600/m\"\n");
   EXPECT_EQ(d.listeners[0].per_client_ipv4_prefix, 32u);
   EXPECT_EQ(d.listeners[0].per_client_ipv6_prefix, 64u);
@@ -53,7 +57,10 @@ TEST(ClientLimitsConfig, MistakesNameTheKey) {
               ElementsAre(HasSubstr("weir.toml:7:26: listeners.edge.per_client_ipv4_prefix:")));
   EXPECT_THAT(errorsOf("per_client_ipv6_prefix = 56\n"),
               ElementsAre("weir.toml:6:26: listeners.edge.per_client_ipv6_prefix: only used with "
-                          "rate_per_client (it says which clients count as one)"));
+                          "rate_per_client or max_connections_per_client (it says which "
+                          "clients count as one)"));
+  EXPECT_THAT(errorsOf("max_connections_per_client = 0\n"),
+              ElementsAre(HasSubstr("weir.toml:6:30: listeners.edge.max_connections_per_client:")));
 }
 
 }  // namespace
