@@ -89,3 +89,63 @@ TEST(ClientRate, NoRateAllowsEverything) {
 
 }  // namespace
 }  // namespace weir::steer
+
+namespace weir::steer {
+namespace {
+
+config::Listener limitedTo(uint32_t max, unsigned v4 = 32) {
+  config::Listener l;
+  l.name = "front";
+  l.max_connections_per_client = max;
+  l.per_client_ipv4_prefix = v4;
+  return l;
+}
+
+TEST(ClientConnectionCount, HoldsUpToTheLimitAndReleasesNeverBelowZero) {
+  State s;
+  const weir_client_limit limit = clientLimitOf(limitedTo(3));
+  EXPECT_EQ(limit.max_conns, 3u);
+  EXPECT_EQ(limit.rate_interval_ns, 0u);
+  const uint32_t a = *clientCells(*s.state, limit, peer("192.0.2.1:1"));
+  const uint32_t b = *clientCells(*s.state, limit, peer("192.0.2.2:1"));
+  EXPECT_EQ(a, *clientCells(*s.state, limit, peer("192.0.2.1:9")));  // the port is no part
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(holdConnection(*s.state, a, 3));
+  }
+  EXPECT_FALSE(holdConnection(*s.state, a, 3));
+  EXPECT_TRUE(holdConnection(*s.state, b, 3));
+  releaseConnection(*s.state, a);
+  EXPECT_TRUE(holdConnection(*s.state, a, 3));
+  EXPECT_FALSE(holdConnection(*s.state, a, 3));
+  for (int i = 0; i < 5; ++i) {
+    releaseConnection(*s.state, b);  // one held: the rest must not wrap below zero
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(holdConnection(*s.state, b, 3));
+  }
+  EXPECT_FALSE(holdConnection(*s.state, b, 3));
+}
+
+TEST(ClientConnectionCount, ReleaseAllGivesBackWhatADeadWorkerHeld) {
+  State s;
+  const weir_client_limit limit = clientLimitOf(limitedTo(2, 24));
+  const uint32_t net = *clientCells(*s.state, limit, peer("198.51.100.9:1"));
+  EXPECT_EQ(net, *clientCells(*s.state, limit, peer("198.51.100.200:1")));  // one /24
+  ClientHolds holds(8);
+  holds.set(0, net);
+  ASSERT_TRUE(holdConnection(*s.state, net, 2));
+  holds.set(5, net);
+  ASSERT_TRUE(holdConnection(*s.state, net, 2));
+  EXPECT_EQ(holds.get(5), net);
+  EXPECT_FALSE(holds.get(1).has_value());
+  EXPECT_FALSE(holdConnection(*s.state, net, 2));
+  holds.set(99, net);  // past the record: ignored
+  EXPECT_EQ(holds.releaseAll(*s.state), 2u);
+  EXPECT_FALSE(holds.get(0).has_value());
+  EXPECT_TRUE(holdConnection(*s.state, net, 2));
+  EXPECT_TRUE(holdConnection(*s.state, net, 2));
+  EXPECT_EQ(holds.releaseAll(*s.state), 0u);
+}
+
+}  // namespace
+}  // namespace weir::steer
