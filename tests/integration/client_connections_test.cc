@@ -4,12 +4,9 @@
 // enforce the limit alone where the steering program is not loaded.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -25,17 +22,9 @@ namespace {
 // A connection from `source` that echoed once and stays open, or an invalid Fd with the
 // outcome in *outcome ("refused", "reset", ...).
 Fd holdFrom(const std::string& source, const SockAddr& target, std::string* outcome) {
-  Fd fd(::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  auto from = SockAddr::from(source, 0);
-  if (!fd || !from || ::bind(fd.get(), from->get(), from->len) != 0) {
-    *outcome = "bind " + source + ": " + std::strerror(errno);
-    return Fd();
-  }
-  std::string error;
-  fd = connectTcp(std::move(fd), target, seconds(3), &error);
+  Fd fd = connectFrom(source, target, outcome);
   if (!fd) {
-    *outcome = error.find("refused") != std::string::npos ? "refused" : error;
-    return Fd();
+    return fd;
   }
   const IoStatus st = echoRoundTrip(fd.get(), "held\n", deadlineIn(seconds(3)));
   if (st != IoStatus::Ok) {
