@@ -3,12 +3,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "net/access_list.h"
 #include "net/address.h"
 #include "net/cidr.h"
 
@@ -206,6 +208,9 @@ struct Pool {
   uint32_t passive_fall = 3;
   // Pools without [health]: a backend taken down by traffic is tried again after this long.
   Duration passive_holddown{10000};
+  // A backend that comes back up (health checks, or the end of a passive hold-down) or that a
+  // reload added has its weight ramped from near 0 to full over this long; 0 = off.
+  Duration slow_start{0};
   std::optional<UpstreamTls> tls;  // nullopt: plain TCP to the backends
   SourceMode source = SourceMode::Local;
   ProxyProtocol proxy_protocol = ProxyProtocol::Off;  // header sent before any byte (and TLS)
@@ -214,6 +219,14 @@ struct Pool {
   // TFO data may be delivered twice to the backend, so only for replay-tolerant protocols.
   bool tcp_fastopen = false;
 };
+
+// A rate of new connections: `count` per `period` (listeners.NAME.rate_per_client).
+struct Rate {
+  uint32_t count = 0;
+  Duration period{1000};
+  bool operator==(const Rate&) const = default;
+};
+inline constexpr uint32_t kMaxRateCount = 1000000;
 
 struct Listener {
   std::string name;
@@ -244,7 +257,29 @@ struct Listener {
   // The master announces each bind address as a host route in global.announce_table while
   // the workers serve and the pool has a backend that can take connections (see Global).
   bool announce = false;
+  // Who may connect (see net::AccessList): the prefixes of `allow` and `deny` as written,
+  // allow_file / deny_file (one prefix per line), and the list all four make. parse() builds
+  // `access` from the arrays alone, load() again with the files' prefixes; nullptr when the
+  // listener has no list (everyone may connect).
+  std::vector<net::Cidr> allow;
+  std::vector<net::Cidr> deny;
+  std::optional<FileRef> allow_file;
+  std::optional<FileRef> deny_file;
+  std::shared_ptr<const net::AccessList> access;
+  // New connections each client may start (a token bucket: `count` at once, then `count` per
+  // period), refused in the kernel like a denied client. A client is its address cut to
+  // per_client_ipv4_prefix / per_client_ipv6_prefix bits, counted per listener.
+  std::optional<Rate> rate_per_client;
+  // Connections one client may hold at once (0: no limit); a client at it is refused in the
+  // kernel, and exactly at accept.
+  uint32_t max_connections_per_client = 0;
+  unsigned per_client_ipv4_prefix = 32;
+  unsigned per_client_ipv6_prefix = 64;
 };
+
+// Prefixes one listener's access list may hold, files included (the kernel's trie is sized
+// for it: bpf/steer.h WEIR_ACL_MAX_PREFIXES).
+inline constexpr size_t kMaxAccessPrefixes = size_t{1} << 20;
 
 // An immutable, validated configuration. Nothing downstream of lb/config touches TOML.
 struct Config {
@@ -282,5 +317,9 @@ std::string controlSocketOf(const std::string& path);
 std::optional<Duration> parseDuration(std::string_view text);
 // The inverse, in the largest units that are exact: 90000ms -> "1m30s", 250ms -> "250ms".
 std::string formatDuration(Duration d);
+// Parses a rate "N/s" or "N/m": N decimal 1..kMaxRateCount, no sign, spaces or leading zeros.
+std::optional<Rate> parseRate(std::string_view text);
+// "N/s" or "N/m"; parseRate(formatRate(r)) == r.
+std::string formatRate(const Rate& rate);
 
 }  // namespace weir::config

@@ -85,3 +85,40 @@ std::string formatDuration(Duration d) {
 }
 
 }  // namespace weir::config
+
+namespace weir::config {
+
+std::optional<Rate> parseRate(std::string_view text) {
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash > 7) {
+    return std::nullopt;
+  }
+  const std::string_view number = text.substr(0, slash);
+  const std::string_view unit = text.substr(slash + 1);
+  if (number.front() == '0') {
+    return std::nullopt;  // no leading zeros, and 0 is no rate
+  }
+  uint32_t count = 0;
+  for (char c : number) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    count = count * 10 + static_cast<uint32_t>(c - '0');  // at most 7 digits: no overflow
+  }
+  if (count > kMaxRateCount) {
+    return std::nullopt;
+  }
+  if (unit == "s") {
+    return Rate{count, Duration(1000)};
+  }
+  if (unit == "m") {
+    return Rate{count, Duration(60000)};
+  }
+  return std::nullopt;
+}
+
+std::string formatRate(const Rate& rate) {
+  return std::to_string(rate.count) + (rate.period == Duration(60000) ? "/m" : "/s");
+}
+
+}  // namespace weir::config

@@ -199,7 +199,9 @@ Listener readListener(const Section& section, const std::string& name, const Poo
                       std::vector<BindSite>& binds) {
   section.checkKeys({"bind", "pool", "backlog", "mode", "client_hello_timeout", "sni", "tls",
                      "transparent", "accept_proxy_protocol", "trusted",
-                     "proxy_protocol_timeout", "defer_accept", "announce"});
+                     "proxy_protocol_timeout", "defer_accept", "announce", "allow", "deny",
+                     "allow_file", "deny_file", "rate_per_client", "max_connections_per_client",
+                     "per_client_ipv4_prefix", "per_client_ipv6_prefix"});
   Listener listener;
   listener.name = name;
   readBinds(section, listener, binds);
@@ -234,6 +236,8 @@ Listener readListener(const Section& section, const std::string& name, const Poo
   }
   readProxyProtocol(section, listener);
   readAnnounce(section, listener);
+  readAccess(section, listener);
+  readClientLimits(section, listener);
   return listener;
 }
 

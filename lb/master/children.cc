@@ -81,7 +81,7 @@ void Generations::runWorker(Generation& gen, unsigned slot) {
     const bool counted = steering_.active() && gen.cfg->global.steering != config::Steering::Hash;
     worker::Worker w(*gen.cfg, slot, std::move(mine),
                      steer::SlotLoad(steering_.state(), slot, gen.lane, counted), *gen.backends,
-                     gen.region->worker(slot), gen.tls);
+                     gen.region->worker(slot), gen.tls, gen.workers[slot].holds.get());
     rc = w.run();
   } catch (const std::exception& e) {
     spdlog::critical("worker {}: {}", slot, e.what());

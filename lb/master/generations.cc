@@ -175,6 +175,19 @@ int64_t Generations::youngestStart(const Generation& gen, int64_t now) const {
 
 void Generations::spawnWorker(Generation& gen, unsigned slot) {
   Child& c = gen.workers[slot];
+  const bool limits = std::any_of(gen.cfg->listeners.begin(), gen.cfg->listeners.end(),
+                                  [](const config::Listener& l) {
+                                    return l.max_connections_per_client > 0;
+                                  });
+  if (limits && !c.holds) {
+    try {
+      // Twice max_connections: closed sessions wait a moment before they are reused.
+      c.holds = std::make_shared<steer::ClientHolds>(2 * size_t{gen.cfg->global.max_connections});
+    } catch (const std::exception& e) {
+      spdlog::error("worker {}: {}; max_connections_per_client is not counted by it", slot,
+                    e.what());
+    }
+  }
   pid_t pid = ::fork();
   if (pid < 0) {
     spdlog::error("fork worker {}: {}; retrying in 1 s", slot, std::strerror(errno));
@@ -346,6 +359,12 @@ bool Generations::onExit(pid_t pid, int status, int64_t now, bool respawn) {
           gen->region->retireWorker(slot);
           if (gen->lane) {
             steering_.retireSlot(*gen->lane, slot);
+          }
+          if (const auto& holds = gen->workers[slot].holds) {
+            if (size_t n = holds->releaseAll(*steering_.state()); n > 0) {
+              spdlog::info("worker {} held {} connections counted against "
+                           "max_connections_per_client: given back", slot, n);
+            }
           }
         }
       }

@@ -15,6 +15,7 @@
 #include "shm/backend_map.h"
 #include "shm/carry_over.h"
 #include "shm/region.h"
+#include "steer/client_limits.h"
 #include "steer/steering.h"
 
 namespace weir::master {
@@ -31,6 +32,9 @@ struct Child {
   int64_t started_ms = 0;
   int64_t respawn_at = -1;  // >= 0: respawn due then
   unsigned crash_streak = 0;
+  // A worker's record of the connections it holds against max_connections_per_client (only
+  // when a listener has one), handed back to the steering state when it dies.
+  std::shared_ptr<steer::ClientHolds> holds;
 };
 
 // The workers and health checker started for one configuration. Each generation has its own

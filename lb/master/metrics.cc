@@ -196,6 +196,24 @@ void backendMetrics(Writer& w, const View& view) {
                b.active);
     }
   }
+  w.family("weir_backend_effective_weight", "gauge",
+           "The weight the balancers give the backend now: its configured weight, less while "
+           "slow start ramps it.");
+  for (const auto& p : view.pools) {
+    for (const auto& b : p.backends) {
+      w.sample("weir_backend_effective_weight", {{"pool", p.name}, {"backend", b.address}},
+               b.effective_weight);
+    }
+  }
+  w.family("weir_backend_slow_start_remaining_seconds", "gauge",
+           "Seconds until slow start gives the backend its full weight (0: not ramping).");
+  for (const auto& p : view.pools) {
+    for (const auto& b : p.backends) {
+      w.sample("weir_backend_slow_start_remaining_seconds",
+               {{"pool", p.name}, {"backend", b.address}},
+               static_cast<double>(b.slow_start_remaining_ms) / 1000.0);
+    }
+  }
   w.family("weir_backend_last_check_age_seconds", "gauge",
            "Seconds since the last health check of the backend ended (absent: never checked).");
   for (const auto& p : view.pools) {
@@ -249,6 +267,13 @@ void listenerMetrics(Writer& w, const View& view) {
        &ListenerView::bytes_in},
       {"weir_listener_sent_bytes_total", "counter", "Bytes sent to the clients.",
        &ListenerView::bytes_out},
+      {"weir_listener_denied_total", "counter",
+       "Connection attempts the listener's access list refused (in the kernel, or by the "
+       "workers where the steering program is not loaded).", &ListenerView::denied},
+      {"weir_listener_client_limited_total", "counter",
+       "New connections refused for a per-client limit (rate_per_client or "
+       "max_connections_per_client).",
+       &ListenerView::limited},
   };
   w.family("weir_listener_active_connections", "gauge",
            "Client connections open on the listener (newest generation).");

@@ -51,6 +51,10 @@ struct BackendView {
   // What an operator set with weirctl: "none", "drain", "maint" ("unknown" if shm holds no
   // valid admin state).
   std::string admin = "unknown";
+  uint32_t weight = 0;  // configured
+  // What the balancers give it now: `weight`, or less while slow start ramps it.
+  double effective_weight = 0;
+  int64_t slow_start_remaining_ms = 0;  // 0: not ramping
   int64_t last_check_age_ms = -1;       // -1: never checked
   int64_t last_check_duration_us = -1;  // how long the last check took; -1: never checked
   std::string last_error;               // "" if none
@@ -76,6 +80,13 @@ struct ListenerView {
   int64_t active = 0;
   uint64_t bytes_in = 0;   // received from clients
   uint64_t bytes_out = 0;  // sent to clients
+  // Connection attempts the access list refused: SYNs the steering program dropped since the
+  // address was opened, plus, where the workers enforce the list, those they closed after
+  // accept (newest generation). `access`: "kernel", "workers", or "" without a list.
+  uint64_t denied = 0;
+  std::string access;
+  // New connections refused for rate_per_client (counted like `denied`).
+  uint64_t limited = 0;
   // listeners.NAME.announce, and whether the master holds a route to every bind address now
   // (docs/scale-out.md).
   bool announce = false;

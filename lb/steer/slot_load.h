@@ -29,6 +29,8 @@ public:
   // nothing when the program does not count for this slot.
   void reconcile(int64_t queued);
   bool countsSteered() const { return counts_steered_; }
+  // The shared steering state (the program's .bss, or its stand-in without BPF).
+  weir_steer_state* state() const { return state_; }
 
 private:
   weir_steer_state* state_;

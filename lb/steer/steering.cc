@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cstdarg>
 #include <cstddef>
 #include <cstring>
+#include <ctime>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -28,8 +30,13 @@ static_assert(offsetof(weir_steer_state, live) == 32);
 static_assert(offsetof(weir_steer_state, lane_owner) == 40);
 static_assert(offsetof(weir_steer_state, steered) == 40 + 8 * WEIR_LANES);
 static_assert(offsetof(weir_steer_state, active) == 40 + 8 * WEIR_LANES + 8 * WEIR_MAX_WORKERS);
-static_assert(sizeof(weir_steer_state) ==
+static_assert(offsetof(weir_steer_state, client_seed) ==
               40 + 8 * WEIR_LANES + 8 * WEIR_MAX_WORKERS * (1 + WEIR_LANES));
+static_assert(sizeof(weir_client_limit) == 32);
+static_assert(WEIR_CLIENT_BUCKETS <= 65536);  // two cell indexes pack into 32 bits
+static_assert(offsetof(weir_steer_state, rate_tat) % 8 == 0);
+static_assert(WEIR_ACL_MAX_PREFIXES == config::kMaxAccessPrefixes);
+static_assert(sizeof(weir_acl_key) == 24);
 static_assert(std::atomic_ref<__s64>::is_always_lock_free);
 static_assert(std::atomic_ref<__u64>::is_always_lock_free);
 
@@ -147,6 +154,12 @@ std::unique_ptr<Steering> Steering::create(config::Steering mode, unsigned nwork
     return s;
   }
   std::memset(static_cast<void*>(s->state_), 0, sizeof(weir_steer_state));
+  // Keys the per-client hash, so that nobody outside can pick addresses that collide.
+  if (::getrandom(&s->state_->client_seed, sizeof(s->state_->client_seed), 0) !=
+      sizeof(s->state_->client_seed)) {
+    s->state_->client_seed = static_cast<__u64>(::getpid()) * 0x9e3779b97f4a7c15ULL ^
+                             static_cast<__u64>(std::time(nullptr));
+  }
   s->state_->mode = s->skel_ ? modeOf(mode) : __u32{WEIR_STEER_HASH};
   // nworkers last: the program treats 0 as "steering off".
   s->nworkers_ = std::clamp(nworkers, 1u, unsigned{WEIR_MAX_WORKERS});
@@ -281,8 +294,99 @@ util::Result<util::Ok> Steering::fill(uint32_t id, size_t first_slot,
   return util::Ok{};
 }
 
+util::Result<util::Ok> Steering::setAccess(uint32_t id, const net::AccessList* access) {
+  if (skel_ == nullptr) {
+    return util::SysError{ENOTSUP, "BPF steering is not loaded"};
+  }
+  if (id >= WEIR_MAX_GROUPS) {
+    return util::SysError{EINVAL, "steering group id " + std::to_string(id) + " out of range"};
+  }
+  const int outer = bpf_map__fd(skel_->maps.acls);
+  if (access == nullptr) {
+    if (bpf_map_delete_elem(outer, &id) != 0 && errno != ENOENT) {
+      return util::lastError("remove the access list of steering group " + std::to_string(id));
+    }
+    return util::Ok{};
+  }
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+  net::UniqueFd trie(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "weir_acl", sizeof(weir_acl_key),
+                                    sizeof(__u32), WEIR_ACL_MAX_PREFIXES, &opts));
+  if (!trie) {
+    return util::lastError("create an access list trie");
+  }
+  auto put = [&](const net::AccessList::Key& k, __u32 action) {
+    weir_acl_key key{};
+    key.prefixlen = k.bits;
+    key.family = k.bytes[0];
+    std::memcpy(key.addr, &k.bytes[1], sizeof(key.addr));
+    return bpf_map_update_elem(trie.get(), &key, &action, BPF_ANY);
+  };
+  // The default first: the entry of length 0 covers every address of both families.
+  if (put(net::AccessList::Key{}, access->defaultAllow() ? WEIR_ACL_ALLOW : WEIR_ACL_DENY) != 0) {
+    return util::lastError("fill an access list trie");
+  }
+  for (const auto& rule : access->rules()) {
+    if (put(net::AccessList::keyOf(rule.prefix), rule.allow ? WEIR_ACL_ALLOW : WEIR_ACL_DENY) !=
+        0) {
+      return util::lastError("fill an access list trie with " + rule.prefix.toString());
+    }
+  }
+  // The swap: from this update on, the program looks clients up in the new trie. The map
+  // holds its own reference, so ours can go.
+  const int inner = trie.get();
+  if (bpf_map_update_elem(outer, &id, &inner, BPF_ANY) != 0) {
+    return util::lastError("install the access list of steering group " + std::to_string(id));
+  }
+  return util::Ok{};
+}
+
+void Steering::setClientLimit(uint32_t id, const weir_client_limit& limit) {
+  if (skel_ == nullptr || id >= WEIR_MAX_GROUPS) {
+    return;
+  }
+  // Field by field, rate last: the program reads them while this runs, and a zero rate turns
+  // the rate limit off (a new rate takes effect once whole). max_connections_per_client is one
+  // field; the prefixes and key change with it only when a reload changes them.
+  weir_client_limit& dst = state_->limits[id];
+  std::atomic_ref<__u64>(dst.rate_interval_ns).store(0);
+  dst.rate_tolerance_ns = limit.rate_tolerance_ns;
+  dst.listener_key = limit.listener_key;
+  std::atomic_ref<__u32>(dst.max_conns).store(limit.max_conns);
+  dst.prefix4 = limit.prefix4;
+  dst.prefix6 = limit.prefix6;
+  std::atomic_ref<__u64>(dst.rate_interval_ns).store(limit.rate_interval_ns);
+}
+
+uint64_t Steering::limited(uint32_t id) const {
+  if (skel_ == nullptr || id >= WEIR_MAX_GROUPS) {
+    return 0;
+  }
+  return std::atomic_ref<__u64>(state_->limited[id]).load(std::memory_order_relaxed);
+}
+
+uint64_t Steering::denied(uint32_t id) const {
+  if (skel_ == nullptr || id >= WEIR_MAX_GROUPS) {
+    return 0;
+  }
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) {
+    return 0;
+  }
+  std::vector<__u64> per_cpu(static_cast<size_t>(ncpus));
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.denied), &id, per_cpu.data()) != 0) {
+    return 0;
+  }
+  uint64_t total = 0;
+  for (__u64 v : per_cpu) {
+    total += v;
+  }
+  return total;
+}
+
 util::Result<uint32_t> Steering::attachGroup(const std::vector<int>& fds,
-                                             std::optional<uint32_t> id) {
+                                             std::optional<uint32_t> id,
+                                             const net::AccessList* access) {
+  const bool fresh = !id.has_value();
   if (fds.empty()) {
     return uint32_t{0};
   }
@@ -306,6 +410,19 @@ util::Result<uint32_t> Steering::attachGroup(const std::vector<int>& fds,
   if (auto filled = fill(*id, 0, fds); !filled) {
     return filled.error();
   }
+  // A fresh id starts counting refusals from zero; an inherited group keeps its list until
+  // this one is in (the program attached below reads this master's map).
+  {
+    const int ncpus = std::max(libbpf_num_possible_cpus(), 1);
+    std::vector<__u64> zeros(static_cast<size_t>(ncpus), 0);
+    (void)bpf_map_update_elem(bpf_map__fd(skel_->maps.denied), &*id, zeros.data(), BPF_ANY);
+    if (fresh) {  // an inherited group keeps what the old master's program counted
+      std::atomic_ref<__u64>(state_->limited[*id]).store(0);
+    }
+  }
+  if (auto set = setAccess(*id, access); !set) {
+    return set.error();
+  }
   // Attach last: from here on the program decides, and every slot is already in the map. On
   // a group that already has a program (an inherited one), this replaces it atomically.
   int prog_fd = bpf_program__fd(skel_->progs.weir_steer);
@@ -328,6 +445,8 @@ void Steering::releaseGroup(uint32_t id, const std::vector<int>& fds) {
   if (skel_ == nullptr || id >= WEIR_MAX_GROUPS) {
     return;
   }
+  (void)setAccess(id, nullptr);
+  setClientLimit(id, weir_client_limit{});
   int groups_fd = bpf_map__fd(skel_->maps.groups);
   for (int fd : fds) {
     __u64 cookie = 0;

@@ -125,6 +125,9 @@ public:
   // "client IP:PORT -> backend IP:PORT, N bytes up, M down, open T ms" for a log line.
   std::string describe() const;
   bool queued = false;  // on the worker's ready list
+  // This session's index among the worker's sessions: its entry in the worker's ClientHolds
+  // (max_connections_per_client).
+  uint32_t index = 0;
   TimerHook timer;
 
 private:

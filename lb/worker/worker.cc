@@ -42,14 +42,19 @@ int64_t monotonicMs() {
 
 Worker::Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
                steer::SlotLoad load, const shm::BackendMap& backends, shm::WorkerSlot& stats,
-               std::shared_ptr<const tls::Contexts> tls)
+               std::shared_ptr<const tls::Contexts> tls, steer::ClientHolds* holds)
     : cfg_(cfg),
       slot_(slot),
       sockets_(std::move(sockets)),
       load_(load),
       backends_(backends),
       stats_(stats),
-      tls_(std::move(tls)) {}
+      tls_(std::move(tls)),
+      holds_(holds) {
+  for (const auto& listener : cfg_.listeners) {
+    client_limits_.push_back(steer::clientLimitOf(listener));
+  }
+}
 
 Worker::~Worker() = default;
 
@@ -155,7 +160,32 @@ void Worker::enqueue(Session* s) {
   }
 }
 
+bool Worker::holdClient(Session* s, uint32_t listener, const net::SockAddr& peer) {
+  const weir_client_limit& limit = client_limits_[listener];
+  if (limit.max_conns == 0 || holds_ == nullptr || s->index >= holds_->size()) {
+    return true;  // (an index past the record, briefly possible while closed sessions wait
+                  // to be reused, goes uncounted rather than unreleasable)
+  }
+  const std::optional<uint32_t> cells = steer::clientCells(*load_.state(), limit, peer);
+  if (!cells) {
+    return true;
+  }
+  // Recorded first: if this worker dies from here on, the master takes back what it added.
+  holds_->set(s->index, *cells);
+  if (!steer::holdConnection(*load_.state(), *cells, limit.max_conns)) {
+    holds_->clear(s->index);
+    return false;
+  }
+  return true;
+}
+
 void Worker::onClosed(Session* s) {
+  if (holds_ != nullptr) {
+    if (const std::optional<uint32_t> cells = holds_->get(s->index)) {
+      steer::releaseConnection(*load_.state(), *cells);
+      holds_->clear(s->index);  // after: a death in between gives back at most one too many
+    }
+  }
   --active_;
   load_.closed();
   shm::onClientClosed(stats_);
@@ -201,6 +231,7 @@ void Worker::giveBuffer(std::unique_ptr<char[]> buf) {
 Session* Worker::newSession() {
   if (free_sessions_.empty()) {
     all_sessions_.push_back(std::make_unique<Session>(this));
+    all_sessions_.back()->index = static_cast<uint32_t>(all_sessions_.size() - 1);
     return all_sessions_.back().get();
   }
   Session* s = free_sessions_.back();
@@ -246,15 +277,40 @@ void Worker::acceptFrom(size_t index) {
       pauseAccepting(now_ms_ + kAcceptPauseMs);
       return;
     }
+    if (ls.check_access && !cfg_.listeners[ls.listener].access->allows(peer)) {
+      refuse(fd);
+      shm::onListenerDenied(stats_, ls.listener);
+      continue;
+    }
+    if (ls.check_rate && !steer::rateAllows(*load_.state(), client_limits_[ls.listener], peer,
+                                            steer::monotonicNs())) {
+      refuse(fd);
+      shm::onListenerLimited(stats_, ls.listener);
+      continue;
+    }
+    Session* s = newSession();
+    if (!holdClient(s, ls.listener, peer)) {
+      free_sessions_.push_back(s);
+      refuse(fd);
+      shm::onListenerLimited(stats_, ls.listener);
+      continue;
+    }
     ++active_;
     ++accepted_;
     shm::onAccept(stats_);
     shm::onListenerAccept(stats_, ls.listener);
     load_.accepted();
-    Session* s = newSession();
     s->start(net::UniqueFd(fd), peer, *listeners_[ls.listener], accepted_, now_ms_);
   }
   // Batch used up with the queue maybe non-empty: continue after other events.
+}
+
+void Worker::refuse(int fd) {
+  // A RST, as the kernel answers a SYN the steering program refused: the client learns at
+  // once, and no TIME_WAIT is left behind.
+  const linger reset{1, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  ::close(fd);
 }
 
 void Worker::acceptPending() {

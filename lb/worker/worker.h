@@ -12,6 +12,7 @@
 #include "net/unique_fd.h"
 #include "shm/backend_map.h"
 #include "shm/region.h"
+#include "steer/client_limits.h"
 #include "steer/slot_load.h"
 #include "tls/client_context.h"
 #include "tls/client_hello.h"
@@ -27,6 +28,11 @@ namespace weir::worker {
 struct ListenSocket {
   int fd = -1;
   uint32_t listener = 0;  // index into Config::listeners
+  // The worker enforces the listener's access list right after accept: the steering program,
+  // which refuses denied clients' SYNs in the kernel, is not loaded (or refused the list).
+  bool check_access = false;
+  // The worker enforces the listener's rate_per_client after accept (the program does not).
+  bool check_rate = false;
 };
 
 // Per-pool state a worker keeps: its balancer, the pool's backends in shm (health states and
@@ -66,7 +72,8 @@ public:
   // tls: the generation's OpenSSL contexts (built by the master), null if it has none.
   Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocket> sockets,
          steer::SlotLoad load, const shm::BackendMap& backends, shm::WorkerSlot& stats,
-         std::shared_ptr<const tls::Contexts> tls = nullptr);
+         std::shared_ptr<const tls::Contexts> tls = nullptr,
+         steer::ClientHolds* holds = nullptr);
   ~Worker();
 
   // Runs until SIGTERM/SIGINT (fast stop) or SIGQUIT once every connection has ended.
@@ -102,6 +109,11 @@ public:
 
 private:
   void setup();
+  // Closes a client connection the listener's access list refuses, with a RST.
+  static void refuse(int fd);
+  // max_connections_per_client: counts session s's client, unless it holds its limit already
+  // (then returns false and counts nothing).
+  bool holdClient(Session* s, uint32_t listener, const net::SockAddr& peer);
   void acceptFrom(size_t index);
   void acceptPending();
   void pauseAccepting(int64_t until_ms);
@@ -120,6 +132,10 @@ private:
   std::vector<Endpoint> listen_eps_;
   std::vector<bool> accept_pending_;
   steer::SlotLoad load_;
+  std::vector<weir_client_limit> client_limits_;  // per listener (rate_per_client)
+  // The connections this worker holds against max_connections_per_client (nullptr: no
+  // listener has one), which the master gives back if this worker dies.
+  steer::ClientHolds* holds_ = nullptr;
   const shm::BackendMap& backends_;
   shm::WorkerSlot& stats_;
 

@@ -1,10 +1,11 @@
 // libFuzzer target: the value parsers under lb/config, fed directly (the config target reaches
 // them only through TOML strings): durations, the send/expect escape decoder, IP:PORT and
-// CIDR prefixes.
+// CIDR prefixes, and rates ("20/s").
 //
 // Properties: a parsed duration prints back to itself; decoding never grows a string and a
 // decoding error is one printable line; an address or prefix prints as text that parses back
-// to it, and a prefix holds its own network address; a prefix error is one line.
+// to it, and a prefix holds its own network address; a prefix error is one line; a rate is
+// 1..kMaxRateCount per second or minute and prints back to exactly its text.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -71,6 +72,19 @@ void fuzzCidr(std::string_view text) {
         printed);
 }
 
+void fuzzRate(std::string_view text) {
+  auto rate = config::parseRate(text);
+  if (!rate) {
+    return;
+  }
+  check(rate->count >= 1 && rate->count <= config::kMaxRateCount, "a rate's count is 1..max",
+        text);
+  check(rate->period == config::Duration(1000) || rate->period == config::Duration(60000),
+        "a rate is per second or per minute", text);
+  const std::string printed = config::formatRate(*rate);
+  check(printed == text, "a rate is written one way only: it prints back to its text", text);
+}
+
 }  // namespace
 }  // namespace weir::fuzz
 
@@ -80,5 +94,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   weir::fuzz::fuzzEscapes(text);
   weir::fuzz::fuzzAddress(text);
   weir::fuzz::fuzzCidr(text);
+  weir::fuzz::fuzzRate(text);
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "http_client.h"
 #include "support/net_io.h"
 #include "support/proc_fs.h"
 #include "support/test_server.h"
@@ -51,20 +52,6 @@ std::optional<SysTime> waitForLog(const WeirProcess& weir, const std::string& ne
     return std::nullopt;
   }
   return logTime(*line);
-}
-
-// One HTTP/1.0 request through weir; returns the response ("" on failure).
-std::string httpGet(const SockAddr& addr) {
-  std::string err;
-  Fd fd = connectTcp(addr, seconds(2), &err);
-  if (!fd) {
-    return "";
-  }
-  if (writeAll(fd.get(), "GET / HTTP/1.0\r\nConnection: close\r\n\r\n", deadlineIn(seconds(2))) !=
-      IoStatus::Ok) {
-    return "";
-  }
-  return readAllUntilClosed(fd.get(), deadlineIn(seconds(2)));
 }
 
 // A backend that only counts the connections made to it (the checker's probes), with times.

@@ -134,6 +134,13 @@ TEST(WorkerCrash, AKilledWorkersConnectionsStopCountingAtOnce) {
   ASSERT_TRUE(weir.start(Readiness::Accepts));
   const std::vector<pid_t> workers = weir.waitForWorkers(2);
   ASSERT_EQ(workers.size(), 2u);
+  // The readiness check's connection holds one of the four until its worker closes it.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        const std::vector<size_t> held = connectionsPerProcess(weir.port(), workers);
+        return std::all_of(held.begin(), held.end(), [](size_t n) { return n == 0; });
+      },
+      seconds(5), milliseconds(10)));
 
   std::vector<Fd> held;
   ASSERT_TRUE(openEchoing(weir, 4, &held));

@@ -7,34 +7,14 @@
 #include <vector>
 
 #include "config/config.h"
+#include "edge_config.h"
 
 namespace weir::config {
 namespace {
 
+using namespace edge_config;
+
 using ::testing::ElementsAre;
-
-// A pool and a listener; tests append the rest of [listeners.edge]. Line 6 is the first
-// appended line.
-constexpr std::string_view kHead =
-    "[pools.web]\n"                                 // 1
-    "backends = [{ address = \"10.0.0.1:80\" }]\n"  // 2
-    "[listeners.edge]\n"                            // 3
-    "bind = \"127.0.0.1:8080\"\n"                   // 4
-    "pool = \"web\"\n";                             // 5
-
-Config parseRest(std::string_view rest) {
-  return parse(std::string(kHead) + std::string(rest), "weir.toml");
-}
-
-std::vector<std::string> errorsOf(std::string_view rest) {
-  try {
-    parseRest(rest);
-  } catch (const ConfigError& e) {
-    return e.messages();
-  }
-  ADD_FAILURE() << "no ConfigError for:\n" << rest;
-  return {};
-}
 
 TEST(PerformanceConfig, DeferAcceptIsOffUnlessAsked) {
   EXPECT_FALSE(parseRest("").listeners[0].defer_accept);

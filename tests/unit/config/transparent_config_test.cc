@@ -8,41 +8,21 @@
 #include <vector>
 
 #include "config/config.h"
+#include "edge_config.h"
 
 namespace weir::config {
 namespace {
+
+using namespace edge_config;
 
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-// A pool and a listener; tests append the rest of [listeners.edge] (or more tables). Line 6
-// is the first appended line.
-constexpr std::string_view kHead =
-    "[pools.web]\n"                                 // 1
-    "backends = [{ address = \"10.0.0.1:80\" }]\n"  // 2
-    "[listeners.edge]\n"                            // 3
-    "bind = \"127.0.0.1:8080\"\n"                   // 4
-    "pool = \"web\"\n";                             // 5
-
 // Appended to kHead to start [global] (line 6); line 7 is its first key.
 constexpr std::string_view kGlobal = "[global]\n";
 // Appended to kHead to start a second pool (lines 6, 7); line 8 is its first key.
 constexpr std::string_view kPool = "[pools.api]\nbackends = [{ address = \"10.0.0.2:80\" }]\n";
-
-Config parseRest(std::string_view rest) {
-  return parse(std::string(kHead) + std::string(rest), "weir.toml");
-}
-
-std::vector<std::string> errorsOf(std::string_view rest) {
-  try {
-    parse(std::string(kHead) + std::string(rest), "weir.toml");
-  } catch (const ConfigError& e) {
-    return e.messages();
-  }
-  ADD_FAILURE() << "no ConfigError for:\n" << rest;
-  return {};
-}
 
 std::string global(std::string_view lines) { return std::string(kGlobal) + std::string(lines); }
 std::string pool(std::string_view lines) { return std::string(kPool) + std::string(lines); }
