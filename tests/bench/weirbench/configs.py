@@ -320,9 +320,10 @@ backlog = 4096
 """ + (f'deny = ["{DENIED_SOURCE}/32"]\n' if deny else "")
 
 
-def weir(ports, backends, workers, error_log, tls=None, engine=None, acl=None):
+def weir(ports, backends, workers, error_log, tls=None, engine=None, acl=None, metrics=None):
     """weir's config. acl: None (no `acl` listener), "deny" (with its access list) or
-    "no-deny" (the listener without one)."""
+    "no-deny" (the listener without one). metrics: the port of its Prometheus endpoint on
+    127.0.0.1, or None for none."""
     services = ""
     for service in ("bulk", "http"):
         services += f"""
@@ -344,4 +345,5 @@ log_level = "warn"
 error_log = "{error_log}"
 max_connections = {MAX_CONNECTIONS}
 {f'event_engine = "{engine}"' if engine else ""}
+{f'metrics = "127.0.0.1:{metrics}"' if metrics else ""}
 {services}"""

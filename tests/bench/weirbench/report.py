@@ -62,9 +62,8 @@ WORKLOADS = {
                       ("p99_flood_ms", "p99 ms with flood ↓", "{:.2f}"),
                       ("cpu_ratio", "proxy CPU/req with flood / alone ↓", "{:.2f}"),
                       ("flood_per_s", "denied attempts/s", "{:.0f}"),
-                      ("rst_at_syn_pct", "refused at SYN %", "{:.1f}"),
-                      ("proxy_refused_pct", "refused after accept % (proxy's count)",
-                       "{:.1f}")]),
+                      ("rst_at_syn_pct", "RST to the SYN %", "{:.1f}"),
+                      ("proxy_refused_pct", "refused, proxy's own count %", "{:.1f}")]),
 }
 
 # Issue 10's targets for weir against nginx: (workload, metric, what, bound, higher is better).

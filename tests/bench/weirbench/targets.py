@@ -9,9 +9,11 @@ starts, watches for crashes, restarts and stops.
 
 import csv
 import os
+import re
 import socket
 import subprocess
 import time
+import urllib.request
 
 from . import configs, procfs
 from .processes import Process, free_ports
@@ -361,6 +363,9 @@ class Weir(Target):
         self.name = name  # "weir-baseline" for the --baseline binary
         self.engine = engine  # global.event_engine; None: weir's default
         super().__init__(out_dir, pid_file, backends, workers, acl)
+        # With the acl service, the metrics endpoint too: its weir_listener_denied_total is
+        # weir's own count of the connections its access list refused.
+        self.metrics_port = free_ports(1)[0] if self.acl else None
         # "deny" while this binary takes the `deny` key; "no-deny" once `weir -t` said it does
         # not know it (a weir built before access lists): the listener is kept without it.
         self._acl_mode = "deny" if self.acl else None
@@ -370,7 +375,7 @@ class Weir(Target):
         with open(conf, "w") as f:
             f.write(configs.weir(self.ports, self.backend_ports, self.workers,
                                  os.path.join(self.dir, "error.log"), self.tls, self.engine,
-                                 self._acl_mode))
+                                 self._acl_mode, self.metrics_port))
 
     def argv(self):
         conf = os.path.join(self.dir, "weir.toml")
@@ -400,6 +405,21 @@ class Weir(Target):
 
     def acl_problem(self):
         return self._acl_problem or None
+
+    def denied_count(self):
+        """weir_listener_denied_total of the `acl` listener from weir's metrics endpoint, or
+        None if it has none (a weir built before access lists)."""
+        if not self.metrics_port or not self.running():
+            return None
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                        timeout=5) as r:
+                text = r.read().decode(errors="replace")
+        except OSError:
+            return None
+        m = re.search(r'^weir_listener_denied_total\{[^}]*listener="acl"[^}]*\} (\d+)', text,
+                      re.M)
+        return int(m.group(1)) if m else None
 
     def log_files(self):
         return [os.path.join(self.dir, "error.log")]
