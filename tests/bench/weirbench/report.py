@@ -237,10 +237,14 @@ def flood_lines(records, targets):
         attempts = statistics.median(c["attempts"] for c in runs)
         for c in runs:
             c.setdefault("reset", 0)
+        cpu = [100 * c["cpu_seconds"] / c["seconds"] for c in runs
+               if c.get("cpu_seconds") is not None and c["seconds"] > 0]
         lines.append(f"- {t}: {attempts:.0f} attempts per run; refused at SYN "
                      f"{pct('refused'):.1f}%, accepted and reset by the flood "
                      f"{pct('established'):.1f}%, accepted and reset by the proxy first "
-                     f"{pct('reset'):.1f}%, no answer within 1 s {pct('timed_out'):.1f}%")
+                     f"{pct('reset'):.1f}%, no answer within 1 s {pct('timed_out'):.1f}%"
+                     + (f"; the flood process took {statistics.median(cpu):.0f}% of a CPU"
+                        if cpu else ""))
     if lines:
         lines = ["What became of the flood's attempts (median over rounds):", ""] + lines + [""]
     return lines
