@@ -9,8 +9,14 @@
  *
  * Only slots whose bit is set in state.live are chosen: while a slot's worker is dead (or
  * waiting to be respawned) its socket keeps what was already queued there, for the next
- * worker, but gets nothing new. */
+ * worker, but gets nothing new.
+ *
+ * Before any of that, a group with an access list (acls[group]) refuses the packets of
+ * clients the list denies: SK_DROP makes the kernel's listener lookup find no socket, so it
+ * answers the SYN with a RST and no worker ever sees the connection. */
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "steer.h"
@@ -31,7 +37,79 @@ struct {
   __type(value, __u32);
 } groups SEC(".maps");
 
+/* The access list of each group (see steer.h): user space builds a whole new trie and swaps
+ * it in with one update of acls[group], so a reload never leaves a group half-listed. */
+struct weir_acl_trie {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, WEIR_ACL_MAX_PREFIXES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  /* Sizes, not types: clang leaves a struct that only this nested definition names as a
+   * forward declaration in the BTF, which libbpf cannot size. */
+  __uint(key_size, sizeof(struct weir_acl_key));
+  __uint(value_size, sizeof(__u32));
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+  __uint(max_entries, WEIR_MAX_GROUPS);
+  __type(key, __u32);
+  __array(values, struct weir_acl_trie);
+} acls SEC(".maps");
+
+/* SYNs refused per group, per CPU (a flood of them must not contend on one counter). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, WEIR_MAX_GROUPS);
+  __type(key, __u32);
+  __type(value, __u64);
+} denied SEC(".maps");
+
 struct weir_steer_state state = {};
+
+/* Whether group's access list refuses the packet's source address. A group without a list
+ * refuses nothing; with one, a packet whose address cannot be read is refused too. */
+static __always_inline int refused(struct sk_reuseport_md *ctx, __u32 group) {
+  void *trie = bpf_map_lookup_elem(&acls, &group);
+  if (!trie) {
+    return 0;
+  }
+  struct weir_acl_key key = {};
+  int err;
+  if (ctx->eth_protocol == bpf_htons(ETH_P_IP)) {
+    key.prefixlen = 8 + 32;
+    key.family = 4;
+    err = bpf_skb_load_bytes_relative(ctx, 12, key.addr, 4, BPF_HDR_START_NET);
+  } else if (ctx->eth_protocol == bpf_htons(ETH_P_IPV6)) {
+    key.prefixlen = 8 + 128;
+    key.family = 6;
+    err = bpf_skb_load_bytes_relative(ctx, 8, key.addr, 16, BPF_HDR_START_NET);
+  } else {
+    return 1;
+  }
+  if (err != 0) {
+    return 1;
+  }
+  __u32 *action = bpf_map_lookup_elem(trie, &key);
+  return !action || *action != WEIR_ACL_ALLOW;
+}
+
+/* Whether the packet is a SYN. Read from the network header on: the skb's data starts at the
+ * TCP header when the kernel's own lookup runs the program, but at the IP header when a TPROXY
+ * rule does (transparent listeners). IPv6 extension headers are not followed (a SYN with
+ * them is steered, just not counted). */
+static __always_inline int isSyn(struct sk_reuseport_md *ctx) {
+  __u32 offset = 40; /* IPv6: the fixed header */
+  if (ctx->eth_protocol == bpf_htons(ETH_P_IP)) {
+    __u8 version_ihl = 0;
+    if (bpf_skb_load_bytes_relative(ctx, 0, &version_ihl, 1, BPF_HDR_START_NET) != 0) {
+      return 0;
+    }
+    offset = (__u32)(version_ihl & 0x0f) * 4;
+  }
+  __u8 flags = 0;
+  return bpf_skb_load_bytes_relative(ctx, offset + 13, &flags, 1, BPF_HDR_START_NET) == 0 &&
+         (flags & 0x12) == 0x02;
+}
 
 static __always_inline __u64 slotsBelow(__u32 n) {
   return n >= WEIR_MAX_WORKERS ? ~0ULL : (1ULL << n) - 1;
@@ -120,6 +198,25 @@ static __always_inline __u32 hashedLive(__u32 n, __u64 live, __u32 hash) {
 
 SEC("sk_reuseport")
 int weir_steer(struct sk_reuseport_md *ctx) {
+  /* ctx->sk is the group member the lookup found (kernel >= 5.14); any member's cookie maps
+   * to the group. */
+  __u32 *group = 0;
+  struct bpf_sock *sk = ctx->sk;
+  if (sk) {
+    __u64 cookie = bpf_get_socket_cookie(sk);
+    group = bpf_map_lookup_elem(&groups, &cookie);
+  }
+  if (group && *group < WEIR_MAX_GROUPS && refused(ctx, *group)) {
+    /* Every packet of a refused client is dropped (a syncookie ACK would open a connection
+     * too); only SYNs are counted, one per attempt. */
+    if (isSyn(ctx)) {
+      __u64 *count = bpf_map_lookup_elem(&denied, group);
+      if (count) {
+        *count += 1;
+      }
+    }
+    return SK_DROP;
+  }
   __u32 n = state.nworkers;
   __u32 mode = state.mode;
   if (n == 0 || n > WEIR_MAX_WORKERS) {
@@ -134,26 +231,15 @@ int weir_steer(struct sk_reuseport_md *ctx) {
     __sync_fetch_and_add(&state.misses, 1);
     return SK_PASS;
   }
-  /* ctx->sk is the group member the lookup found (kernel >= 5.14); any member's cookie maps
-   * to the group. */
-  struct bpf_sock *sk = ctx->sk;
-  if (!sk) {
-    __sync_fetch_and_add(&state.misses, 1);
-    return SK_PASS;
-  }
-  __u64 cookie = bpf_get_socket_cookie(sk);
-  __u32 *group = bpf_map_lookup_elem(&groups, &cookie);
   if (!group || *group >= WEIR_MAX_GROUPS) {
     __sync_fetch_and_add(&state.misses, 1);
     return SK_PASS;
   }
   /* Only a SYN starts a connection the worker will accept. Other packets reach the listener
    * too (a syncookie ACK, strays of closed connections): they are steered the same way but
-   * not counted, or the count would drift up. The TCP header starts at offset 0. In hash mode
-   * nobody counts (the workers do not take SYNs off). */
-  __u8 flags = 0;
-  int counted = mode != WEIR_STEER_HASH && bpf_skb_load_bytes(ctx, 13, &flags, 1) == 0 &&
-                (flags & 0x12) == 0x02;
+   * not counted, or the count would drift up. In hash mode nobody counts (the workers do not
+   * take SYNs off). */
+  int counted = mode != WEIR_STEER_HASH && isSyn(ctx);
   __u32 slot;
   if (mode == WEIR_STEER_HASH) {
     slot = hashedLive(n, live, ctx->hash);

@@ -10,6 +10,21 @@
  * (at most 4 hold connections) plus those of a second master during a binary upgrade. */
 #define WEIR_LANES 8
 
+/* Access lists (listeners.NAME.allow / deny): one LPM trie per group, whose key is the
+ * address family (4 or 6) followed by the address, so that IPv4 and IPv6 prefixes never match
+ * each other's clients. prefixlen counts the family byte: IPv4 a.b.c.d/n is 8 + n bits, IPv6
+ * /n is 8 + n. The entry of prefixlen 0 holds the list's default; the value is the action. */
+#define WEIR_ACL_MAX_PREFIXES (1 << 20) /* per listener: allow, deny and both files together */
+#define WEIR_ACL_DENY 0
+#define WEIR_ACL_ALLOW 1
+
+struct weir_acl_key {
+  __u32 prefixlen;
+  __u8 family; /* 4 or 6 */
+  __u8 addr[16]; /* network order; IPv4 uses the first 4 bytes, the rest stays 0 */
+  __u8 pad[3];   /* always 0 */
+};
+
 enum weir_steer_mode {
   WEIR_STEER_LEAST_LOADED = 0,
   WEIR_STEER_ROUND_ROBIN = 1,

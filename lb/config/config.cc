@@ -191,7 +191,13 @@ Config parse(std::string_view text, const std::string& path, uint32_t euid) {
 
 Config load(const std::string& path) { return load(path, static_cast<uint32_t>(::geteuid())); }
 
-Config load(const std::string& path, uint32_t euid) { return parse(readFile(path), path, euid); }
+Config load(const std::string& path, uint32_t euid) {
+  Config cfg = parse(readFile(path), path, euid);
+  if (std::vector<std::string> problems = detail::readAccessFiles(cfg); !problems.empty()) {
+    throw ConfigError(std::move(problems));
+  }
+  return cfg;
+}
 
 std::string controlSocketOf(const std::string& path) {
   const toml::table root = parseToml(readFile(path), path);

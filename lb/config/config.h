@@ -3,12 +3,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "net/access_list.h"
 #include "net/address.h"
 #include "net/cidr.h"
 
@@ -244,7 +246,20 @@ struct Listener {
   // The master announces each bind address as a host route in global.announce_table while
   // the workers serve and the pool has a backend that can take connections (see Global).
   bool announce = false;
+  // Who may connect (see net::AccessList): the prefixes of `allow` and `deny` as written,
+  // allow_file / deny_file (one prefix per line), and the list all four make. parse() builds
+  // `access` from the arrays alone, load() again with the files' prefixes; nullptr when the
+  // listener has no list (everyone may connect).
+  std::vector<net::Cidr> allow;
+  std::vector<net::Cidr> deny;
+  std::optional<FileRef> allow_file;
+  std::optional<FileRef> deny_file;
+  std::shared_ptr<const net::AccessList> access;
 };
+
+// Prefixes one listener's access list may hold, files included (the kernel's trie is sized
+// for it: bpf/steer.h WEIR_ACL_MAX_PREFIXES).
+inline constexpr size_t kMaxAccessPrefixes = size_t{1} << 20;
 
 // An immutable, validated configuration. Nothing downstream of lb/config touches TOML.
 struct Config {

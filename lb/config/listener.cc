@@ -199,7 +199,8 @@ Listener readListener(const Section& section, const std::string& name, const Poo
                       std::vector<BindSite>& binds) {
   section.checkKeys({"bind", "pool", "backlog", "mode", "client_hello_timeout", "sni", "tls",
                      "transparent", "accept_proxy_protocol", "trusted",
-                     "proxy_protocol_timeout", "defer_accept", "announce"});
+                     "proxy_protocol_timeout", "defer_accept", "announce", "allow", "deny",
+                     "allow_file", "deny_file"});
   Listener listener;
   listener.name = name;
   readBinds(section, listener, binds);
@@ -234,6 +235,7 @@ Listener readListener(const Section& section, const std::string& name, const Poo
   }
   readProxyProtocol(section, listener);
   readAnnounce(section, listener);
+  readAccess(section, listener);
   return listener;
 }
 

@@ -71,6 +71,23 @@ struct PoolNames {
 Listener readListener(const Section& section, const std::string& name, const PoolNames& pools,
                       std::vector<BindSite>& binds);
 
+// Reads the array of addresses or prefixes at `key` (such as trusted, allow, deny) into `out`,
+// leaving out (and recording) each wrong or repeated element; `nodes`, if given, gets the
+// element each prefix of `out` came from. Returns false if the value is not an array (the
+// problem is recorded at it); true when the key is absent.
+bool readPrefixArray(const Section& section, std::string_view key, std::vector<net::Cidr>& out,
+                     std::vector<const toml::node*>* nodes = nullptr);
+
+// Reads allow, deny, allow_file and deny_file of [listeners.NAME] into `listener`, and builds
+// listener.access from allow and deny (the files are read by load, see readAccessFiles). A
+// prefix both allowed and denied is recorded at the deny element.
+void readAccess(const Section& section, Listener& listener);
+
+// Reads every allow_file / deny_file `cfg` names and rebuilds those listeners' access lists
+// with the files' prefixes. Returns one message per problem ("FILE:LINE:COL: key: LIST:LINE:
+// COL: what"); the lists are only meaningful if there are none.
+std::vector<std::string> readAccessFiles(Config& cfg);
+
 // Reads accept_proxy_protocol, trusted and proxy_protocol_timeout of [listeners.NAME] into
 // `listener`. Accepting needs a non-empty trusted; trusted and the timeout are errors without
 // it (they would do nothing); a wrong or repeated prefix is recorded and left out.

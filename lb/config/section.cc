@@ -1,5 +1,9 @@
 #include "config/section.h"
 
+#include <algorithm>
+
+#include "config/readers.h"
+
 namespace weir::config::detail {
 namespace {
 
@@ -172,6 +176,28 @@ std::optional<net::SockAddr> readAddress(const toml::node& value, const std::str
     return std::nullopt;
   }
   return addr;
+}
+
+std::optional<FileRef> readFilePath(const Section& section, std::string_view key) {
+  auto text = section.string(key, "a file path");
+  if (!text) {
+    return std::nullopt;
+  }
+  const toml::node& node = *section.get(key);
+  if (text->empty()) {
+    section.problem(node, key, "expected a file path, got \"\"");
+    return std::nullopt;
+  }
+  // Paths end up in one-line messages (and a NUL would cut them short for open()).
+  if (std::any_of(text->begin(), text->end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u == 0x7f;
+      })) {
+    section.problem(node, key, quote(*text) + ": a file path cannot hold control characters");
+    return std::nullopt;
+  }
+  return FileRef{resolvePath(section.diag().file(), *text),
+                 section.diag().where(node.source().begin, section.pathOf(key))};
 }
 
 }  // namespace weir::config::detail

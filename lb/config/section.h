@@ -62,4 +62,9 @@ private:
 std::optional<net::SockAddr> readAddress(const toml::node& value, const std::string& path,
                                          Diagnostics& diag);
 
+// A file path value (non-empty, no control characters), resolved against the config file's
+// directory (resolvePath) and never opened, with where the config wrote it; nullopt if
+// absent or wrong (the problem recorded).
+std::optional<FileRef> readFilePath(const Section& section, std::string_view key);
+
 }  // namespace weir::config::detail

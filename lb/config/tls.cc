@@ -13,28 +13,6 @@ constexpr Duration kMinTicketRotation{60000};  // 1m
 
 constexpr std::string_view kCertKeyExample = "{ cert = \"a.pem\", key = \"a.key\" }";
 
-std::optional<FileRef> readFile(const Section& section, std::string_view key) {
-  auto text = section.string(key, "a file path");
-  if (!text) {
-    return std::nullopt;
-  }
-  const toml::node& node = *section.get(key);
-  if (text->empty()) {
-    section.problem(node, key, "expected a file path, got \"\"");
-    return std::nullopt;
-  }
-  // Paths end up in one-line messages (and a NUL would cut them short for open()).
-  if (std::any_of(text->begin(), text->end(), [](char c) {
-        auto u = static_cast<unsigned char>(c);
-        return u < 0x20 || u == 0x7f;
-      })) {
-    section.problem(node, key, quote(*text) + ": a file path cannot hold control characters");
-    return std::nullopt;
-  }
-  return FileRef{resolvePath(section.diag().file(), *text),
-                 section.diag().where(node.source().begin, section.pathOf(key))};
-}
-
 std::optional<CertKey> readCertKey(const toml::node& node, const std::string& path,
                                    Diagnostics& diag) {
   auto* table = node.as_table();
@@ -51,8 +29,8 @@ std::optional<CertKey> readCertKey(const toml::node& node, const std::string& pa
       section.missing(key);
     }
   }
-  auto cert = readFile(section, "cert");
-  auto key = readFile(section, "key");
+  auto cert = readFilePath(section, "cert");
+  auto key = readFilePath(section, "key");
   if (!cert || !key) {
     return std::nullopt;
   }
@@ -234,7 +212,7 @@ UpstreamTls readUpstreamTls(const Section& section) {
   if (auto verify = section.boolean("verify")) {
     tls.verify = *verify;
   }
-  if (auto ca = readFile(section, "ca")) {
+  if (auto ca = readFilePath(section, "ca")) {
     if (!tls.verify) {
       section.problem(*section.get("ca"), "ca",
                       "only used with verify = true (verify = false trusts any certificate)");

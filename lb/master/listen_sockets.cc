@@ -126,16 +126,50 @@ void ListenSockets::adopt(const std::string& spec) {
 
 void ListenSockets::attach(ListenGroup& g) {
   g.attached = true;  // attempted: a group whose attach failed stays on the kernel's hash
-  auto id = steering_.attachGroup(rawFds(g), g.known_id ? std::optional(g.steer_id)
-                                                       : std::nullopt);
+  const std::optional<uint32_t> known = g.known_id ? std::optional(g.steer_id) : std::nullopt;
+  const net::AccessList* access = g.access.get();
+  auto id = steering_.attachGroup(rawFds(g), known, access);
+  if (!id && access != nullptr && steering_.active()) {
+    // The kernel refused the list (memory): steer without it; the workers enforce it.
+    spdlog::warn("access list for {} not loaded into the kernel: {}", g.addr.toString(),
+                 id.error().message());
+    access = nullptr;
+    id = steering_.attachGroup(rawFds(g), known, nullptr);
+  }
   if (!id) {
     g.known_id = false;
+    g.access_in_kernel = false;
     spdlog::warn("steering off for {}: {}; the kernel's reuseport hash spreads its "
                  "connections", g.addr.toString(), id.error().message());
     return;
   }
   g.steer_id = *id;
   g.known_id = steering_.active();
+  g.access_in_kernel = g.known_id && access != nullptr;
+}
+
+void ListenSockets::applyAccess(ListenGroup& g, const config::Listener& listener) {
+  const bool same = g.access != nullptr && listener.access != nullptr &&
+                    *g.access == *listener.access;
+  g.access = listener.access;
+  if (same && g.access_in_kernel) {
+    return;  // a reload that left the list alone: no need to build a million-entry trie again
+  }
+  if (!g.attached) {
+    return;  // attach() installs it with the program
+  }
+  if (!g.known_id) {
+    g.access_in_kernel = false;
+    return;
+  }
+  auto set = steering_.setAccess(g.steer_id, g.access.get());
+  if (!set) {
+    // Not the old list either: the workers enforce the new one, and only they.
+    spdlog::warn("access list for {} not loaded into the kernel: {}", g.addr.toString(),
+                 set.error().message());
+    (void)steering_.setAccess(g.steer_id, nullptr);
+  }
+  g.access_in_kernel = set && g.access != nullptr;
 }
 
 void ListenSockets::open(const config::Config& cfg, unsigned n) {
@@ -197,6 +231,7 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
         }
       }
       g->transparent = listener.transparent;
+      applyAccess(*g, listener);
       if (g->defer_accept != listener.defer_accept) {
         // Sockets opened above have the new setting already; setting it again is harmless.
         const int seconds = listener.defer_accept ? kDeferAcceptSeconds : 0;
@@ -233,6 +268,27 @@ void ListenSockets::open(const config::Config& cfg, unsigned n) {
       }
     }
   }
+  for (const auto& listener : cfg.listeners) {
+    if (listener.access) {
+      logAccess(listener);
+    }
+  }
+}
+
+void ListenSockets::logAccess(const config::Listener& listener) const {
+  const net::AccessList& access = *listener.access;
+  bool in_kernel = true;
+  for (const auto& addr : listener.binds) {
+    for (const auto& g : groups_) {
+      in_kernel = in_kernel && (!(g.addr == addr) || g.access_in_kernel);
+    }
+  }
+  spdlog::info("listeners.{}: access list of {} allowed and {} denied prefixes (any other "
+               "client {}) enforced {}", listener.name, access.allowCount(), access.denyCount(),
+               access.defaultAllow() ? "allowed" : "refused",
+               in_kernel ? "in the kernel: the steering program refuses the SYN"
+               : steering_.active() ? "by the workers after accept: the kernel refused the list"
+                                    : "by the workers after accept: BPF steering is not loaded");
 }
 
 size_t ListenSockets::retire(const config::Config* cfg) {
@@ -314,8 +370,9 @@ std::vector<worker::ListenSocket> ListenSockets::socketsFor(const config::Config
       if (std::find(binds.begin(), binds.end(), g.addr) == binds.end()) {
         continue;
       }
+      const bool check = cfg.listeners[li].access != nullptr && !g.access_in_kernel;
       for (size_t s = index; s < g.slots.size(); s += n) {
-        out.push_back({g.slots[s].get(), li});
+        out.push_back({g.slots[s].get(), li, check});
       }
     }
   }

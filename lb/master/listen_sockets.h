@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ struct ListenGroup {
   bool retiring = false;             // no longer configured: SYN filter on, closed when quiet
   bool transparent = false;          // IP_TRANSPARENT on every socket (listeners.NAME.transparent)
   bool defer_accept = false;         // TCP_DEFER_ACCEPT on every socket (listeners.NAME.defer_accept)
+  // The access list of the listener that binds the address (nullptr: none), and whether the
+  // steering program enforces it; where it does not, the workers do, after accept.
+  std::shared_ptr<const net::AccessList> access;
+  bool access_in_kernel = false;
 };
 
 // Every listening socket of the service, owned by the master for the life of the address.
@@ -84,6 +89,10 @@ public:
 private:
   ListenGroup* find(const net::SockAddr& addr);
   void attach(ListenGroup& g);
+  // Hands group g its listener's access list (already attached groups: swapped in place).
+  void applyAccess(ListenGroup& g, const config::Listener& listener);
+  // Says where `listener`'s access list is enforced (the kernel or the workers).
+  void logAccess(const config::Listener& listener) const;
 
   steer::Steering& steering_;
   std::vector<ListenGroup> groups_;

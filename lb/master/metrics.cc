@@ -249,6 +249,9 @@ void listenerMetrics(Writer& w, const View& view) {
        &ListenerView::bytes_in},
       {"weir_listener_sent_bytes_total", "counter", "Bytes sent to the clients.",
        &ListenerView::bytes_out},
+      {"weir_listener_denied_total", "counter",
+       "Connection attempts the listener's access list refused (in the kernel, or by the "
+       "workers where the steering program is not loaded).", &ListenerView::denied},
   };
   w.family("weir_listener_active_connections", "gauge",
            "Client connections open on the listener (newest generation).");

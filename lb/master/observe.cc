@@ -1,6 +1,8 @@
 // The metrics listener (global.metrics): Prometheus text on /metrics, the View as JSON on
 // /status.json and the status page on /. Served by the master from its own records and the
 // shared regions (master/view.h); workers never answer these.
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "master/metrics.h"
@@ -40,7 +42,23 @@ View Supervisor::view() const {
   View v = gatherView(*gens_, *steering_, counters_, worker::monotonicMs());
   for (ListenerView& lv : v.listeners) {
     for (const config::Listener& l : cfg_->listeners) {
-      if (l.name != lv.name || !l.announce) {
+      if (l.name != lv.name) {
+        continue;
+      }
+      bool in_kernel = true;
+      for (const ListenGroup& g : sockets_->groups()) {
+        if (std::find(l.binds.begin(), l.binds.end(), g.addr) == l.binds.end()) {
+          continue;
+        }
+        in_kernel = in_kernel && g.access_in_kernel;
+        if (g.known_id) {
+          lv.denied += steering_->denied(g.steer_id);
+        }
+      }
+      if (l.access) {
+        lv.access = in_kernel ? "kernel" : "workers";
+      }
+      if (!l.announce) {
         continue;
       }
       lv.announce = true;

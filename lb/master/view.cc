@@ -105,6 +105,7 @@ void addListenerTraffic(ListenerView& lv, const Generation& gen, size_t l) {
     lv.active += std::clamp<int64_t>(t.active.load(std::memory_order_relaxed), 0, kMaxActive);
     lv.bytes_in += load(t.bytes_in);
     lv.bytes_out += load(t.bytes_out);
+    lv.denied += load(t.denied);
   }
 }
 
@@ -278,6 +279,8 @@ void writeListener(std::string& out, const ListenerView& l) {
   field(out, "active", l.active);
   field(out, "bytes_in", l.bytes_in);
   field(out, "bytes_out", l.bytes_out);
+  field(out, "access", l.access);
+  field(out, "denied", l.denied);
   field(out, "announce", l.announce);
   field(out, "announced", l.announced);
   out += '}';

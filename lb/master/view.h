@@ -76,6 +76,11 @@ struct ListenerView {
   int64_t active = 0;
   uint64_t bytes_in = 0;   // received from clients
   uint64_t bytes_out = 0;  // sent to clients
+  // Connection attempts the access list refused: SYNs the steering program dropped since the
+  // address was opened, plus, where the workers enforce the list, those they closed after
+  // accept (newest generation). `access`: "kernel", "workers", or "" without a list.
+  uint64_t denied = 0;
+  std::string access;
   // listeners.NAME.announce, and whether the master holds a route to every bind address now
   // (docs/scale-out.md).
   bool announce = false;

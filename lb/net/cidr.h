@@ -36,6 +36,8 @@ public:
 
   int family() const { return family_; }
   unsigned prefixLength() const { return prefix_; }
+  // The network's address, network order; IPv4 uses the first 4 bytes (the rest are 0).
+  const std::array<uint8_t, 16>& bytes() const { return bytes_; }
   // Whether `addr`'s IP lies inside this prefix (port ignored; families must match, except
   // that an IPv4-mapped IPv6 address "::ffff:a.b.c.d" matches an IPv4 prefix). A default-
   // constructed Cidr contains nothing.

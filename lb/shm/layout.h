@@ -27,7 +27,7 @@
 namespace weir::shm {
 
 inline constexpr uint64_t kMagic = 0x324d485352494557;  // "WEIRSHM2" read as little-endian
-inline constexpr uint32_t kVersion = 5;
+inline constexpr uint32_t kVersion = 6;
 inline constexpr size_t kPoolKeyLen = 64;     // config::kMaxPoolName + NUL
 inline constexpr size_t kAddressKeyLen = 48;  // "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
 inline constexpr size_t kErrorWords = 16;     // last error text: 127 bytes + NUL, as 8-byte words
@@ -120,6 +120,9 @@ struct ListenerTraffic {
   std::atomic<int64_t> active;      // of which still open
   std::atomic<uint64_t> bytes_in;   // bytes received from clients
   std::atomic<uint64_t> bytes_out;  // bytes sent to clients
+  // Clients the access list refused after accept (where the steering program does not refuse
+  // them in the kernel; those are counted in its map).
+  std::atomic<uint64_t> denied;
 };
 
 struct alignas(64) WorkerSlot {
@@ -142,8 +145,8 @@ struct alignas(64) WorkerSlot {
 };
 
 static_assert(sizeof(Header) == 64);
-static_assert(sizeof(WorkerSlot) == 128 + 192 + kMaxListenerSlots * 32);
-static_assert(sizeof(ListenerTraffic) == 32);
+static_assert(sizeof(WorkerSlot) == 128 + 192 + kMaxListenerSlots * 40);
+static_assert(sizeof(ListenerTraffic) == 40);
 static_assert(sizeof(BackendSlot) % 64 == 0);
 static_assert(sizeof(Traffic) == 40);
 

@@ -48,6 +48,12 @@ inline void onListenerClosed(WorkerSlot& w, size_t l, size_t reason, uint64_t fr
     w.listeners[l].bytes_out.fetch_add(to_client, std::memory_order_relaxed);
   }
 }
+// The worker: a client of listener `l` refused by its access list right after accept.
+inline void onListenerDenied(WorkerSlot& w, size_t l) {
+  if (l < kMaxListenerSlots) {
+    w.listeners[l].denied.fetch_add(1, std::memory_order_relaxed);
+  }
+}
 // The worker: a client closed because every eligible backend was at max_connections.
 inline void onRejectedFull(WorkerSlot& w) {
   w.rejected_full.fetch_add(1, std::memory_order_relaxed);

@@ -30,6 +30,8 @@ static_assert(offsetof(weir_steer_state, steered) == 40 + 8 * WEIR_LANES);
 static_assert(offsetof(weir_steer_state, active) == 40 + 8 * WEIR_LANES + 8 * WEIR_MAX_WORKERS);
 static_assert(sizeof(weir_steer_state) ==
               40 + 8 * WEIR_LANES + 8 * WEIR_MAX_WORKERS * (1 + WEIR_LANES));
+static_assert(WEIR_ACL_MAX_PREFIXES == config::kMaxAccessPrefixes);
+static_assert(sizeof(weir_acl_key) == 24);
 static_assert(std::atomic_ref<__s64>::is_always_lock_free);
 static_assert(std::atomic_ref<__u64>::is_always_lock_free);
 
@@ -281,8 +283,74 @@ util::Result<util::Ok> Steering::fill(uint32_t id, size_t first_slot,
   return util::Ok{};
 }
 
+util::Result<util::Ok> Steering::setAccess(uint32_t id, const net::AccessList* access) {
+  if (skel_ == nullptr) {
+    return util::SysError{ENOTSUP, "BPF steering is not loaded"};
+  }
+  if (id >= WEIR_MAX_GROUPS) {
+    return util::SysError{EINVAL, "steering group id " + std::to_string(id) + " out of range"};
+  }
+  const int outer = bpf_map__fd(skel_->maps.acls);
+  if (access == nullptr) {
+    if (bpf_map_delete_elem(outer, &id) != 0 && errno != ENOENT) {
+      return util::lastError("remove the access list of steering group " + std::to_string(id));
+    }
+    return util::Ok{};
+  }
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+  net::UniqueFd trie(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "weir_acl", sizeof(weir_acl_key),
+                                    sizeof(__u32), WEIR_ACL_MAX_PREFIXES, &opts));
+  if (!trie) {
+    return util::lastError("create an access list trie");
+  }
+  auto put = [&](const net::AccessList::Key& k, __u32 action) {
+    weir_acl_key key{};
+    key.prefixlen = k.bits;
+    key.family = k.bytes[0];
+    std::memcpy(key.addr, &k.bytes[1], sizeof(key.addr));
+    return bpf_map_update_elem(trie.get(), &key, &action, BPF_ANY);
+  };
+  // The default first: the entry of length 0 covers every address of both families.
+  if (put(net::AccessList::Key{}, access->defaultAllow() ? WEIR_ACL_ALLOW : WEIR_ACL_DENY) != 0) {
+    return util::lastError("fill an access list trie");
+  }
+  for (const auto& rule : access->rules()) {
+    if (put(net::AccessList::keyOf(rule.prefix), rule.allow ? WEIR_ACL_ALLOW : WEIR_ACL_DENY) !=
+        0) {
+      return util::lastError("fill an access list trie with " + rule.prefix.toString());
+    }
+  }
+  // The swap: from this update on, the program looks clients up in the new trie. The map
+  // holds its own reference, so ours can go.
+  const int inner = trie.get();
+  if (bpf_map_update_elem(outer, &id, &inner, BPF_ANY) != 0) {
+    return util::lastError("install the access list of steering group " + std::to_string(id));
+  }
+  return util::Ok{};
+}
+
+uint64_t Steering::denied(uint32_t id) const {
+  if (skel_ == nullptr || id >= WEIR_MAX_GROUPS) {
+    return 0;
+  }
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) {
+    return 0;
+  }
+  std::vector<__u64> per_cpu(static_cast<size_t>(ncpus));
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.denied), &id, per_cpu.data()) != 0) {
+    return 0;
+  }
+  uint64_t total = 0;
+  for (__u64 v : per_cpu) {
+    total += v;
+  }
+  return total;
+}
+
 util::Result<uint32_t> Steering::attachGroup(const std::vector<int>& fds,
-                                             std::optional<uint32_t> id) {
+                                             std::optional<uint32_t> id,
+                                             const net::AccessList* access) {
   if (fds.empty()) {
     return uint32_t{0};
   }
@@ -306,6 +374,16 @@ util::Result<uint32_t> Steering::attachGroup(const std::vector<int>& fds,
   if (auto filled = fill(*id, 0, fds); !filled) {
     return filled.error();
   }
+  // A fresh id starts counting refusals from zero; an inherited group keeps its list until
+  // this one is in (the program attached below reads this master's map).
+  {
+    const int ncpus = std::max(libbpf_num_possible_cpus(), 1);
+    std::vector<__u64> zeros(static_cast<size_t>(ncpus), 0);
+    (void)bpf_map_update_elem(bpf_map__fd(skel_->maps.denied), &*id, zeros.data(), BPF_ANY);
+  }
+  if (auto set = setAccess(*id, access); !set) {
+    return set.error();
+  }
   // Attach last: from here on the program decides, and every slot is already in the map. On
   // a group that already has a program (an inherited one), this replaces it atomically.
   int prog_fd = bpf_program__fd(skel_->progs.weir_steer);
@@ -328,6 +406,7 @@ void Steering::releaseGroup(uint32_t id, const std::vector<int>& fds) {
   if (skel_ == nullptr || id >= WEIR_MAX_GROUPS) {
     return;
   }
+  (void)setAccess(id, nullptr);
   int groups_fd = bpf_map__fd(skel_->maps.groups);
   for (int fd : fds) {
     __u64 cookie = 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "net/access_list.h"
 #include "net/unique_fd.h"
 #include "util/result.h"
 
@@ -58,13 +59,24 @@ public:
   // group's id (`id` if given: a group inherited from an old master with that id; else a
   // free id).
   // Without BPF returns 0 and does nothing. Fails with the failing step's errno.
+  // `access`, when given, becomes the group's access list before the program is attached
+  // (see setAccess); a list that cannot be loaded fails the attach.
   util::Result<uint32_t> attachGroup(const std::vector<int>& fds,
-                                     std::optional<uint32_t> id = std::nullopt);
+                                     std::optional<uint32_t> id = std::nullopt,
+                                     const net::AccessList* access = nullptr);
   // Adds the sockets of slots first_slot.. of group `id` (already attached) to the maps.
   util::Result<util::Ok> addSlots(uint32_t id, size_t first_slot, const std::vector<int>& fds);
   // Forgets group `id` before its sockets are closed (the kernel drops a closed socket from
   // the socket array by itself; the cookie entries are ours to delete). Frees the id.
   void releaseGroup(uint32_t id, const std::vector<int>& fds);
+
+  // Gives group `id` the access list `access` (nullptr: none, everyone may connect). The
+  // list is built in a trie of its own and swapped in with one map update, so that every
+  // SYN sees either the old list or the new one. Fails (leaving the old list) when the kernel
+  // refuses the trie; without BPF it fails with ENOTSUP.
+  util::Result<util::Ok> setAccess(uint32_t id, const net::AccessList* access);
+  // SYNs the program refused for group `id` since the group was attached (0 without BPF).
+  uint64_t denied(uint32_t id) const;
 
   // Slots the program chooses from (1..WEIR_MAX_WORKERS); moves the not-yet-accepted counts
   // of slots a shrink leaves to the slots whose workers now accept from their sockets.

@@ -246,6 +246,11 @@ void Worker::acceptFrom(size_t index) {
       pauseAccepting(now_ms_ + kAcceptPauseMs);
       return;
     }
+    if (ls.check_access && !cfg_.listeners[ls.listener].access->allows(peer)) {
+      refuse(fd);
+      shm::onListenerDenied(stats_, ls.listener);
+      continue;
+    }
     ++active_;
     ++accepted_;
     shm::onAccept(stats_);
@@ -255,6 +260,14 @@ void Worker::acceptFrom(size_t index) {
     s->start(net::UniqueFd(fd), peer, *listeners_[ls.listener], accepted_, now_ms_);
   }
   // Batch used up with the queue maybe non-empty: continue after other events.
+}
+
+void Worker::refuse(int fd) {
+  // A RST, as the kernel answers a SYN the steering program refused: the client learns at
+  // once, and no TIME_WAIT is left behind.
+  const linger reset{1, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  ::close(fd);
 }
 
 void Worker::acceptPending() {

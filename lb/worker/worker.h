@@ -27,6 +27,9 @@ namespace weir::worker {
 struct ListenSocket {
   int fd = -1;
   uint32_t listener = 0;  // index into Config::listeners
+  // The worker enforces the listener's access list right after accept: the steering program,
+  // which refuses denied clients' SYNs in the kernel, is not loaded (or refused the list).
+  bool check_access = false;
 };
 
 // Per-pool state a worker keeps: its balancer, the pool's backends in shm (health states and
@@ -102,6 +105,8 @@ public:
 
 private:
   void setup();
+  // Closes a client connection the listener's access list refuses, with a RST.
+  static void refuse(int fd);
   void acceptFrom(size_t index);
   void acceptPending();
   void pauseAccepting(int64_t until_ms);

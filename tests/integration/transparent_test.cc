@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -25,6 +26,7 @@
 
 #include "support/identify_line.h"
 #include "support/net_io.h"
+#include "support/process.h"
 #include "support/netns.h"
 #include "support/test_server.h"
 #include "weir_process.h"
@@ -205,6 +207,50 @@ TEST_P(TransparentTest, VipInterceptionWithClientSource) {
     ASSERT_TRUE(peerSeenByBackend(*SockAddr::from(fam().vip, 80), &peer));
     EXPECT_EQ(peer, fam().client);
   }
+}
+
+// An access list on an intercepted VIP: the TPROXY rule's socket lookup runs the steering
+// program too, which refuses the denied client there (SK_DROP: the lookup finds no socket).
+// The rule then does not apply, and the SYN, addressed to a VIP this namespace neither owns
+// nor routes, goes nowhere: the client's connect fails (it is not served) rather than getting
+// a RST. Each attempt is counted once, though a SYN reaches the program with its IP header
+// first on this path.
+TEST_P(TransparentTest, AccessListRefusesADeniedClientOfAnInterceptedVip) {
+  WeirConfig cfg = config(vipListener(), false);
+  cfg.global_lines.push_back("metrics = \"127.0.0.1:9145\"");  // in weir's own namespace
+  WeirProcess weir(cfg, where());
+  ASSERT_TRUE(succeeded(netsetup("up", weir.configPath()), "weir-netsetup up"));
+  ASSERT_TRUE(weir.start());
+  std::string peer;
+  ASSERT_TRUE(peerSeenByBackend(*SockAddr::from(fam().vip, 80), &peer));
+  WeirConfig denied = weir.config();
+  denied.listeners.front().lines.push_back("deny = [\"" + std::string(fam().client) + "\"]");
+  ASSERT_TRUE(reload(weir, denied, 1));
+  constexpr int kAttempts = 3;
+  for (int i = 0; i < kAttempts; ++i) {
+    std::string err;
+    Fd fd = connectTcpInNetns(client_, *SockAddr::from(fam().vip, 80), seconds(1), &err);
+    EXPECT_FALSE(fd.valid()) << "attempt " << i << " was served";
+    std::printf("denied client of the VIP, attempt %d: %s\n", i, err.c_str());
+  }
+  std::string denied_total;
+  const bool counted = waitFor(
+      [&] {
+        RunResult r = runInNetns(weir_, findProgram("curl"),
+                                 {"-sS", "http://127.0.0.1:9145/metrics"}, seconds(5));
+        const std::string key = "weir_listener_denied_total{listener=\"vip\"} ";
+        const size_t at = r.out.find(key);
+        denied_total = at == std::string::npos
+                           ? "absent"
+                           : r.out.substr(at + key.size(), r.out.find('\n', at) - at - key.size());
+        return denied_total == std::to_string(kAttempts);
+      },
+      seconds(5), milliseconds(100));
+  // A connect timing out after 1 s leaves the kernel retrying its SYN for a moment: those
+  // retries are refused and counted too, so the count may be higher; never lower.
+  EXPECT_TRUE(counted || std::stoi(denied_total == "absent" ? "0" : denied_total) > kAttempts)
+      << "weir_listener_denied_total = " << denied_total;
+  std::printf("weir_listener_denied_total = %s\n", denied_total.c_str());
 }
 
 // How a source = "client" connection ends without weir-netsetup's return path: weir's SYN

@@ -132,6 +132,9 @@ TEST_P(UpgradeUnderLoad, TwoUpgradesFailNoConnection) {
   installBinary(kWeirBin, s.binary);
   WeirConfig cfg = s.config();
   cfg.steering = GetParam();
+  // A client the access list denies keeps trying through both upgrades: each new master puts
+  // the list in before its program takes the sockets over, so it never gets through.
+  cfg.listeners.front().lines.push_back("deny = [\"127.0.0.4\"]");
   WeirProcess weir(cfg);
   weir.setBinary(s.binary);
   ASSERT_TRUE(weir.start(Readiness::EchoRoundTrip));
@@ -143,6 +146,13 @@ TEST_P(UpgradeUnderLoad, TwoUpgradesFailNoConnection) {
   opts.max_rate = 2500;
   LoadClient load(opts);
   load.start();
+  LoadClient::Options denied_opts;
+  denied_opts.target = weir.addr();
+  denied_opts.source = *SockAddr::from("127.0.0.4", 0);
+  denied_opts.concurrency = 4;
+  denied_opts.max_rate = 200;
+  LoadClient denied(denied_opts);
+  denied.start();
   const Deadline began = Clock::now();
   std::this_thread::sleep_for(seconds(1));
 
@@ -167,11 +177,16 @@ TEST_P(UpgradeUnderLoad, TwoUpgradesFailNoConnection) {
   std::this_thread::sleep_for(seconds(1));
 
   const LoadStats stats = load.stop();
+  const LoadStats refused = denied.stop();
   const double secs = std::chrono::duration<double>(Clock::now() - began).count();
   std::printf("upgrade under load (steering %s): %.1f s, 2 upgrades, %.0f connections/s; %s\n",
               GetParam(), secs, stats.completed / secs, stats.summary().c_str());
   EXPECT_EQ(stats.failures(), 0u) << stats.summary();
   EXPECT_GE(stats.completed, 3000u);
+  std::printf("denied client: %s\n", refused.summary().c_str());
+  EXPECT_EQ(refused.completed + refused.incomplete + refused.timeouts, 0u)
+      << "the denied client got through: " << refused.summary();
+  EXPECT_GT(refused.connect_errors + refused.resets, 100u) << refused.summary();
   if (canLoadBpf()) {  // the program is loaded in every mode, "hash" included
     EXPECT_EQ(weir.countLogLines("maps taken over from the old master"), 2u)
         << "each new master should steer with the old master's maps";

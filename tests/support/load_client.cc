@@ -1,6 +1,7 @@
 #include "support/load_client.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -115,6 +116,14 @@ void LoadClient::run() {
     if (!conn.fd) {
       finish(i, Outcome::Other, std::string("socket: ") + std::strerror(errno));
       return;
+    }
+    if (options_.source.len != 0) {
+      const int on = 1;
+      (void)setsockopt(conn.fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof(on));
+      if (bind(conn.fd.get(), options_.source.get(), options_.source.len) != 0) {
+        finish(i, Outcome::Other, std::string("bind: ") + std::strerror(errno));
+        return;
+      }
     }
     if (connect(conn.fd.get(), options_.target.get(), options_.target.len) != 0 &&
         errno != EINPROGRESS) {

@@ -40,6 +40,8 @@ public:
     size_t message_bytes = 100;
     uint64_t max_rate = 3000;  // connections started per second
     Clock::duration timeout = seconds(10);
+    // The client address to connect from (port 0: any); unset (len 0): the kernel's choice.
+    SockAddr source;
   };
 
   explicit LoadClient(Options options);
