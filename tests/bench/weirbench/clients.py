@@ -386,9 +386,10 @@ class Flood:
 
     def finish(self):
         """Waits for it to end by itself. Returns (counts dict or None, error text or None):
-        attempts, refused (RST to the SYN), established (then reset by the flood), timed_out
-        (no answer within 1 s), unfinished, errors (by errno name), seconds, opening_seconds
-        (the time over which attempts were started)."""
+        attempts, refused (RST to the SYN), established (then reset by the flood), reset (by
+        the server before the flood looked), timed_out (no answer within 1 s), unfinished,
+        errors (by errno name), seconds, opening_seconds (the time over which attempts were
+        started) and cpu_seconds (the flood's own, kernel time included)."""
         try:
             out, err = self.proc.communicate(timeout=self.seconds + 10)
         except subprocess.TimeoutExpired:

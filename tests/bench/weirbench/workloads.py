@@ -336,9 +336,10 @@ def run_evenness(target, s):
 def run_denied_flood(target, s, rnd, flood_binary):
     """Allowed short connections (wrk from 127.0.0.1, Connection: close) through the `acl`
     service, alone and then with a flood of connection attempts from configs.DENIED_SOURCE
-    (the address its access list refuses) running meanwhile; in odd rounds the flood run comes
-    first, so that a machine speeding up or slowing down within a round does not favour
-    either. Reports both req/s and p99, their ratio, and what became of the flood."""
+    (the address its access list refuses) running meanwhile; in the 2nd, 4th... round the
+    flood run comes first, so that a machine speeding up or slowing down within a round does
+    not favour either. Reports both req/s and p99, their ratio, the proxy's CPU per allowed
+    request with / alone, and what became of the flood."""
     rec = Record()
     if not target.acl:
         rec.not_applicable = True
