@@ -6,6 +6,8 @@
 #include "balance/maglev.h"
 #include "balance/random_two.h"
 #include "balance/round_robin_balancer.h"
+#include "balance/slow_start.h"
+#include "util/time.h"
 
 namespace weir::balance {
 namespace {
@@ -21,13 +23,17 @@ bool isTried(uint64_t tried, size_t i) {
 
 Balancer::Balancer(const config::Pool& pool, shm::PoolSlots slots)
     : slots_(std::move(slots)),
+      slow_start_ms_(pool.slow_start.count()),
+      next_refresh_ms_(util::kMinMs),
       allowed_(pool.backends.size(), 0),
       active_(pool.backends.size(), 0) {
+  const uint32_t scale = slow_start_ms_ > 0 ? kRampScale : 1;
   for (const auto& backend : pool.backends) {
-    weights_.push_back(backend.weight);
+    full_.push_back(backend.weight * scale);
     backup_.push_back(backend.backup ? 1 : 0);
     max_.push_back(backend.max_connections);
   }
+  weights_ = full_;
   // BackendMap builds one slot per configured backend, in config order.
   assert(slots_.size() == pool.backends.size());
 }
@@ -61,7 +67,33 @@ PickStatus Balancer::fillAllowed(uint64_t tried) {
   return any_room ? PickStatus::Ok : PickStatus::AllFull;
 }
 
+void Balancer::refreshWeights(int64_t now_ms) {
+  const uint64_t generation = slots_.generation();
+  if (generation == seen_generation_ && now_ms < next_refresh_ms_) {
+    return;
+  }
+  seen_generation_ = generation;
+  bool changed = false;
+  bool any_ramping = false;
+  for (size_t i = 0; i < weights_.size(); ++i) {
+    const int64_t elapsed = slots_.rampElapsed(i, now_ms);
+    const uint32_t w = rampedWeight(full_[i], elapsed, slow_start_ms_);
+    any_ramping = any_ramping || w != full_[i];
+    changed = changed || w != weights_[i];
+    weights_[i] = w;
+  }
+  // Nothing ramps: only a state change (a new generation) can start a ramp.
+  next_refresh_ms_ =
+      any_ramping ? util::addSaturating(now_ms, rampStepMs(slow_start_ms_)) : util::kMaxMs;
+  if (changed) {
+    weightsChanged();
+  }
+}
+
 Pick Balancer::pick(const PickInput& in) {
+  if (slow_start_ms_ > 0) {
+    refreshWeights(in.now_ms);
+  }
   int last = -1;
   for (int round = 0; round < kRounds; ++round) {
     PickStatus status = fillAllowed(in.tried);

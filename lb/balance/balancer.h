@@ -13,6 +13,8 @@ namespace weir::balance {
 struct PickInput {
   const net::SockAddr* client = nullptr;  // maglev hashes the client's IP (not its port)
   uint64_t tried = 0;  // bit i: backend i already failed for this client (first 64 backends)
+  // CLOCK_MONOTONIC milliseconds (the worker's loop time): what slow start measures ramps by.
+  int64_t now_ms = 0;
 };
 
 enum class PickStatus {
@@ -38,7 +40,11 @@ struct Pick {
 //  * max_connections: a candidate at its limit is skipped; if all are, the result is AllFull;
 //  * the chosen backend is reserved: its active count in shm goes up by one before pick()
 //    returns, so every worker sees it at once; the caller ends the reservation through
-//    shm::PoolSlots (onConnectFailed, onClose or release).
+//    shm::PoolSlots (onConnectFailed, onClose or release);
+//  * slow start (a pool with slow_start): weight(i) is backend i's effective weight, ramped
+//    while it is new (shm::PoolSlots::rampElapsed, so every worker ramps it from the same
+//    moment). pick() recomputes the weights when the health generation changed, and every
+//    rampStepMs while a backend ramps; weightsChanged() tells the algorithm.
 class Balancer {
 public:
   Balancer(const config::Pool& pool, shm::PoolSlots slots);
@@ -62,8 +68,14 @@ protected:
 
   bool allowed(size_t i) const { return allowed_[i] != 0; }
   const std::vector<uint8_t>& allowedMask() const { return allowed_; }
+  // The effective weight (scaled by kRampScale in a pool with slow_start).
   uint32_t weight(size_t i) const { return weights_[i]; }
   const std::vector<uint32_t>& weights() const { return weights_; }
+  // The weight backend i has when not ramping (scaled like weight()).
+  uint32_t fullWeight(size_t i) const { return full_[i]; }
+  bool ramping(size_t i) const { return weights_[i] != full_[i]; }
+  // Called by pick() after a slow-start refresh changed weights(), before choose().
+  virtual void weightsChanged() {}
   bool backup(size_t i) const { return backup_[i] != 0; }
   // The active count of candidate i as read by this pick.
   int64_t seenActive(size_t i) const { return active_[i]; }
@@ -75,9 +87,14 @@ protected:
 
 private:
   PickStatus fillAllowed(uint64_t tried);
+  void refreshWeights(int64_t now_ms);
 
   shm::PoolSlots slots_;
+  std::vector<uint32_t> full_;
   std::vector<uint32_t> weights_;
+  int64_t slow_start_ms_ = 0;
+  int64_t next_refresh_ms_;   // refresh at or after this time (or on a new generation)
+  uint64_t seen_generation_ = 0;
   std::vector<uint8_t> backup_;
   std::vector<uint32_t> max_;
   std::vector<uint8_t> allowed_;  // scratch, rewritten by each pick

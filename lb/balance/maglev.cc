@@ -9,6 +9,7 @@ namespace {
 // With a fraction f of the tier able to take the client, the walk fails with (1-f)^64: under
 // 0.2% even with 9 of 10 backends down.
 constexpr uint32_t kMaxWalk = 64;
+constexpr uint64_t kTicketSeed = 0x736c6f772d737461;  // "slow-sta"
 
 }  // namespace
 
@@ -38,9 +39,13 @@ int Maglev::choose(const PickInput& in) {
   }
   const MaglevTable& table = primary ? primaries_ : backups_;
   const uint64_t h = hashClientIp(in.client);
+  // Slow start: the client's ticket, independent of its table position (another hash of the
+  // same address), admits it to a ramping backend once the ramp has reached it.
+  const uint64_t ticket = hashBytes(&h, sizeof(h), kTicketSeed);
   for (uint32_t k = 0; k < kMaxWalk && !table.empty(); ++k) {
     int b = table.at(h % table.size() + k);
-    if (allowed(static_cast<size_t>(b))) {
+    const auto i = static_cast<size_t>(b);
+    if (allowed(i) && (!ramping(i) || ticket % fullWeight(i) < weight(i))) {
       return b;
     }
   }

@@ -17,6 +17,13 @@ namespace weir::balance {
 // change. (Rebuilding the table without the backend, as the Maglev paper does for membership
 // changes, would also move about 2% of the other clients.) Nothing is rebuilt on the data
 // path.
+//
+// Slow start: a ramping backend keeps its positions, but admits only the clients whose ticket
+// (a second hash of the client's address, uniform over [0, full weight)) is below its
+// effective weight; the others walk on, to the backend they would have without it (where
+// they went while it was down). As the ramp grows it admits a growing share of its own
+// clients, and a client once admitted stays admitted to the end of the ramp, so each moves
+// back once, at a moment spread over the ramp, rather than all of them when it comes up.
 class Maglev : public Balancer {
 public:
   Maglev(const config::Pool& pool, shm::PoolSlots slots);

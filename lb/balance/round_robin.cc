@@ -29,6 +29,14 @@ int RoundRobin::next() {
   return static_cast<int>(best);
 }
 
+void RoundRobin::setWeights(const std::vector<uint32_t>& weights) {
+  weights_ = weights;
+  total_ = 0;
+  for (uint32_t weight : weights_) {
+    total_ += weight;
+  }
+}
+
 int RoundRobin::nextAmong(const std::vector<uint8_t>& allowed) {
   int best = -1;
   int64_t total = 0;

@@ -19,6 +19,10 @@ public:
   // The same over the backends with allowed[i] != 0 only (allowed.size() == size()), as
   // nginx skips down peers: the skipped ones neither earn nor pay. -1 if none is allowed.
   int nextAmong(const std::vector<uint8_t>& allowed);
+  // New weights (same size, each >= 1), as slow start ramps a backend. The rotation's state
+  // is kept, as nginx keeps it when a peer's effective weight changes: the picks go on
+  // spread out rather than restarting from the first backend.
+  void setWeights(const std::vector<uint32_t>& weights);
   size_t size() const { return weights_.size(); }
 
 private:

@@ -14,6 +14,8 @@ public:
 
 protected:
   int choose(const PickInput&) override { return rr_.nextAmong(allowedMask()); }
+  // Slow start: the rotation goes on with the ramped weights.
+  void weightsChanged() override { rr_.setWeights(weights()); }
 
 private:
   RoundRobin rr_;

@@ -18,33 +18,63 @@ namespace {
 constexpr size_t kMaxListFileBytes = size_t{64} << 20;  // 1M prefixes of 40-odd bytes each
 constexpr size_t kMaxListFileProblems = 20;             // per file; the rest are counted
 
-// The trie key of a prefix as a map key (family, address and length).
-std::string keyText(const net::Cidr& prefix) {
-  const net::AccessList::Key key = net::AccessList::keyOf(prefix);
-  std::string out(reinterpret_cast<const char*>(key.bytes.data()), key.bytes.size());
-  out += static_cast<char>(key.bits);
-  return out;
-}
-
-// Each prefix's action and where it was written, to name both places of a conflict.
+// Each prefix's action and where it was written, to name both places of a conflict. Compact
+// (a key and two numbers per prefix): a blocklist may hold a million.
 class RuleSet {
 public:
+  // A place prefixes come from: "listeners.web.allow" (line = the element's index) or a list
+  // file's path (line = its line number).
+  uint32_t source(std::string name, bool array) {
+    sources_.push_back({std::move(name), array});
+    return static_cast<uint32_t>(sources_.size() - 1);
+  }
   // Adds `prefix`; returns where it was given the other action before, or "".
-  std::string add(const net::Cidr& prefix, bool allow, std::string origin) {
-    auto [it, fresh] = seen_.try_emplace(keyText(prefix), allow, origin);
+  std::string add(const net::Cidr& prefix, bool allow, uint32_t source, uint32_t line) {
+    const net::AccessList::Key key = net::AccessList::keyOf(prefix);
+    Packed packed{};
+    std::copy(key.bytes.begin(), key.bytes.end(), packed.begin());
+    packed.back() = static_cast<uint8_t>(key.bits);
+    auto [it, fresh] = seen_.try_emplace(packed, Origin{allow, source, line});
     if (!fresh) {
-      return it->second.first == allow ? "" : it->second.second;
+      return it->second.allow == allow ? "" : describe(it->second);
     }
     rules_.push_back({prefix, allow});
     return "";
   }
   size_t size() const { return rules_.size(); }
   std::shared_ptr<const net::AccessList> build() {
+    seen_.clear();
     return std::make_shared<const net::AccessList>(std::move(rules_));
   }
 
 private:
-  std::unordered_map<std::string, std::pair<bool, std::string>> seen_;
+  using Packed = std::array<uint8_t, 18>;  // the key's 17 bytes and its length
+  struct PackedHash {
+    size_t operator()(const Packed& p) const {
+      uint64_t h = 1469598103934665603ULL;  // FNV-1a
+      for (uint8_t b : p) {
+        h = (h ^ b) * 1099511628211ULL;
+      }
+      return static_cast<size_t>(h);
+    }
+  };
+  struct Origin {
+    bool allow;
+    uint32_t source;
+    uint32_t line;
+  };
+  struct Source {
+    std::string name;
+    bool array;
+  };
+  std::string describe(const Origin& o) const {
+    const Source& s = sources_[o.source];
+    return s.array ? s.name + "[" + std::to_string(o.line) + "]"
+                   : s.name + ":" + std::to_string(o.line);
+  }
+
+  std::vector<Source> sources_;
+  std::unordered_map<Packed, Origin, PackedHash> seen_;
   std::vector<net::AccessList::Rule> rules_;
 };
 
@@ -154,12 +184,15 @@ void readAccess(const Section& section, Listener& listener) {
     return;
   }
   RuleSet rules;
+  const uint32_t allow = rules.source(section.pathOf("allow"), true);
+  const uint32_t deny = rules.source(section.pathOf("deny"), true);
   for (size_t i = 0; i < listener.allow.size(); ++i) {
-    rules.add(listener.allow[i], true, section.pathOf("allow") + "[" + std::to_string(i) + "]");
+    rules.add(listener.allow[i], true, allow, static_cast<uint32_t>(i));
   }
   for (size_t i = 0; i < listener.deny.size(); ++i) {
     const std::string path = section.pathOf("deny") + "[" + std::to_string(i) + "]";
-    if (std::string earlier = rules.add(listener.deny[i], false, path); !earlier.empty()) {
+    if (std::string earlier = rules.add(listener.deny[i], false, deny, static_cast<uint32_t>(i));
+        !earlier.empty()) {
       section.diag().add(*deny_nodes[i], path, conflict(listener.deny[i], false, earlier));
     }
   }
@@ -176,11 +209,13 @@ std::vector<std::string> readAccessFiles(Config& cfg) {
     }
     RuleSet rules;
     const std::string base = "listeners." + listener.name;
+    const uint32_t allow_array = rules.source(base + ".allow", true);
+    const uint32_t deny_array = rules.source(base + ".deny", true);
     for (size_t i = 0; i < listener.allow.size(); ++i) {
-      rules.add(listener.allow[i], true, base + ".allow[" + std::to_string(i) + "]");
+      rules.add(listener.allow[i], true, allow_array, static_cast<uint32_t>(i));
     }
     for (size_t i = 0; i < listener.deny.size(); ++i) {
-      rules.add(listener.deny[i], false, base + ".deny[" + std::to_string(i) + "]");
+      rules.add(listener.deny[i], false, deny_array, static_cast<uint32_t>(i));
     }
     const size_t problems_before = problems.size();
     for (bool allow : {true, false}) {
@@ -206,9 +241,10 @@ std::vector<std::string> readAccessFiles(Config& cfg) {
       for (const auto& p : bad) {
         problems.push_back(at(p.line, p.column) + p.what);
       }
+      const uint32_t file = rules.source(ref->path, false);
       for (const auto& entry : entries) {
-        std::string origin = ref->path + ":" + std::to_string(entry.line);
-        if (std::string earlier = rules.add(entry.prefix, allow, origin); !earlier.empty()) {
+        const auto line = static_cast<uint32_t>(entry.line);
+        if (std::string earlier = rules.add(entry.prefix, allow, file, line); !earlier.empty()) {
           if (bad.size() < kMaxListFileProblems) {
             bad.push_back({});
             problems.push_back(at(entry.line, 1) + conflict(entry.prefix, allow, earlier));

@@ -208,6 +208,9 @@ struct Pool {
   uint32_t passive_fall = 3;
   // Pools without [health]: a backend taken down by traffic is tried again after this long.
   Duration passive_holddown{10000};
+  // A backend that comes back up (health checks, or the end of a passive hold-down) or that a
+  // reload added has its weight ramped from near 0 to full over this long; 0 = off.
+  Duration slow_start{0};
   std::optional<UpstreamTls> tls;  // nullopt: plain TCP to the backends
   SourceMode source = SourceMode::Local;
   ProxyProtocol proxy_protocol = ProxyProtocol::Off;  // header sent before any byte (and TLS)

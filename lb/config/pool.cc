@@ -135,7 +135,7 @@ void readFastOpen(const Section& section, Pool& pool) {
 Pool readPool(const Section& section, const std::string& name) {
   section.checkKeys({"balance", "connect_timeout", "idle_timeout", "retries", "backends",
                      "health", "passive_fall", "passive_holddown", "tls", "source",
-                     "proxy_protocol", "tcp_fastopen"});
+                     "proxy_protocol", "tcp_fastopen", "slow_start"});
   Pool pool;
   pool.name = name;
   if (name.size() > kMaxPoolName) {
@@ -157,6 +157,9 @@ Pool readPool(const Section& section, const std::string& name) {
   }
   if (auto retries = section.integer("retries", 0, 100)) {
     pool.retries = static_cast<uint32_t>(*retries);
+  }
+  if (auto slow_start = section.duration("slow_start", kMaxDuration, true)) {
+    pool.slow_start = *slow_start;
   }
   constexpr SourceMode kSources[] = {SourceMode::Local, SourceMode::Client};
   if (auto source = section.oneOf("source", {"local", "client"})) {

@@ -196,6 +196,24 @@ void backendMetrics(Writer& w, const View& view) {
                b.active);
     }
   }
+  w.family("weir_backend_effective_weight", "gauge",
+           "The weight the balancers give the backend now: its configured weight, less while "
+           "slow start ramps it.");
+  for (const auto& p : view.pools) {
+    for (const auto& b : p.backends) {
+      w.sample("weir_backend_effective_weight", {{"pool", p.name}, {"backend", b.address}},
+               b.effective_weight);
+    }
+  }
+  w.family("weir_backend_slow_start_remaining_seconds", "gauge",
+           "Seconds until slow start gives the backend its full weight (0: not ramping).");
+  for (const auto& p : view.pools) {
+    for (const auto& b : p.backends) {
+      w.sample("weir_backend_slow_start_remaining_seconds",
+               {{"pool", p.name}, {"backend", b.address}},
+               static_cast<double>(b.slow_start_remaining_ms) / 1000.0);
+    }
+  }
   w.family("weir_backend_last_check_age_seconds", "gauge",
            "Seconds since the last health check of the backend ended (absent: never checked).");
   for (const auto& p : view.pools) {

@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <concepts>
 #include <cstdio>
 #include <map>
 #include <utility>
 
+#include "balance/slow_start.h"
 #include "shm/error_text.h"
 #include "shm/layout.h"
 #include "worker/session.h"
@@ -67,10 +69,21 @@ WorkerView workerView(const Generation& gen, unsigned slot) {
   return w;
 }
 
-BackendView backendView(const shm::PoolSlots& slots, size_t i, std::string address,
+BackendView backendView(const shm::PoolSlots& slots, size_t i, const config::Backend& backend,
                         int64_t now_ms) {
   BackendView b;
-  b.address = std::move(address);
+  b.address = backend.address.toString();
+  // Slow start, as the workers' balancers work it out from the same shared state.
+  b.weight = backend.weight;
+  b.effective_weight = backend.weight;
+  if (const int64_t elapsed = slots.rampElapsed(i, now_ms); elapsed >= 0) {
+    const int64_t ramp_ms = slots.policy().slow_start_ms;
+    b.slow_start_remaining_ms = ramp_ms - elapsed;
+    b.effective_weight =
+        static_cast<double>(balance::rampedWeight(backend.weight * balance::kRampScale, elapsed,
+                                                  ramp_ms)) /
+        balance::kRampScale;
+  }
   const uint32_t state = slots.slot(i).state.load(std::memory_order_acquire);
   b.state = state <= static_cast<uint32_t>(shm::BackendState::Draining)
                 ? shm::toString(static_cast<shm::BackendState>(state))
@@ -125,10 +138,12 @@ void addPools(View& view, const Generation& gen, int64_t now_ms) {
     const auto& backends = cfg.pools[p].backends;
     for (size_t i = 0; i < backends.size(); ++i) {
       if (mapped && i < gen.backends->pool(p).size()) {
-        pv.backends.push_back(
-            backendView(gen.backends->pool(p), i, backends[i].address.toString(), now_ms));
+        pv.backends.push_back(backendView(gen.backends->pool(p), i, backends[i], now_ms));
       } else {
-        pv.backends.push_back(BackendView{backends[i].address.toString(), "unknown"});
+        BackendView unknown{backends[i].address.toString(), "unknown"};
+        unknown.weight = backends[i].weight;
+        unknown.effective_weight = backends[i].weight;
+        pv.backends.push_back(std::move(unknown));
       }
     }
     view.pools.push_back(std::move(pv));
@@ -214,6 +229,13 @@ void field(std::string& out, const char* name, Int value) {
   out += std::to_string(value);
 }
 
+void field(std::string& out, const char* name, double value) {
+  appendField(out, name);
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);  // shortest round trip
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
 void field(std::string& out, const char* name, bool value) {
   appendField(out, name);
   out += value ? "true" : "false";
@@ -291,6 +313,9 @@ void writeBackend(std::string& out, const BackendView& b) {
   field(out, "address", b.address);
   field(out, "state", b.state);
   field(out, "admin", b.admin);
+  field(out, "weight", b.weight);
+  field(out, "effective_weight", b.effective_weight);
+  field(out, "slow_start_remaining_ms", b.slow_start_remaining_ms);
   field(out, "last_check_age_ms", b.last_check_age_ms);
   field(out, "last_check_duration_us", b.last_check_duration_us);
   field(out, "last_error", b.last_error);

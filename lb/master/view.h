@@ -51,6 +51,10 @@ struct BackendView {
   // What an operator set with weirctl: "none", "drain", "maint" ("unknown" if shm holds no
   // valid admin state).
   std::string admin = "unknown";
+  uint32_t weight = 0;  // configured
+  // What the balancers give it now: `weight`, or less while slow start ramps it.
+  double effective_weight = 0;
+  int64_t slow_start_remaining_ms = 0;  // 0: not ramping
   int64_t last_check_age_ms = -1;       // -1: never checked
   int64_t last_check_duration_us = -1;  // how long the last check took; -1: never checked
   std::string last_error;               // "" if none

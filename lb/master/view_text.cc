@@ -115,13 +115,27 @@ std::string statusText(const View& view) {
   return out;
 }
 
+namespace {
+
+// The configured weight, or "EFFECTIVE/WEIGHT" while slow start ramps the backend.
+std::string weightText(const BackendView& b) {
+  if (b.slow_start_remaining_ms <= 0) {
+    return number(b.weight);
+  }
+  char effective[32];
+  std::snprintf(effective, sizeof(effective), "%.2f", b.effective_weight);
+  return std::string(effective) + "/" + number(b.weight);
+}
+
+}  // namespace
+
 std::string backendsText(const View& view) {
-  Table table({"POOL", "BACKEND", "STATE", "ADMIN", "ACTIVE", "TOTAL", "FAILED", "CHECKED",
-               "ERROR"});
+  Table table({"POOL", "BACKEND", "STATE", "ADMIN", "WEIGHT", "ACTIVE", "TOTAL", "FAILED",
+               "CHECKED", "ERROR"});
   for (const PoolView& p : view.pools) {
     for (const BackendView& b : p.backends) {
-      table.add({p.name, b.address, b.state, b.admin, std::to_string(b.active), number(b.total),
-                 number(b.failed_connects), formatAge(b.last_check_age_ms),
+      table.add({p.name, b.address, b.state, b.admin, weightText(b), std::to_string(b.active),
+                 number(b.total), number(b.failed_connects), formatAge(b.last_check_age_ms),
                  printable(b.last_error)});
     }
   }

@@ -46,14 +46,6 @@ AccessList::Key keyOfPeer(const SockAddr& peer) {
 
 }  // namespace
 
-size_t AccessList::KeyHash::operator()(const std::array<uint8_t, 17>& k) const {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (uint8_t b : k) {
-    h = (h ^ b) * 1099511628211ULL;
-  }
-  return static_cast<size_t>(h);
-}
-
 AccessList::Key AccessList::keyOf(const Cidr& prefix) {
   Key key;
   key.bytes[0] = prefix.family() == AF_INET6 ? 6 : 4;
@@ -64,24 +56,42 @@ AccessList::Key AccessList::keyOf(const Cidr& prefix) {
 }
 
 AccessList::AccessList(std::vector<Rule> rules) {
-  std::vector<std::pair<unsigned, Level>> levels;
-  for (Rule& rule : rules) {
-    const Key key = keyOf(rule.prefix);
-    auto level = std::find_if(levels.begin(), levels.end(),
-                              [&](const auto& l) { return l.first == key.bits; });
-    if (level == levels.end()) {
-      levels.emplace_back(key.bits, Level{});
-      level = levels.end() - 1;
-    }
-    if (!level->second.emplace(key.bytes, rule.allow).second) {
+  // Sort every rule by (length, key), keeping the order given among equal ones, so that the
+  // first of a prefix listed twice is the one kept.
+  struct Entry {
+    Key key;
+    size_t index;
+  };
+  std::vector<Entry> entries;
+  entries.reserve(rules.size());
+  for (size_t i = 0; i < rules.size(); ++i) {
+    entries.push_back({keyOf(rules[i].prefix), i});
+  }
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.key.bits != b.key.bits ? a.key.bits > b.key.bits : a.key.bytes < b.key.bytes;
+  });
+  std::vector<bool> keep(rules.size(), false);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    if (i > 0 && entries[i - 1].key.bits == e.key.bits &&
+        entries[i - 1].key.bytes == e.key.bytes) {
       continue;  // listed before
     }
-    allows_ += rule.allow ? 1 : 0;
-    rules_.push_back(rule);
+    if (levels_.empty() || levels_.back().bits != e.key.bits) {
+      levels_.push_back({e.key.bits, {}, {}});
+    }
+    levels_.back().keys.push_back(e.key.bytes);
+    levels_.back().allow.push_back(rules[e.index].allow);
+    keep[e.index] = true;
   }
-  std::sort(levels.begin(), levels.end(),
-            [](const auto& a, const auto& b) { return a.first > b.first; });
-  levels_ = std::move(levels);
+  entries.clear();
+  entries.shrink_to_fit();
+  for (size_t i = 0; i < rules.size(); ++i) {
+    if (keep[i]) {
+      allows_ += rules[i].allow ? 1 : 0;
+      rules_.push_back(rules[i]);
+    }
+  }
   default_allow_ = allows_ == 0;
 }
 
@@ -90,13 +100,14 @@ bool AccessList::allows(const SockAddr& peer) const {
   if (key.bits == 0) {
     return default_allow_;  // not an IP peer: cannot happen on a TCP listener
   }
-  for (const auto& [bits, level] : levels_) {
-    if (bits > key.bits) {
+  for (const Level& level : levels_) {
+    if (level.bits > key.bits) {
       continue;
     }
-    auto hit = level.find(masked(key.bytes, bits));
-    if (hit != level.end()) {
-      return hit->second;
+    const std::array<uint8_t, 17> want = masked(key.bytes, level.bits);
+    auto hit = std::lower_bound(level.keys.begin(), level.keys.end(), want);
+    if (hit != level.keys.end() && *hit == want) {
+      return level.allow[static_cast<size_t>(hit - level.keys.begin())];
     }
   }
   return default_allow_;

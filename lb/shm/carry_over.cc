@@ -41,7 +41,10 @@ CarryReport carryOver(const ShmRegion& from, ShmRegion& to, int64_t now_ms) {
   for (uint32_t i = 0; i < count; ++i) {
     const int old = from.find(to.poolOf(i), to.addressOf(i));
     if (old < 0) {
-      continue;  // a new backend starts up, with clean counters
+      // A new backend starts up, with clean counters, and up since now: a pool with
+      // slow_start ramps it (a backend there at the very start does not ramp: changed_ms 0).
+      to.backend(i).changed_ms.store(now_ms, std::memory_order_relaxed);
+      continue;
     }
     const auto o = static_cast<uint32_t>(old);
     const BackendSlot& src = from.backend(o);
@@ -57,16 +60,19 @@ CarryReport carryOver(const ShmRegion& from, ShmRegion& to, int64_t now_ms) {
       report.admin.push_back({std::string(to.poolOf(i)), std::string(to.addressOf(i)),
                               static_cast<AdminState>(admin)});
     }
-    // A backend that was draining and is back in the config is a new backend again.
+    // A backend that was draining and is back in the config is a new backend again (up since
+    // now, so that slow start ramps it).
+    copy(src.changed_ms, dst.changed_ms);
     if (src.state.load(std::memory_order_relaxed) !=
         static_cast<uint32_t>(BackendState::Draining)) {
       copy(src.state, dst.state);
+    } else {
+      dst.changed_ms.store(now_ms, std::memory_order_relaxed);
     }
     copy(src.successes, dst.successes);
     copy(src.failures, dst.failures);
     copy(src.passive_failures, dst.passive_failures);
     copy(src.last_check_ms, dst.last_check_ms);
-    copy(src.changed_ms, dst.changed_ms);
     copy(src.check_duration_us, dst.check_duration_us);
     (void)writeErrorText(dst, readErrorText(src));  // nobody else writes `to` yet
     Traffic& sums = to.traffic(0, i);

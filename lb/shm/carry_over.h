@@ -35,7 +35,9 @@ struct CarryReport {
 // error text and the cumulative traffic counters (total, failed connects, bytes, summed over
 // `from`'s rows into `to`'s row 0). Active counts are not copied: the old workers still hold
 // those connections and count them down in `from`. A backend draining in `from` starts up in
-// `to` (it is back in the config). Admin states are reported, not copied (CarryReport::admin).
+// `to` (it is back in the config); it and every backend not in `from` get changed_ms = now_ms,
+// up since now, so that a pool with slow_start ramps them. Admin states are reported, not
+// copied (CarryReport::admin).
 //
 // `from` is memory other processes can write: nothing read from it is used as a size, count or
 // index (keys and layout come from `from`'s private copy), and each slot is checked before its

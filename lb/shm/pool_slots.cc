@@ -40,6 +40,7 @@ HealthPolicy policyFor(const config::Pool& pool) {
   } else {
     policy.holddown_ms = pool.passive_holddown.count();
   }
+  policy.slow_start_ms = pool.slow_start.count();
   return policy;
 }
 
@@ -65,6 +66,19 @@ const char* toString(AdminState state) {
       return "maint";
   }
   return "?";
+}
+
+int64_t PoolSlots::rampElapsed(size_t i, int64_t now_ms) const {
+  if (policy_.slow_start_ms <= 0 || state(i) != BackendState::Up) {
+    return -1;
+  }
+  const int64_t since = slots_[i]->changed_ms.load(std::memory_order_relaxed);
+  if (since <= 0) {
+    return -1;
+  }
+  // Saturating: changed_ms is shared memory any worker can scribble on.
+  const int64_t elapsed = std::max<int64_t>(0, util::subSaturating(now_ms, since));
+  return elapsed < policy_.slow_start_ms ? elapsed : -1;
 }
 
 int64_t PoolSlots::active(size_t i) const {

@@ -19,6 +19,9 @@ struct HealthPolicy {
   // > 0 only in a pool without active checks: a backend taken down by traffic is up again
   // (on trial: one more failed connect takes it down) this long after it went down.
   int64_t holddown_ms = 0;
+  // Slow start: a backend's weight ramps up over this long after it came up (changed_ms of an
+  // Up backend); 0 = off.
+  int64_t slow_start_ms = 0;
 };
 HealthPolicy policyFor(const config::Pool& pool);
 
@@ -85,6 +88,12 @@ public:
            slots_[i]->admin.load(std::memory_order_acquire) ==
                static_cast<uint32_t>(AdminState::None);
   }
+  // Slow start: milliseconds since backend i came up (a passed-checks or hold-down return,
+  // or a reload adding it: changed_ms), or -1 if it is not ramping: the pool has no
+  // slow_start, the backend is not up, it never changed state (it was there at start-up) or
+  // its ramp is over. A time in the future (written after `now_ms` was read, or garbage)
+  // reads as 0: just came up.
+  int64_t rampElapsed(size_t i, int64_t now_ms) const;
   // Connections to backend i across all workers (including ones still connecting): the sum
   // of the workers' rows, clamped to [0, kMaxActive] (the rows may hold anything).
   int64_t active(size_t i) const;

@@ -410,7 +410,7 @@ void Session::connectNext() {
       finish(CloseReason::ConnectFailed);
       return;
     }
-    const balance::Pick pick = pool_->balancer->pick({&peer_, tried_});
+    const balance::Pick pick = pool_->balancer->pick({&peer_, tried_, worker_->now()});
     if (pick.status == balance::PickStatus::AllFull) {
       worker_->onRejectedFull();
       finish(CloseReason::BackendsFull);

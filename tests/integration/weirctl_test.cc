@@ -531,16 +531,16 @@ TEST_F(Weirctl, BackendsShowStateAdminChecksAndConnections) {
 
   Ctl c = rig.ctl(weir, {"backends"});
   ASSERT_EQ(c.code, 0) << c;
-  auto rows = tableOf(c.out, {"POOL", "BACKEND", "STATE", "ADMIN", "ACTIVE", "TOTAL", "FAILED",
-                              "CHECKED", "ERROR"});
+  auto rows = tableOf(c.out, {"POOL", "BACKEND", "STATE", "ADMIN", "WEIGHT", "ACTIVE", "TOTAL",
+                              "FAILED", "CHECKED", "ERROR"});
   ASSERT_EQ(rows.size(), 2u) << c.out;
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"back", rig.a.endpoint(), "up", "drain", "1",
-                                               rows[0][5], "0", rows[0][7], "-"}))
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"back", rig.a.endpoint(), "up", "drain", "1", "1",
+                                               rows[0][6], "0", rows[0][8], "-"}))
       << c.out;
-  EXPECT_GE(std::stoi(rows[0][5]), 1) << c.out;
+  EXPECT_GE(std::stoi(rows[0][6]), 1) << c.out;
   EXPECT_EQ(rows[1][3], "maint") << c.out;
-  EXPECT_EQ(rows[1][4], "0") << c.out;
-  EXPECT_TRUE(rows[0][7].ends_with("s ago")) << c.out;
+  EXPECT_EQ(rows[1][5], "0") << c.out;
+  EXPECT_TRUE(rows[0][8].ends_with("s ago")) << c.out;
 
   // Maintenance pauses b's checks, a's go on; enable resumes them.
   auto age = [&](const TestServer& backend) {

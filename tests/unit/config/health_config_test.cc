@@ -121,6 +121,26 @@ TEST(HealthConfig, PassiveKeys) {
   EXPECT_EQ(c.pools[0].passive_holddown, 1min);
 }
 
+TEST(HealthConfig, SlowStart) {
+  EXPECT_EQ(parsePool(kBackends).pools[0].slow_start, 0s);
+  EXPECT_EQ(parsePool("slow_start = \"30s\"\n" + std::string(kBackends)).pools[0].slow_start,
+            30s);
+  EXPECT_EQ(parsePool("slow_start = \"0s\"\n" + std::string(kBackends)).pools[0].slow_start,
+            0s);
+}
+
+TEST(HealthConfig, SlowStartErrors) {
+  EXPECT_THAT(errorsOf("slow_start = \"soon\"\n" + std::string(kBackends)),
+              ElementsAre("weir.toml:5:14: pools.web.slow_start: expected a duration such as "
+                          "\"3s\", got \"soon\""));
+  EXPECT_THAT(errorsOf("slow_start = 30\n" + std::string(kBackends)),
+              ElementsAre("weir.toml:5:14: pools.web.slow_start: expected a duration such as "
+                          "\"3s\", got 30"));
+  EXPECT_THAT(errorsOf("slow_start = \"2d\"\n" + std::string(kBackends)),
+              ElementsAre("weir.toml:5:14: pools.web.slow_start: must be at most \"1d\", got "
+                          "\"2d\""));
+}
+
 TEST(HealthConfig, HealthDefaults) {
   Config c = parsePool(std::string(kBackends) + "[pools.web.health]\n");
   ASSERT_TRUE(c.pools[0].health.has_value());

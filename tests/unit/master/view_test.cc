@@ -53,6 +53,9 @@ TEST(ToJson, WritesEveryPart) {
   b.address = "10.0.0.1:8080";
   b.state = "down";
   b.admin = "drain";
+  b.weight = 3;
+  b.effective_weight = 0.75;
+  b.slow_start_remaining_ms = 2250;
   b.last_check_age_ms = 1500;
   b.last_error = "connect: \"refused\"\n";
   view.pools.push_back({"app", {b}});
@@ -70,7 +73,9 @@ TEST(ToJson, WritesEveryPart) {
             std::string::npos)
       << json;
   EXPECT_NE(json.find("\"binds\":[\"127.0.0.1:80\",\"[::1]:80\"]"), std::string::npos) << json;
-  EXPECT_NE(json.find("\"state\":\"down\",\"admin\":\"drain\",\"last_check_age_ms\":1500,\"last_check_duration_us\":-1,"
+  EXPECT_NE(json.find("\"state\":\"down\",\"admin\":\"drain\",\"weight\":3,"
+                      "\"effective_weight\":0.75,\"slow_start_remaining_ms\":2250,"
+                      "\"last_check_age_ms\":1500,\"last_check_duration_us\":-1,"
                       "\"last_error\":\"connect: \\\"refused\\\"\\n\""),
             std::string::npos)
       << json;

@@ -33,6 +33,9 @@ View sample() {
   a.address = "10.0.0.1:80";
   a.state = "up";
   a.admin = "drain";
+  a.weight = 4;
+  a.effective_weight = 1.25;  // slow start
+  a.slow_start_remaining_ms = 2500;
   a.last_check_age_ms = 1200;
   a.active = 2;
   a.total = 1500;
@@ -40,6 +43,8 @@ View sample() {
   b.address = "[2001:db8::7]:8080";
   b.state = "down";
   b.admin = "none";
+  b.weight = 1;
+  b.effective_weight = 1;
   b.last_check_age_ms = -1;
   b.last_error = "connect: Connection refused\n\x01";
   b.failed_connects = 12;
@@ -70,9 +75,10 @@ TEST(ViewText, EvennessWithoutConnections) {
 
 TEST(ViewText, Backends) {
   EXPECT_EQ(backendsText(sample()),
-            "POOL  BACKEND             STATE  ADMIN  ACTIVE  TOTAL  FAILED  CHECKED  ERROR\n"
-            "web   10.0.0.1:80         up     drain  2       1500   0       1s ago   -\n"
-            "web   [2001:db8::7]:8080  down   none   0       0      12      never    "
+            "POOL  BACKEND             STATE  ADMIN  WEIGHT  ACTIVE  TOTAL  FAILED  CHECKED  "
+            "ERROR\n"
+            "web   10.0.0.1:80         up     drain  1.25/4  2       1500   0       1s ago   -\n"
+            "web   [2001:db8::7]:8080  down   none   1       0       0      12      never    "
             "connect: Connection refused??\n");
 }
 

@@ -67,6 +67,21 @@ TEST(CarryOver, DrainingBackendsComeBackAsNew) {
   EXPECT_EQ(new_gen.pool(0).state(2), BackendState::Up);
 }
 
+TEST(CarryOver, NewBackendsAreUpSinceNowKeptOnesKeepTheirTime) {
+  // What slow start ramps from (PoolSlots::rampElapsed): a backend a reload adds (or brings
+  // back from draining) came up now; one it keeps did not come up again.
+  ShmFixture old_gen(kOld);
+  old_gen.pool(0).slot(2).changed_ms.store(500);  // 10.0.0.3 came up at 500
+  (void)old_gen.pool(0).setDraining(0, 700);      // 10.0.0.1 was being removed
+  ShmFixture new_gen(kNew);
+  ASSERT_EQ(carryOver(old_gen.region, new_gen.region, kNow).carried, 2u);
+  // p.backends = [.3, .9, .1]; q = [.2], new in q.
+  EXPECT_EQ(new_gen.pool(0).slot(0).changed_ms.load(), 500);
+  EXPECT_EQ(new_gen.pool(0).slot(1).changed_ms.load(), kNow);
+  EXPECT_EQ(new_gen.pool(0).slot(2).changed_ms.load(), kNow);
+  EXPECT_EQ(new_gen.pool(1).slot(0).changed_ms.load(), kNow);
+}
+
 TEST(CarryOver, ScribbledSlotsStartFresh) {
   ShmFixture old_gen(kOld);
   const PoolSlots& old_p = old_gen.pool(0);
