@@ -53,6 +53,9 @@ def parse_args(argv):
                    help=f"comma-separated subset of {','.join(ALL_TARGETS)}")
     p.add_argument("--workloads", default=",".join(report.WORKLOADS),
                    help=f"comma-separated subset of {','.join(report.WORKLOADS)}")
+    p.add_argument("--flood-rate", type=int, default=0, metavar="N",
+                   help="denied-flood: connection attempts per second of the flood (default 0: "
+                        "as fast as it can)")
     args = p.parse_args(argv)
     if not args.weir:
         p.error("--weir BINARY is required (run.sh builds weir and passes it)")
@@ -74,6 +77,8 @@ def parse_args(argv):
         bad = [x for x in chosen if x not in allowed]
         if bad or not chosen:
             p.error(f"unknown {name}(s) {bad}; choose from {','.join(allowed)}")
+    if args.flood_rate < 0:
+        p.error("--flood-rate must be at least 0")
     if args.rounds is not None and args.rounds < 1 or args.workers < 1:
         p.error("--rounds and --workers must be at least 1")
     return args
@@ -84,11 +89,13 @@ def settings_from(args):
         return workloads.Settings(rounds=args.rounds or 1, workers=args.workers, bulk_seconds=2,
                                   http_seconds=2, wrk_threads=2, wrk_connections=50,
                                   idle_conns=500, even_conns=500, tls_seconds=1, tls_clients=4,
-                                  h2_streams=10, syscall_seconds=3, syscall_connections=10)
+                                  h2_streams=10, syscall_seconds=3, syscall_connections=10,
+                                  flood_rate=args.flood_rate)
     return workloads.Settings(rounds=args.rounds or 3, workers=args.workers, bulk_seconds=5,
                               http_seconds=5, wrk_threads=2, wrk_connections=50,
                               idle_conns=5000, even_conns=2000, tls_seconds=5, tls_clients=8,
-                              h2_streams=10, syscall_seconds=3, syscall_connections=10)
+                              h2_streams=10, syscall_seconds=3, syscall_connections=10,
+                              flood_rate=args.flood_rate)
 
 
 def preflight(args, s):
@@ -99,6 +106,8 @@ def preflight(args, s):
         tools.append("strace")
     if uses_tls(args):
         tools += ["h2load", "openssl"]
+    if "denied-flood" in args.workloads:
+        tools.append("cc")  # builds the flood tool
     for tool in tools:
         if not shutil.which(tool):
             problems.append(f"{tool} is not installed (run.sh installs it)")
@@ -117,6 +126,22 @@ def preflight(args, s):
 
 def uses_tls(args):
     return any(w in TLS_WORKLOADS for w in args.workloads)
+
+
+FLOOD_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flood.c")
+
+
+def build_flood(out):
+    """Compiles flood.c into OUT/tools/flood with the system's cc. Raises StartError if that
+    fails."""
+    d = os.path.join(out, "tools")
+    os.makedirs(d, exist_ok=True)
+    binary = os.path.join(d, "flood")
+    done = subprocess.run(["cc", "-O2", "-Wall", "-o", binary, FLOOD_SOURCE],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise StartError(f"cc could not build {FLOOD_SOURCE}: {done.stderr.strip()[-500:]}")
+    return binary
 
 
 def make_certificate(out):
@@ -188,20 +213,21 @@ def _loadavg():
 
 
 def make_targets(names, out, pid_file, backends, workers, weir, baseline=None,
-                 engines=(None, None)):
+                 engines=(None, None), acl=False):
     makers = {
-        "direct": lambda: Direct(out, pid_file, backends, workers),
-        "haproxy-spliceauto": lambda: HAProxy(out, pid_file, backends, workers, "auto"),
-        "haproxy-splice": lambda: HAProxy(out, pid_file, backends, workers, "both"),
-        "nginx": lambda: Nginx(out, pid_file, backends, workers),
-        "weir": lambda: Weir(out, pid_file, backends, workers, weir, engine=engines[0]),
+        "direct": lambda: Direct(out, pid_file, backends, workers, acl),
+        "haproxy-spliceauto": lambda: HAProxy(out, pid_file, backends, workers, "auto", acl),
+        "haproxy-splice": lambda: HAProxy(out, pid_file, backends, workers, "both", acl),
+        "nginx": lambda: Nginx(out, pid_file, backends, workers, acl),
+        "weir": lambda: Weir(out, pid_file, backends, workers, weir, engine=engines[0],
+                             acl=acl),
         "weir-baseline": lambda: Weir(out, pid_file, backends, workers, baseline,
-                                      name="weir-baseline", engine=engines[1]),
+                                      name="weir-baseline", engine=engines[1], acl=acl),
     }
     return [makers[n]() for n in names]
 
 
-def measure(workload, target, backends, s):
+def measure(workload, target, backends, s, rnd, flood_binary):
     if workload == "bulk1":
         return workloads.run_bulk(target, backends, s, 1)
     if workload == "bulk4":
@@ -226,10 +252,12 @@ def measure(workload, target, backends, s):
         return workloads.run_tls_bulk(target, s)
     if workload == "tls-passthrough-cps":
         return workloads.run_tls_handshakes(target, s, "tls-pass")
+    if workload == "denied-flood":
+        return workloads.run_denied_flood(target, s, rnd, flood_binary)
     raise ValueError(workload)
 
 
-def measure_once(workload, target, backends, s, rnd, results):
+def measure_once(workload, target, backends, s, rnd, results, flood_binary=None):
     """One measurement with everything around it: (re)start the target if it is down, measure,
     then look for crashes of the target or the backends and for lines it logged."""
     where = f"round {rnd + 1} {workload} {target.name}"
@@ -241,7 +269,7 @@ def measure_once(workload, target, backends, s, rnd, results):
         other = procfs.OtherCpu(os.getpid())
         other.start()
         try:
-            rec = measure(workload, target, backends, s)
+            rec = measure(workload, target, backends, s, rnd, flood_binary)
         except Exception as e:  # a driver bug or an OS limit: shown in the table, run goes on
             rec = workloads.Record(errors=[f"benchmark driver error: {type(e).__name__}: {e}"])
             results["events"].append(f"{where}: driver error:\n{traceback.format_exc()}")
@@ -303,9 +331,11 @@ def run(args):
         "log_lines": {t: [] for t in args.targets},
     }
     tls = make_certificate(out) if uses_tls(args) else None
+    acl = "denied-flood" in args.workloads
+    flood_binary = build_flood(out) if acl else None
     backends = Backends(out, pid_file, max(1, os.cpu_count() or 1), tls)
     targets = make_targets(args.targets, out, pid_file, backends, s.workers, args.weir,
-                           args.baseline, (args.weir_engine, args.baseline_engine))
+                           args.baseline, (args.weir_engine, args.baseline_engine), acl)
     try:
         backends.start()
         for t in targets:
@@ -321,7 +351,7 @@ def run(args):
             log(f"round {rnd + 1}/{s.rounds}: order {', '.join(t.name for t in order)}")
             for workload in args.workloads:
                 for t in order:
-                    rec = measure_once(workload, t, backends, s, rnd, results)
+                    rec = measure_once(workload, t, backends, s, rnd, results, flood_binary)
                     results["records"].append({
                         "round": rnd, "workload": workload, "target": t.name,
                         "metrics": rec.metrics, "errors": rec.errors, "raw": rec.raw,

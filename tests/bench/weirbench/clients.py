@@ -353,3 +353,55 @@ def _complete_response(data):
         return int(head.split(b" ", 2)[1])
     except (IndexError, ValueError):
         return -1
+
+
+class Flood:
+    """The flood tool (flood.c, built by the driver) run beside a load: connection attempts
+    from `source` to 127.0.0.1:port for `seconds`, at most `in_flight` pending at once and
+    `max_attempts` in all, at `rate` per second (0: as fast as it can). Bounded by itself in
+    time and count; killed if it outlives that by 10 s."""
+
+    def __init__(self, binary, source, port, seconds, in_flight, rate, max_attempts):
+        self.argv = [binary, source, HOST, str(port), str(seconds), str(max_attempts),
+                     str(in_flight), str(rate)]
+        self.seconds = seconds
+        self.proc = None
+
+    def start(self, timeout=5.0):
+        """Starts it and waits until its first attempt is under way. Returns None, or why it
+        did not start (then it is no longer running)."""
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     preexec_fn=die_with_parent)
+        sel = selectors.DefaultSelector()
+        try:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            ready = sel.select(timeout)
+        finally:
+            sel.close()
+        line = self.proc.stdout.readline() if ready else b""
+        if line.strip() != b"flooding":
+            self.kill()
+            return f"flood did not start within {timeout:.0f} s: {line.decode(errors='replace')}"
+        return None
+
+    def finish(self):
+        """Waits for it to end by itself. Returns (counts dict or None, error text or None):
+        attempts, refused (RST to the SYN), established (then reset by the flood), reset (by
+        the server before the flood looked), timed_out (no answer within 1 s), unfinished,
+        errors (by errno name), seconds, opening_seconds (the time over which attempts were
+        started) and cpu_seconds (the flood's own, kernel time included)."""
+        try:
+            out, err = self.proc.communicate(timeout=self.seconds + 10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None, f"flood did not end within {self.seconds + 10} s"
+        try:
+            return json.loads(out.decode().strip().splitlines()[-1]), None
+        except (ValueError, IndexError):
+            return None, (f"flood exit {self.proc.returncode}: "
+                          f"{err.decode(errors='replace').strip()[-200:]}")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()

@@ -12,6 +12,9 @@ services with the one certificate of the run:
   tls-pass  does not terminate: routes by the ClientHello's SNI (TLS_SNI -> the backend's TLS
             port; the default route is the plaintext HTTP backend, so a proxy that failed to
             route by SNI would fail every handshake instead of passing unnoticed)
+
+When the denied-flood workload runs (`acl` true), every proxy also gets the service `acl`: the
+HTTP backend again, behind an access list that refuses DENIED_SOURCE and lets the rest in.
 """
 
 from dataclasses import dataclass
@@ -21,6 +24,9 @@ NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 # Connections the benchmark may hold at once through one proxy: 5,000 idle ones, two sockets
 # each, under a per-process limit of 20,000 descriptors.
 MAX_CONNECTIONS = 8000
+
+# The client address the `acl` service refuses (the flood's source), as each proxy spells it.
+DENIED_SOURCE = "127.0.0.2"
 
 # The name in the certificate, sent as SNI by every TLS client of the benchmark.
 TLS_SNI = "bench.example"
@@ -134,9 +140,21 @@ backend http-backend
 """
 
 
-def haproxy(ports, backends, workers, splice, tls=None):
+def _haproxy_acl(ports, backends):
+    """The refusal HAProxy has before any byte is read: it accept()s, then closes."""
+    return f"""
+listen acl
+    bind 127.0.0.1:{ports["acl"]}
+    tcp-request connection reject if {{ src {DENIED_SOURCE} }}
+    server acl1 127.0.0.1:{backends["http"]}
+"""
+
+
+def haproxy(ports, backends, workers, splice, tls=None, stats_socket=None):
     """HAProxy in TCP mode with nbthread = workers. splice is "auto" (option splice-auto) or
-    "both" (option splice-request + option splice-response). With tls, the TLS services too."""
+    "both" (option splice-request + option splice-response). With tls, the TLS services too.
+    With stats_socket (a path), the `acl` service too, and a stats socket there from which its
+    count of refused connections is read."""
     splice_lines = {
         "auto": "    option splice-auto\n",
         "both": "    option splice-request\n    option splice-response\n",
@@ -148,12 +166,15 @@ listen {service}
     bind 127.0.0.1:{ports[service]}
     server {service}1 127.0.0.1:{backends[service]}
 """
+    if stats_socket:
+        sections += _haproxy_acl(ports, backends)
+    stats = f"    stats socket {stats_socket} mode 600 level user\n" if stats_socket else ""
     return f"""# HAProxy under test for the weir benchmark (generated)
 global
     nbthread {workers}
     maxconn {MAX_CONNECTIONS}
     maxpipes 1500
-
+{stats}
 defaults
     mode tcp
     maxconn {MAX_CONNECTIONS}
@@ -196,9 +217,29 @@ def _nginx_stream_tls(ports, backends, tls):
 """
 
 
-def nginx_stream(prefix, ports, backends, workers, tls=None):
+# What nginx logs (at level error, its default) for each connection an access rule refused:
+# the benchmark counts these lines in ACL_ERROR_LOG.
+NGINX_DENIED_LINE = "access forbidden by rule"
+ACL_ERROR_LOG = "acl-error.log"
+
+
+def _nginx_stream_acl(prefix, ports):
+    """The access module refuses in its access phase, right after accept(): nginx closes the
+    connection and logs one line at level error (its default level, in a file of its own)."""
+    return f"""
+    server {{
+        listen 127.0.0.1:{ports["acl"]} reuseport backlog=4096;
+        deny {DENIED_SOURCE};
+        allow all;
+        error_log {prefix}/{ACL_ERROR_LOG} error;
+        proxy_pass http;
+    }}
+"""
+
+
+def nginx_stream(prefix, ports, backends, workers, tls=None, acl=False):
     """nginx's stream module: reuseport listeners (one socket per worker), proxy_pass to an
-    upstream of one server. With tls, the TLS services too."""
+    upstream of one server. With tls, the TLS services too; with acl, the `acl` service."""
     blocks = ""
     for service in ("bulk", "http"):
         blocks += f"""
@@ -210,6 +251,8 @@ def nginx_stream(prefix, ports, backends, workers, tls=None):
         proxy_pass {service};
     }}
 """
+    extra = (_nginx_stream_tls(ports, backends, tls) if tls else "") \
+        + (_nginx_stream_acl(prefix, ports) if acl else "")
     return f"""# nginx (stream) under test for the weir benchmark (generated)
 load_module {NGINX_STREAM_MODULE};
 worker_processes {workers};
@@ -225,7 +268,7 @@ events {{
 stream {{
     proxy_connect_timeout 5s;
     proxy_timeout 10m;
-{blocks}{_nginx_stream_tls(ports, backends, tls) if tls else ""}}}
+{blocks}{extra}}}
 """
 
 
@@ -266,7 +309,21 @@ backlog = 4096
 """ + _weir_pool("h2c", backends["h2c"]) + _weir_pool("tls-backend", backends["tls"])
 
 
-def weir(ports, backends, workers, error_log, tls=None, engine=None):
+def _weir_acl(ports, deny):
+    """The `acl` listener; with deny false (a weir without access lists), the same listener
+    without its `deny` key: the plumbing runs, nothing is refused."""
+    return f"""
+[listeners.acl]
+bind = ["127.0.0.1:{ports["acl"]}"]
+pool = "http"
+backlog = 4096
+""" + (f'deny = ["{DENIED_SOURCE}/32"]\n' if deny else "")
+
+
+def weir(ports, backends, workers, error_log, tls=None, engine=None, acl=None, metrics=None):
+    """weir's config. acl: None (no `acl` listener), "deny" (with its access list) or
+    "no-deny" (the listener without one). metrics: the port of its Prometheus endpoint on
+    127.0.0.1, or None for none."""
     services = ""
     for service in ("bulk", "http"):
         services += f"""
@@ -277,6 +334,8 @@ backlog = 4096
 """ + _weir_pool(service, backends[service])
     if tls:
         services += _weir_tls(ports, backends, tls)
+    if acl:
+        services += _weir_acl(ports, acl == "deny")
     return f"""# weir under test for the weir benchmark (generated)
 [global]
 workers = {workers}
@@ -286,4 +345,5 @@ log_level = "warn"
 error_log = "{error_log}"
 max_connections = {MAX_CONNECTIONS}
 {f'event_engine = "{engine}"' if engine else ""}
+{f'metrics = "127.0.0.1:{metrics}"' if metrics else ""}
 {services}"""

@@ -54,6 +54,16 @@ WORKLOADS = {
                              ("p999_ms", "p99.9 ms ↓", "{:.2f}"),
                              ("cpu_us_per_conn", "proxy CPU µs/conn ↓", "{:.0f}"),
                              ("client_cpu_us_per_conn", "client CPU µs/conn", "{:.0f}")]),
+    "denied-flood": ("Allowed connections during a flood of denied ones (access list)",
+                     [("rps_alone", "req/s alone ↑", "{:.0f}"),
+                      ("rps_flood", "req/s with flood ↑", "{:.0f}"),
+                      ("flood_ratio", "with flood / alone ↑", "{:.2f}"),
+                      ("p99_alone_ms", "p99 ms alone ↓", "{:.2f}"),
+                      ("p99_flood_ms", "p99 ms with flood ↓", "{:.2f}"),
+                      ("cpu_ratio", "proxy CPU/req with flood / alone ↓", "{:.2f}"),
+                      ("flood_per_s", "denied attempts/s", "{:.0f}"),
+                      ("rst_at_syn_pct", "RST to the SYN %", "{:.1f}"),
+                      ("proxy_refused_pct", "refused, proxy's own count %", "{:.1f}")]),
 }
 
 # Issue 10's targets for weir against nginx: (workload, metric, what, bound, higher is better).
@@ -210,6 +220,36 @@ def syscall_lines(records, targets):
     return lines
 
 
+def flood_lines(records, targets):
+    """Per target, what became of the flood's attempts (medians over rounds, % of attempts):
+    refused at the SYN, accepted (then reset by the flood, or by the proxy before the flood
+    looked), no answer within 1 s."""
+    lines = []
+    for t in targets:
+        runs = [r["raw"]["flood_counts"] for r in records if r["workload"] == "denied-flood"
+                and r["target"] == t and r["raw"].get("flood_counts", {}).get("attempts")]
+        if not runs:
+            continue
+
+        def pct(key):
+            return statistics.median(100 * c[key] / c["attempts"] for c in runs)
+
+        attempts = statistics.median(c["attempts"] for c in runs)
+        for c in runs:
+            c.setdefault("reset", 0)
+        cpu = [100 * c["cpu_seconds"] / c["seconds"] for c in runs
+               if c.get("cpu_seconds") is not None and c["seconds"] > 0]
+        lines.append(f"- {t}: {attempts:.0f} attempts per run; refused at SYN "
+                     f"{pct('refused'):.1f}%, accepted and reset by the flood "
+                     f"{pct('established'):.1f}%, accepted and reset by the proxy first "
+                     f"{pct('reset'):.1f}%, no answer within 1 s {pct('timed_out'):.1f}%"
+                     + (f"; the flood process took {statistics.median(cpu):.0f}% of a CPU"
+                        if cpu else ""))
+    if lines:
+        lines = ["What became of the flood's attempts (median over rounds):", ""] + lines + [""]
+    return lines
+
+
 def tls_verdicts(records, targets):
     """One line per target of issue 10: met or missed, with the ratio and the medians."""
     if "weir" not in targets or "nginx" not in targets:
@@ -255,6 +295,11 @@ def _log_summary(target, entries):
     if len(kinds) > 5:
         out.append(f"  - … {len(kinds) - 5} more kinds in results.json")
     return out
+
+
+def _flood_rate(cfg):
+    rate = cfg.get("flood_rate")
+    return f"{rate} attempts/s" if rate else "as fast as it can"
 
 
 def _negotiated(records, workload):
@@ -334,12 +379,26 @@ def markdown(results):
                                f"route is the plaintext backend, where a misrouted handshake "
                                f"fails). haproxy-splice n/a." + _negotiated(records,
                                                                            "tls-passthrough-cps"),
+        "denied-flood": f"wrk -t{cfg['wrk_threads']} -c{cfg['wrk_connections']} "
+                        f"-d{cfg['http_seconds']}s -H 'Connection: close' from 127.0.0.1 → the "
+                        f"target's `acl` service, which refuses {configs.DENIED_SOURCE} → nginx "
+                        f"returning \"ok\\n\"; once alone, once while the flood tool opens "
+                        f"connections from {configs.DENIED_SOURCE} to the same port "
+                        f"({_flood_rate(cfg)}, at most {cfg.get('flood_in_flight')} pending, "
+                        f"each reset once accepted) in the same round. weir refuses in its "
+                        f"sk_reuseport program (the kernel answers the SYN with a RST), HAProxy "
+                        f"(`tcp-request connection reject`) and nginx (`deny`, which logs a line "
+                        f"per refusal at its default level) after accept(). The flood shares the "
+                        f"{meta['cpus']} CPUs with everything else: what it costs the kernel "
+                        f"and itself is in every row. direct and haproxy-splice n/a.",
     })
     for workload in WORKLOADS:
         if any(r["workload"] == workload for r in records):
             lines += workload_table(records, workload, targets, rounds, notes[workload])
             if workload == "syscalls":
                 lines += syscall_lines(records, targets)
+            if workload == "denied-flood":
+                lines += flood_lines(records, targets)
     lines += tls_verdicts(records, targets)
     if results["events"]:
         lines += ["### Events", ""]

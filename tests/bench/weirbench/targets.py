@@ -1,13 +1,19 @@
 """The things being compared ("targets") and the backends they all share.
 
-A target is a name plus, per service ("bulk", "http", and with TLS workloads "tls-h1",
-"tls-h2", "tls-pass"), the 127.0.0.1 port a client connects to. "direct" is the backends
+A target is a name plus, per service ("bulk", "http", with TLS workloads "tls-h1", "tls-h2",
+"tls-pass", and with the denied-flood workload "acl"), the 127.0.0.1 port a client connects
+to. "direct" is the backends
 themselves (the ceiling); every other target is one proxy process tree that the benchmark
 starts, watches for crashes, restarts and stops.
 """
 
+import csv
 import os
+import re
+import socket
+import subprocess
 import time
+import urllib.request
 
 from . import configs, procfs
 from .processes import Process, free_ports
@@ -124,14 +130,19 @@ class Target:
     has_worker_processes = True
     # Whether the TLS workloads are measured on this target (n/a otherwise).
     measures_tls = True
+    # Whether the denied-flood workload is measured on this target (n/a otherwise).
+    measures_acl = True
 
-    def __init__(self, out_dir, pid_file, backends, workers):
+    def __init__(self, out_dir, pid_file, backends, workers, acl=False):
         self.dir = os.path.join(out_dir, self.name)
         os.makedirs(self.dir, exist_ok=True)
         # The TLS services exist only when the run has TLS workloads, so that a run without
         # them can still measure a weir built before TLS (say, as --baseline).
         self.tls = backends.tls if self.measures_tls else None
-        names = SERVICES + (TLS_SERVICES if self.tls else ())
+        # The `acl` service (an access list refusing configs.DENIED_SOURCE) likewise exists
+        # only in runs with the denied-flood workload.
+        self.acl = acl and self.measures_acl
+        names = SERVICES + (TLS_SERVICES if self.tls else ()) + (("acl",) if self.acl else ())
         self.ports = dict(zip(names, free_ports(len(names))))
         self.backend_ports = backends.ports
         self.workers = workers
@@ -148,6 +159,15 @@ class Target:
     def log_files(self):
         """Files the proxy writes warnings and errors to (besides its stdout/stderr)."""
         return []
+
+    def denied_count(self):
+        """How many connections the `acl` service refused so far by the proxy's own count, or
+        None when the proxy keeps no such count the benchmark can read."""
+        return None
+
+    def acl_problem(self):
+        """Why the `acl` service refuses nothing on this target (a sentence), or None."""
+        return None
 
     def expected_children(self):
         return self.workers if self.has_worker_processes else 0
@@ -231,9 +251,10 @@ class Direct(Target):
 
     name = "direct"
     has_worker_processes = False
+    measures_acl = False  # the backend has no access list: nothing to compare
 
-    def __init__(self, out_dir, pid_file, backends, workers):
-        super().__init__(out_dir, pid_file, backends, workers)
+    def __init__(self, out_dir, pid_file, backends, workers, acl=False):
+        super().__init__(out_dir, pid_file, backends, workers, acl)
         self.ports = {name: backends.ports[name] for name in SERVICES}
         if self.tls:
             # The backend nginx terminating TLS itself and answering: no proxy in between.
@@ -261,20 +282,50 @@ class Direct(Target):
 class HAProxy(Target):
     has_worker_processes = False  # one process, nbthread threads
 
-    def __init__(self, out_dir, pid_file, backends, workers, splice):
+    def __init__(self, out_dir, pid_file, backends, workers, splice, acl=False):
         self.name = {"auto": "haproxy-spliceauto", "both": "haproxy-splice"}[splice]
         self._splice = splice
         # TLS termination cannot splice, so the two splice settings would be one TLS target
-        # measured twice; haproxy-spliceauto is HAProxy's TLS row.
+        # measured twice; haproxy-spliceauto is HAProxy's TLS row. Likewise a connection
+        # refused before its first byte never reaches the splicing: one row for HAProxy.
         self.measures_tls = splice == "auto"
-        super().__init__(out_dir, pid_file, backends, workers)
+        self.measures_acl = splice == "auto"
+        super().__init__(out_dir, pid_file, backends, workers, acl)
+        self.stats_socket = os.path.join(self.dir, "stats.sock") if self.acl else None
 
     def argv(self):
         conf = os.path.join(self.dir, "haproxy.cfg")
         with open(conf, "w") as f:
             f.write(configs.haproxy(self.ports, self.backend_ports, self.workers, self._splice,
-                                    self.tls))
+                                    self.tls, self.stats_socket))
         return ["haproxy", "-db", "-f", conf]
+
+    def denied_count(self):
+        """The `dcon` column of the `acl` frontend in `show stat` (connections refused by a
+        tcp-request connection rule), read from the stats socket."""
+        if not self.stats_socket or not self.running():
+            return None
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(5.0)
+                s.connect(self.stats_socket)
+                s.sendall(b"show stat\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+        except OSError:
+            return None
+        lines = data.decode(errors="replace").splitlines()
+        if not lines or not lines[0].startswith("# "):
+            return None
+        rows = csv.DictReader([lines[0][2:]] + lines[1:])
+        for row in rows:
+            if row.get("pxname") == "acl" and row.get("svname") == "FRONTEND":
+                try:
+                    return int(row.get("dcon") or 0)
+                except ValueError:
+                    return None
+        return None
 
 
 class Nginx(Target):
@@ -284,8 +335,20 @@ class Nginx(Target):
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(configs.nginx_stream(self.dir, self.ports, self.backend_ports, self.workers,
-                                         self.tls))
+                                         self.tls, self.acl))
         return ["nginx", "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")]
+
+    def denied_count(self):
+        """Lines nginx logged for connections its access rules refused (one each), so far."""
+        path = os.path.join(self.dir, configs.ACL_ERROR_LOG)
+        if not self.acl or not os.path.exists(path):
+            return None if not self.acl else 0
+        needle = configs.NGINX_DENIED_LINE.encode()
+        count = 0
+        with open(path, "rb") as f:
+            for line in f:
+                count += needle in line
+        return count
 
     def log_files(self):
         return [os.path.join(self.dir, "error.log")]
@@ -294,18 +357,69 @@ class Nginx(Target):
 class Weir(Target):
     name = "weir"
 
-    def __init__(self, out_dir, pid_file, backends, workers, binary, name="weir", engine=None):
+    def __init__(self, out_dir, pid_file, backends, workers, binary, name="weir", engine=None,
+                 acl=False):
         self.binary = binary
         self.name = name  # "weir-baseline" for the --baseline binary
         self.engine = engine  # global.event_engine; None: weir's default
-        super().__init__(out_dir, pid_file, backends, workers)
+        super().__init__(out_dir, pid_file, backends, workers, acl)
+        # With the acl service, the metrics endpoint too: its weir_listener_denied_total is
+        # weir's own count of the connections its access list refused.
+        self.metrics_port = free_ports(1)[0] if self.acl else None
+        # "deny" while this binary takes the `deny` key; "no-deny" once `weir -t` said it does
+        # not know it (a weir built before access lists): the listener is kept without it.
+        self._acl_mode = "deny" if self.acl else None
+        self._acl_problem = None
+
+    def _write_config(self, conf):
+        with open(conf, "w") as f:
+            f.write(configs.weir(self.ports, self.backend_ports, self.workers,
+                                 os.path.join(self.dir, "error.log"), self.tls, self.engine,
+                                 self._acl_mode, self.metrics_port))
 
     def argv(self):
         conf = os.path.join(self.dir, "weir.toml")
-        with open(conf, "w") as f:
-            f.write(configs.weir(self.ports, self.backend_ports, self.workers,
-                                 os.path.join(self.dir, "error.log"), self.tls, self.engine))
+        self._write_config(conf)
+        if self._acl_mode == "deny" and self._acl_problem is None:
+            self._check_deny(conf)
         return [self.binary, "-c", conf]
+
+    def _check_deny(self, conf):
+        """Asks `weir -t` once whether this binary takes the `deny` key; if it does not, leaves
+        the key out so that the target runs (its denied-flood row then says why nothing was
+        refused). Any other complaint is left for the start to report."""
+        try:
+            done = subprocess.run([self.binary, "-t", "-c", conf], capture_output=True,
+                                  text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        said = done.stdout + done.stderr
+        if done.returncode != 0 and "unknown key" in said and "deny" in said:
+            self._acl_mode = "no-deny"
+            self._acl_problem = ("this weir has no access lists (`weir -t` rejects `deny`): "
+                                 "its acl listener refuses nothing, so the flood was accepted "
+                                 "and proxied")
+            self._write_config(conf)
+        else:
+            self._acl_problem = ""  # checked: deny taken (or some other problem, reported later)
+
+    def acl_problem(self):
+        return self._acl_problem or None
+
+    def denied_count(self):
+        """weir_listener_denied_total of the `acl` listener from weir's metrics endpoint, or
+        None if it has none (a weir built before access lists)."""
+        if not self.metrics_port or not self.running():
+            return None
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                        timeout=5) as r:
+                text = r.read().decode(errors="replace")
+        except OSError:
+            return None
+        m = re.search(r'^weir_listener_denied_total\{[^}]*listener="acl"[^}]*\} (\d+)', text,
+                      re.M)
+        return int(m.group(1)) if m else None
 
     def log_files(self):
         return [os.path.join(self.dir, "error.log")]

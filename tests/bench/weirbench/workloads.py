@@ -26,6 +26,9 @@ class Settings:
     h2_streams: int      # concurrent streams per HTTP/2 connection
     syscall_seconds: int       # wrk -d while strace counts the workers' system calls
     syscall_connections: int   # wrk -c (one thread) meanwhile
+    flood_in_flight: int = 256       # denied-flood: connects pending at once
+    flood_rate: int = 0              # attempts per second; 0 = as fast as it can
+    flood_max_attempts: int = 5000000
 
 
 @dataclass
@@ -328,3 +331,87 @@ def run_evenness(target, s):
         mean = total / len(per_worker)
         rec.metrics["busiest_pct"] = (max(per_worker) / mean - 1) * 100
     return rec
+
+
+def run_denied_flood(target, s, rnd, flood_binary):
+    """Allowed short connections (wrk from 127.0.0.1, Connection: close) through the `acl`
+    service, alone and then with a flood of connection attempts from configs.DENIED_SOURCE
+    (the address its access list refuses) running meanwhile; in the 2nd, 4th... round the
+    flood run comes first, so that a machine speeding up or slowing down within a round does
+    not favour either. Reports both req/s and p99, their ratio, the proxy's CPU per allowed
+    request with / alone, and what became of the flood."""
+    rec = Record()
+    if not target.acl:
+        rec.not_applicable = True
+        return rec
+    problem = target.acl_problem()
+    if problem:
+        rec.errors.append(problem)
+    port = target.ports["acl"]
+    phases = ("alone", "flood") if rnd % 2 == 0 else ("flood", "alone")
+    for phase in phases:
+        flood = None
+        if phase == "flood":
+            # Started first and ending after wrk: the flood covers the whole of wrk's run.
+            flood = clients.Flood(flood_binary, configs.DENIED_SOURCE, port, s.http_seconds + 1,
+                                  s.flood_in_flight, s.flood_rate, s.flood_max_attempts)
+        denied0 = target.denied_count()
+        cpu0 = target.cpu_seconds()
+        try:
+            if flood:
+                err = flood.start()
+                if err:
+                    rec.errors.append(err)
+                    continue
+            result, err = clients.wrk(port, s.http_seconds, s.wrk_threads, s.wrk_connections,
+                                      close=True)
+            counts, flood_err = flood.finish() if flood else (None, None)
+        finally:
+            if flood:
+                flood.kill()
+        cpu = _cpu_delta(cpu0, target.cpu_seconds())
+        denied1 = target.denied_count()
+        if flood_err:
+            rec.errors.append(flood_err)
+        if counts:
+            rec.raw["flood_counts"] = counts
+            _flood_figures(rec, counts)
+            if None not in (denied0, denied1):
+                rec.raw["proxy_denied"] = denied1 - denied0
+                if counts["attempts"]:
+                    rec.metrics["proxy_refused_pct"] = (100 * (denied1 - denied0)
+                                                        / counts["attempts"])
+        if err:
+            rec.errors.append(f"{phase}: {err}")
+            continue
+        rec.raw[f"wrk_{phase}"] = dict(result, proxy_cpu_s=cpu)
+        rec.metrics[f"rps_{phase}"] = result["requests_per_second"]
+        if result["p99_ms"] is not None:
+            rec.metrics[f"p99_{phase}_ms"] = result["p99_ms"]
+        if cpu is not None and result["requests"] > 0:
+            rec.raw[f"wrk_{phase}"]["cpu_us_per_req"] = cpu * 1e6 / result["requests"]
+        sub = Record()
+        _wrk_errors(sub, result)
+        rec.errors += [f"{phase}: {e}" for e in sub.errors]
+    if rec.metrics.get("rps_alone") and "rps_flood" in rec.metrics:
+        rec.metrics["flood_ratio"] = rec.metrics["rps_flood"] / rec.metrics["rps_alone"]
+    # The proxy's CPU per allowed request, with the flood / alone: what refusing costs it.
+    per_req = [rec.raw.get(f"wrk_{p}", {}).get("cpu_us_per_req") for p in ("alone", "flood")]
+    if None not in per_req and per_req[0] > 0:
+        rec.metrics["cpu_ratio"] = per_req[1] / per_req[0]
+    return rec
+
+
+def _flood_figures(rec, counts):
+    """The flood's own figures: attempts per second, and what share of them a RST answered at
+    the SYN (refused in the kernel: no process ever saw them)."""
+    attempts = counts["attempts"]
+    if counts["opening_seconds"] > 0:
+        rec.metrics["flood_per_s"] = attempts / counts["opening_seconds"]
+    if attempts:
+        rec.metrics["rst_at_syn_pct"] = 100 * counts["refused"] / attempts
+    if not attempts:
+        rec.errors.append("the flood made no attempt")
+    odd = {k: v for k, v in counts["errors"].items() if v}
+    if odd:
+        rec.errors.append("flood errors: " + _failures_text(odd))
