@@ -28,18 +28,6 @@ std::string listenerSeries(const char* name) {
   return std::string(name) + "{listener=\"front\"}";
 }
 
-// Waits until the sample equals `want`; returns the last value seen.
-double waitExact(uint16_t port, const std::string& series, double want) {
-  double last = -1;
-  (void)waitFor(
-      [&] {
-        last = sample(scrape(port), series).value_or(-1);
-        return last == want;
-      },
-      seconds(5), milliseconds(50));
-  return last;
-}
-
 struct Rig {
   TestServer echo = startTestServer(kTestsrvBin, "echo");
   uint16_t metrics = pickFreePort();
@@ -78,10 +66,11 @@ TEST(Access, TheKernelAnswersADeniedSynWithARstAndNoWorkerAcceptsIt) {
   }
   ASSERT_EQ(attemptFrom("127.0.0.3", weir.addr()), "echo");
   // Exactly one more accept (127.0.0.3): none of the denied attempts reached a worker.
-  EXPECT_EQ(waitExact(rig.metrics, listenerSeries("weir_listener_connections_total"),
-                      accepted + 1),
+  EXPECT_EQ(waitSample(rig.metrics, listenerSeries("weir_listener_connections_total"),
+                       accepted + 1, true, seconds(5)),
             accepted + 1);
-  EXPECT_EQ(waitExact(rig.metrics, listenerSeries("weir_listener_denied_total"), kDeniedAttempts),
+  EXPECT_EQ(waitSample(rig.metrics, listenerSeries("weir_listener_denied_total"),
+                       kDeniedAttempts, true, seconds(5)),
             kDeniedAttempts);
   const std::string status = get(rig.metrics, "/status.json");
   EXPECT_NE(status.find("\"access\":\"kernel\""), std::string::npos) << status;
@@ -129,7 +118,9 @@ TEST(Access, WithoutBpfTheWorkersRefuseDeniedClientsAfterAccept) {
     ASSERT_EQ(attemptFrom("127.0.0.2", weir.addr()), "reset") << "attempt " << i;
   }
   EXPECT_EQ(attemptFrom("127.0.0.3", weir.addr()), "echo");
-  EXPECT_EQ(waitExact(rig.metrics, listenerSeries("weir_listener_denied_total"), 10), 10);
+  EXPECT_EQ(waitSample(rig.metrics, listenerSeries("weir_listener_denied_total"), 10, true,
+                       seconds(5)),
+            10);
   const std::string status = get(rig.metrics, "/status.json");
   EXPECT_NE(status.find("\"access\":\"workers\""), std::string::npos) << status;
 }

@@ -44,17 +44,6 @@ std::string describe(const std::map<std::string, int>& got) {
 
 const std::string kLimited = "weir_listener_client_limited_total{listener=\"front\"}";
 
-double waitLimited(uint16_t metrics, double want) {
-  double last = -1;
-  (void)waitFor(
-      [&] {
-        last = sample(scrape(metrics), kLimited).value_or(-1);
-        return last == want;
-      },
-      seconds(5), milliseconds(50));
-  return last;
-}
-
 struct Rig {
   TestServer echo = startTestServer(kTestsrvBin, "echo");
   uint16_t metrics = pickFreePort();
@@ -109,8 +98,8 @@ TEST(ClientRate, OneClientOverItsRateIsRefusedWhileOthersAreServed) {
   EXPECT_LE(flood.completed, 20 + static_cast<uint64_t>(20 * (secs + 0.5))) << flood.summary();
   EXPECT_EQ(flood.resets + flood.incomplete + flood.timeouts + flood.other_errors, 0u)
       << "refusals come from the kernel, before any worker: " << flood.summary();
-  EXPECT_EQ(waitLimited(rig.metrics, static_cast<double>(flood.connect_errors)),
-            static_cast<double>(flood.connect_errors));
+  const auto refused = static_cast<double>(flood.connect_errors);
+  EXPECT_EQ(waitSample(rig.metrics, kLimited, refused, true, seconds(5)), refused);
 }
 
 // The clients' cells live in the steering state the master keeps: a reload does not give a
@@ -132,7 +121,7 @@ TEST(ClientRate, AReloadKeepsEachClientsCount) {
   EXPECT_EQ(got["refused"], 3) << "the reload gave the client a new burst: " << describe(got);
   got = attempts("127.0.0.3", weir.addr(), 4);
   EXPECT_EQ(got["echo"], 3) << describe(got);
-  EXPECT_EQ(waitLimited(rig.metrics, 7), 7);
+  EXPECT_EQ(waitSample(rig.metrics, kLimited, 7, true, seconds(5)), 7);
 }
 
 // Without the steering program the workers keep the same cells in shared memory: the client
@@ -152,7 +141,7 @@ TEST(ClientRate, WithoutBpfTheWorkersEnforceTheRate) {
   auto got = attempts("127.0.0.2", weir.addr(), 10);
   EXPECT_EQ(got["echo"], 4) << describe(got);
   EXPECT_EQ(got["reset"], 6) << describe(got);
-  EXPECT_EQ(waitLimited(rig.metrics, 6), 6);
+  EXPECT_EQ(waitSample(rig.metrics, kLimited, 6, true, seconds(5)), 6);
 }
 
 }  // namespace

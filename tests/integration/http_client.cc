@@ -58,4 +58,16 @@ std::optional<double> sample(const std::string& text, const std::string& series)
   return std::nullopt;
 }
 
+double waitSample(uint16_t port, const std::string& series, double want, bool exact,
+                  Clock::duration timeout) {
+  double last = -1;
+  (void)waitFor(
+      [&] {
+        last = sample(scrape(port), series).value_or(-1);
+        return exact ? last == want : last >= want;
+      },
+      timeout, milliseconds(50));
+  return last;
+}
+
 }  // namespace weir::test

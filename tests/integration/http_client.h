@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "support/deadline.h"
 #include "support/sock_addr.h"
 
 namespace weir::test {
@@ -26,5 +27,10 @@ std::string bodyOf(const std::string& response);
 std::string scrape(uint16_t port);
 // The value of the sample `series` ("name{labels}" exactly as weir writes it).
 std::optional<double> sample(const std::string& text, const std::string& series);
+
+// Waits up to `timeout` until the sample `series` on the metrics listener at `port` is at least
+// `want` (or, with `exact`, equal to it); returns the last value read (-1: absent).
+double waitSample(uint16_t port, const std::string& series, double want, bool exact,
+                  Clock::duration timeout);
 
 }  // namespace weir::test

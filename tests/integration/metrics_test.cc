@@ -27,19 +27,6 @@
 namespace weir::test {
 namespace {
 
-// Waits until `series` is at least `min` (or, with `exact`, equal); returns the last value.
-double waitSample(uint16_t port, const std::string& series, double want, bool exact,
-                  Clock::duration timeout) {
-  double last = -1;
-  (void)waitFor(
-      [&] {
-        last = sample(scrape(port), series).value_or(-1);
-        return exact ? last == want : last >= want;
-      },
-      timeout, milliseconds(50));
-  return last;
-}
-
 std::string backendSeries(const char* name, const TestServer& b) {
   return std::string(name) + "{pool=\"back\",backend=\"" + b.endpoint() + "\"}";
 }
