@@ -40,9 +40,7 @@ struct weir_client_limit {
   __u8 pad[6];
 };
 
-/* The hash of a client: a listener key, the family (4 or 6) and the address (16 bytes, cut to
- * the prefix already, IPv4 in the first 4), mixed under `seed`. The same function runs in the
- * program and in the workers (which enforce the limits where the program is not loaded). */
+/* A 64-bit finalizer: every input bit moves about half of the output bits. */
 static inline __u64 weirMix(__u64 h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
@@ -52,36 +50,31 @@ static inline __u64 weirMix(__u64 h) {
   return h;
 }
 
-static inline __u64 weirClientHash(__u64 seed, __u32 listener_key, __u8 family,
-                                   const __u8 addr[16]) {
+/* The hash of a client: a listener key, the family (4 or 6) and the address as two 64-bit
+ * words (its first 8 bytes and its last 8, big-endian; IPv4 in the top half of `hi`), cut to
+ * `bits` bits, mixed under `seed`. The same function runs in the program and in the workers
+ * (which enforce the limits where the program is not loaded). Straight-line code on words,
+ * with no loop over bits: the verifier walks it in a few steps. */
+static inline __u64 weirClientHash(__u64 seed, __u32 listener_key, __u8 family, __u64 hi,
+                                   __u64 lo, __u32 bits) {
+  __u64 hi_mask = bits >= 64 ? ~0ULL : bits == 0 ? 0 : ~0ULL << (64 - bits);
+  __u64 lo_mask = bits >= 128 ? ~0ULL : bits <= 64 ? 0 : ~0ULL << (128 - bits);
   __u64 h = weirMix(seed ^ ((__u64)listener_key << 8 | family));
-  for (int i = 0; i < 16; i += 8) {
-    __u64 word = 0;
-    for (int j = 0; j < 8; j++) {
-      word = word << 8 | addr[i + j];
-    }
-    h = weirMix(h ^ word);
-  }
-  return h;
+  h = weirMix(h ^ (hi & hi_mask));
+  return weirMix(h ^ (lo & lo_mask));
 }
 
-/* Clears every bit of `addr` past the first `bits`. */
-static inline void weirCutToPrefix(__u8 addr[16], __u32 bits) {
-  for (int i = 0; i < 16; i++) {
-    __u32 start = (__u32)i * 8;
-    if (bits <= start) {
-      addr[i] = 0;
-    } else if (bits < start + 8) {
-      addr[i] &= (__u8)(0xff << (start + 8 - bits));
-    }
-  }
+/* The address bytes as the hash's two words. */
+static inline __u64 weirWord(const __u8 b[8]) {
+  return (__u64)b[0] << 56 | (__u64)b[1] << 48 | (__u64)b[2] << 40 | (__u64)b[3] << 32 |
+         (__u64)b[4] << 24 | (__u64)b[5] << 16 | (__u64)b[6] << 8 | (__u64)b[7];
 }
 
 /* A client's two cells, packed: row 0's index in the low 16 bits, row 1's in the high. */
 static inline __u32 weirClientCells(__u64 seed, const struct weir_client_limit *limit,
-                                    __u8 family, __u8 addr[16]) {
-  weirCutToPrefix(addr, family == 4 ? limit->prefix4 : limit->prefix6);
-  __u64 h = weirClientHash(seed, limit->listener_key, family, addr);
+                                    __u8 family, const __u8 addr[16]) {
+  __u64 h = weirClientHash(seed, limit->listener_key, family, weirWord(addr),
+                           weirWord(addr + 8), family == 4 ? limit->prefix4 : limit->prefix6);
   return ((__u32)h & (WEIR_CLIENT_BUCKETS - 1)) |
          (((__u32)(h >> 32) & (WEIR_CLIENT_BUCKETS - 1)) << 16);
 }
