@@ -1,6 +1,7 @@
 // weir: the daemon's entry point. Parses the command line and hands over to lb/master.
 #include <getopt.h>
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <exception>
@@ -14,9 +15,12 @@
 #include "master/privileges.h"
 #include "master/proc_title.h"
 #include "netsetup/check.h"
+#include "resolve/resolver.h"
 #include "tls/cert_check.h"
 
 namespace {
+
+constexpr std::chrono::milliseconds kNameCheckLimit{5000};  // per name
 
 constexpr const char* kDefaultConfig = "/etc/weir/weir.toml";
 
@@ -37,6 +41,47 @@ void usage(FILE* out) {
 // Reads the certificate, key and CA files the config names (parsing it only recorded their
 // paths). Prints each error and warning, and with `verbose` what each certificate serves.
 // Returns false if there was an error.
+// `weir -t`: every backend name looked up once, as the health checker would. A name that does
+// not resolve is a warning, not an error: weir starts with its slots empty and keeps asking.
+void checkNames(const weir::config::Config& cfg) {
+  weir::resolve::Options options;
+  options.servers = cfg.global.resolvers;
+  for (const auto& pool : cfg.pools) {
+    for (const auto& backend : pool.backends) {
+      if (!backend.named() || backend.name_slot != 0) {
+        continue;
+      }
+      const std::string name = backend.host + ":" + std::to_string(backend.port);
+      const weir::resolve::Answer answer =
+          weir::resolve::resolveNow(options, backend.host, backend.port, kNameCheckLimit);
+      if (!answer.ok) {
+        std::fprintf(stderr,
+                     "weir: warning: %s: %s; weir starts with its backends empty and keeps "
+                     "asking\n",
+                     backend.where.c_str(), answer.error.c_str());
+        continue;
+      }
+      std::string addresses;
+      for (size_t i = 0; i < answer.addresses.size() && i < 4; ++i) {
+        addresses += (i > 0 ? ", " : "") + answer.addresses[i].toString();
+      }
+      if (answer.addresses.size() > 4) {
+        addresses += ", ...";
+      }
+      std::fprintf(stderr, "weir: pool %s: %s resolves to %zu address%s (%s)\n",
+                   pool.name.c_str(), name.c_str(), answer.addresses.size(),
+                   answer.addresses.size() == 1 ? "" : "es", addresses.c_str());
+      if (answer.addresses.size() > backend.name_slots) {
+        std::fprintf(stderr,
+                     "weir: warning: %s: %s returns %zu addresses, more than max_addresses = %u; "
+                     "the rest are not used\n",
+                     backend.where.c_str(), name.c_str(), answer.addresses.size(),
+                     backend.name_slots);
+      }
+    }
+  }
+}
+
 bool checkFiles(const weir::config::Config& cfg, bool verbose) {
   const weir::tls::CertReport report = weir::tls::checkCertificates(cfg, std::time(nullptr));
   for (const auto& error : report.errors) {
@@ -122,6 +167,7 @@ int main(int argc, char** argv) {
     for (const auto& warning : weir::netsetup::setupWarnings(cfg)) {
       std::fprintf(stderr, "weir: warning: %s\n", warning.c_str());
     }
+    checkNames(cfg);
     std::fprintf(stderr, "weir: configuration file %s test is successful\n", path.c_str());
     return 0;
   }

@@ -18,7 +18,7 @@ Maglev::Maglev(const config::Pool& pool, shm::PoolSlots slots) : Balancer(pool, 
   std::vector<uint8_t> primary;
   std::vector<uint8_t> backup;
   for (const auto& b : pool.backends) {
-    keys.push_back(hashString(b.address.toString(), 0));
+    keys.push_back(hashString(config::backendName(b), 0));
     primary.push_back(b.backup ? 0 : 1);
     backup.push_back(b.backup ? 1 : 0);
   }

@@ -111,7 +111,13 @@ struct Global {
   uint32_t announce_table = 4747;   // 1..2^31-1, not 253..255, not transparent_table
   uint32_t announce_protocol = 87;  // 5..255 (0..4 are the kernel's own)
   Duration withdraw_delay{5000};
+  // Backends by name: the nameservers the health checker asks (empty: /etc/resolv.conf, and
+  // /etc/hosts first, as libc does), and how often it asks again: every resolve_interval, or
+  // when the answer's smallest TTL runs out if that is sooner (but at most once a second).
+  std::vector<net::SockAddr> resolvers;
+  Duration resolve_interval{30000};
 };
+inline constexpr Duration kMinResolveInterval{1000};
 
 // A config value that names a file, with where the config wrote it, so that the messages of
 // whoever reads the file later ("weir -t", a reload) can point at the key:
@@ -173,11 +179,28 @@ struct UpstreamTls {
 };
 
 struct Backend {
-  net::SockAddr address;
+  net::SockAddr address;  // unset (family AF_UNSPEC) in a named backend's slot
   uint32_t weight = 1;
   bool backup = false;  // used while no primary is up, or once every primary failed a client
   uint32_t max_connections = 0;  // across all workers; 0 = unlimited
+  // A backend written as "NAME:PORT" becomes max_addresses entries of Pool::backends, its
+  // slots, all with the same settings: `host` is NAME (empty for an "IP:PORT" backend) and
+  // this entry is slot `name_slot` (0-based) of `name_slots`. The health checker resolves the
+  // name and puts one of its addresses in each slot it needs (shm); an empty slot takes no
+  // connections.
+  std::string host;
+  uint16_t port = 0;
+  uint32_t name_slot = 0;
+  uint32_t name_slots = 0;
+  std::string where;  // a named backend: "FILE:LINE:COL: pools.P.backends[i].address"
+  bool named() const { return !host.empty(); }
 };
+
+// How logs, weirctl, /status.json and the metrics name a backend: "IP:PORT", or "NAME:PORT#K"
+// for slot K (1-based) of a named backend.
+std::string backendName(const Backend& backend);
+inline constexpr uint32_t kDefaultMaxAddresses = 16;
+inline constexpr uint32_t kMaxMaxAddresses = 256;
 
 // [pools.NAME.health]: one active check per backend per interval, run by the health checker.
 struct HealthCheck {

@@ -325,13 +325,41 @@ void readMetrics(const Section& section, Global& global) {
   global.metrics = readAddress(*node, section.pathOf("metrics"), section.diag());
 }
 
+// Backends by name: the nameservers ("IP:PORT") and how often names are resolved again.
+void readResolvers(const Section& section, Global& global) {
+  if (const toml::node* node = section.get("resolvers")) {
+    auto* array = node->as_array();
+    if (array == nullptr) {
+      section.problem(*node, "resolvers",
+                      "expected an array of nameservers such as [\"127.0.0.1:53\"], got " +
+                          describe(*node));
+    } else {
+      for (size_t i = 0; i < array->size(); ++i) {
+        const std::string path = section.pathOf("resolvers") + "[" + std::to_string(i) + "]";
+        if (auto addr = readAddress(*array->get(i), path, section.diag())) {
+          global.resolvers.push_back(*addr);
+        }
+      }
+    }
+  }
+  if (auto interval = section.duration("resolve_interval", kMaxDuration)) {
+    if (*interval < kMinResolveInterval) {
+      section.problem(*section.get("resolve_interval"), "resolve_interval",
+                      "must be at least " + quote(formatDuration(kMinResolveInterval)) +
+                          ", got " + quote(formatDuration(*interval)));
+    } else {
+      global.resolve_interval = *interval;
+    }
+  }
+}
+
 void readGlobal(const Section& section, Global& global) {
   section.checkKeys({"workers", "log_level", "error_log", "access_log", "pid_file",
                      "control_socket", "max_connections", "steering", "drain_timeout", "user",
                      "group", "worker_cpu_affinity", "worker_rlimit_nofile", "worker_priority",
                      "worker_rlimit_core", "working_directory", "transparent_mark",
                      "transparent_table", "metrics", "event_engine", "announce_table",
-                     "announce_protocol", "withdraw_delay"});
+                     "announce_protocol", "withdraw_delay", "resolvers", "resolve_interval"});
   readWorkers(section, global);
 
   const std::initializer_list<std::string_view> levels = {
@@ -376,6 +404,7 @@ void readGlobal(const Section& section, Global& global) {
     global.event_engine = kEngines[*engine];
   }
   readAnnounce(section, global);
+  readResolvers(section, global);
 }
 
 }  // namespace weir::config::detail

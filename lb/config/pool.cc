@@ -1,11 +1,53 @@
 #include <utility>
 
 #include "config/readers.h"
+#include "resolve/resolver.h"
 
 namespace weir::config::detail {
 namespace {
 
 constexpr std::string_view kNeedsBackend = "a pool needs at least one backend";
+
+// A backend's address: "IP:PORT", or "NAME:PORT" (then `named` is set and `port` holds PORT).
+struct BackendAddress {
+  net::SockAddr address;
+  std::string host;
+  uint16_t port = 0;
+};
+
+std::optional<BackendAddress> readBackendAddress(const toml::node& value, const std::string& path,
+                                                 Diagnostics& diag) {
+  auto* text = value.as_string();
+  if (text == nullptr) {
+    diag.add(value, path, "expected \"IP:PORT\" or \"NAME:PORT\", got " + describe(value));
+    return std::nullopt;
+  }
+  const std::string& s = text->get();
+  const size_t colon = s.rfind(':');
+  // A name has no ':' and no '[' of its own; anything else is an address or a mistake in one.
+  const bool looks_named = colon != std::string::npos && colon > 0 &&
+                           s.find(':') == colon && s.find('[') == std::string::npos &&
+                           resolve::validHostName(std::string_view(s).substr(0, colon));
+  if (!looks_named) {
+    auto addr = readAddress(value, path, diag);
+    if (!addr) {
+      return std::nullopt;
+    }
+    return BackendAddress{*addr, {}, 0};
+  }
+  const std::string_view port_text = std::string_view(s).substr(colon + 1);
+  uint32_t port = 0;
+  bool digits = !port_text.empty() && port_text.size() <= 5;
+  for (char c : port_text) {
+    digits = digits && c >= '0' && c <= '9';
+    port = port * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (!digits || port == 0 || port > 65535) {
+    diag.add(value, path, quote(s) + ": expected a port 1-65535 after the name");
+    return std::nullopt;
+  }
+  return BackendAddress{{}, s.substr(0, colon), static_cast<uint16_t>(port)};
+}
 
 // Reads one { address = "IP:PORT", weight = N } entry; nullopt if it has a problem.
 std::optional<Backend> readBackend(const toml::node& node, const std::string& path,
@@ -18,11 +60,11 @@ std::optional<Backend> readBackend(const toml::node& node, const std::string& pa
     return std::nullopt;
   }
   Section section(*table, path, diag);
-  section.checkKeys({"address", "weight", "backup", "max_connections"});
+  section.checkKeys({"address", "weight", "backup", "max_connections", "max_addresses"});
   Backend backend;
-  std::optional<net::SockAddr> address;
+  std::optional<BackendAddress> address;
   if (const toml::node* value = section.get("address")) {
-    address = readAddress(*value, section.pathOf("address"), diag);
+    address = readBackendAddress(*value, section.pathOf("address"), diag);
   } else {
     section.missing("address");
   }
@@ -36,11 +78,34 @@ std::optional<Backend> readBackend(const toml::node& node, const std::string& pa
   if (auto max = section.integer("max_connections", 0, 1000000)) {
     backend.max_connections = static_cast<uint32_t>(*max);
   }
+  auto max_addresses = section.integer("max_addresses", 1, kMaxMaxAddresses);
   if (!address) {
     return std::nullopt;
   }
-  backend.address = *address;
+  if (address->host.empty()) {
+    if (max_addresses) {
+      section.problem(*section.get("max_addresses"), "max_addresses",
+                      "only for a backend given by name (\"NAME:PORT\"); " +
+                          address->address.toString() + " is one address");
+    }
+    backend.address = address->address;
+    return backend;
+  }
+  backend.where =
+      diag.where(section.get("address")->source().begin, section.pathOf("address"));
+  backend.host = std::move(address->host);
+  backend.port = address->port;
+  backend.name_slots = max_addresses ? static_cast<uint32_t>(*max_addresses)
+                                     : kDefaultMaxAddresses;
   return backend;
+}
+
+// Whether a and b are the same backend entry ("IP:PORT", or the same NAME:PORT).
+bool sameBackend(const Backend& a, const Backend& b) {
+  if (a.named() || b.named()) {
+    return a.host == b.host && a.port == b.port;
+  }
+  return a.address == b.address;
 }
 
 void readBackends(const Section& section, Pool& pool) {
@@ -70,15 +135,24 @@ void readBackends(const Section& section, Pool& pool) {
     }
     bool duplicate = false;
     for (size_t k = 0; k < pool.backends.size() && !duplicate; ++k) {
-      if (pool.backends[k].address == backend->address) {
+      if (sameBackend(pool.backends[k], *backend)) {
         // readBackend succeeded, so the address key exists.
+        const std::string what = backend->named()
+                                     ? backend->host + ":" + std::to_string(backend->port)
+                                     : backend->address.toString();
         section.diag().add(*item.as_table()->get("address"), path + ".address",
-                           backend->address.toString() + " is already listed as backends[" +
+                           what + " is already listed as backends[" +
                                std::to_string(index_of[k]) + "]");
         duplicate = true;
       }
     }
-    if (!duplicate) {
+    if (duplicate) {
+      continue;
+    }
+    // A named backend takes one entry per slot (see config::Backend).
+    const uint32_t entries = backend->named() ? backend->name_slots : 1;
+    for (uint32_t slot = 0; slot < entries; ++slot) {
+      backend->name_slot = slot;
       pool.backends.push_back(*backend);
       index_of.push_back(i);
     }

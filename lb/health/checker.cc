@@ -10,15 +10,19 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <set>
+#include <unordered_map>
 #include <stdexcept>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 
+#include "health/name_slots.h"
 #include "health/probe.h"
 #include "health/schedule.h"
 #include "net/unique_fd.h"
 #include "proxy/header.h"
+#include "resolve/resolver.h"
 #include "shm/backend_map.h"
 #include "tls/client_context.h"
 #include "util/log.h"
@@ -35,6 +39,8 @@ int64_t monotonicUs() {
 constexpr int kMaxEvents = 64;
 constexpr int64_t kReviveTickMs = 100;  // how late a passive hold-down may end
 constexpr int64_t kMaxWaitMs = 1000;
+// A name that did not resolve is asked again this soon (or at resolve_interval, if shorter).
+constexpr int64_t kRetryFailedMs = 5000;
 
 uint64_t splitmix(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15);
@@ -60,13 +66,39 @@ public:
   int run();
 
 private:
-  struct Target {
+  // What an epoll event's data.ptr points at: a Target (a check's socket), a Lookup socket of
+  // the resolver, or nullptr (the signalfd).
+  struct Watched {
+    bool resolver = false;
+  };
+  struct Target : Watched {
+    Target(size_t p, const shm::PoolSlots* s, size_t b, Schedule sch)
+        : pool(p), slots(s), backend(b), schedule(sch) {}
+    size_t pool;  // index into Config::pools
     const shm::PoolSlots* slots;
     size_t backend;
     ProbeSpec spec;
     Schedule schedule;
     Probe probe;
     int64_t started_us = 0;  // when the running check started (CLOCK_MONOTONIC)
+    bool named = false;      // a named backend's slot: spec.address follows the slot
+  };
+  struct ResolverSocket : Watched {
+    int fd = -1;
+  };
+  // One named backend ("NAME:PORT") of one pool: its slots are backends first .. first+count-1.
+  struct Name {
+    size_t pool;
+    size_t first;
+    uint32_t count;
+    std::string host;
+    uint16_t port;
+    std::string where;  // where the config names it
+    std::vector<std::optional<net::SockAddr>> current;  // what slot k holds (as this process wrote)
+    int64_t due_ms = 0;       // next lookup
+    bool pending = false;     // a lookup is under way
+    bool failing = false;     // the last lookup failed (warned once)
+    size_t dropped = 0;       // addresses left out by the last answer (warned when it changes)
   };
 
   const tls::ClientContext* contextFor(const config::Pool& pool);
@@ -78,15 +110,28 @@ private:
   void watch(Target& t, bool added);
   bool onSignal();  // true: stop
   int waitMs(int64_t now) const;
+  // Backends by name.
+  void setupNames();
+  void resolveDue(int64_t now);
+  void onAnswer(Name& name, const resolve::Answer& answer);
+  void watchResolver(int fd, bool read, bool write);
+  Target* targetOf(size_t pool, size_t backend);
+  void pointTarget(Target& t, const std::optional<net::SockAddr>& address);
 
   const config::Config& cfg_;
   const shm::BackendMap& map_;
   std::vector<std::unique_ptr<Target>> targets_;  // stable addresses for epoll_event.data.ptr
   std::vector<tls::ClientContext> contexts_;       // kind tls: one per pool, ProbeSpec::tls
   std::vector<size_t> passive_pools_;             // pools without [health]
+  std::vector<const tls::ClientContext*> pool_tls_;  // per pool: kind tls checks' context
+  std::vector<std::unique_ptr<Name>> names_;
   int64_t next_revive_ms_ = 0;
   net::UniqueFd epoll_;
   net::UniqueFd signal_fd_;
+  // Last, so that the resolver goes first: closing its sockets calls watchResolver.
+  std::unordered_map<int, std::unique_ptr<ResolverSocket>> resolver_sockets_;
+  std::vector<std::unique_ptr<ResolverSocket>> retired_sockets_;
+  std::unique_ptr<resolve::Resolver> resolver_;
 };
 
 }  // namespace
@@ -115,19 +160,17 @@ Checker::Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t
                 ? prebuilt->clients[p].get()
                 : contextFor(pool);
     }
+    pool_tls_.resize(p + 1, nullptr);
+    pool_tls_[p] = tls;
     for (size_t b = 0; b < pool.backends.size(); ++b) {
       uint64_t r1 = splitmix(seed);
       uint64_t r2 = splitmix(seed);
-      ProbeSpec spec = makeSpec(*pool.health, pool.backends[b].address, tls);
-      if (pool.proxy_protocol != config::ProxyProtocol::Off) {
-        // Backends that expect a PROXY header on every connection get one: LOCAL, "this
-        // connection is the balancer's own", whichever version the traffic uses (HAProxy and
-        // nginx accept v2 wherever they accept v1).
-        proxy::encodeV2Local(spec.preamble);
-      }
-      targets_.push_back(std::make_unique<Target>(
-          Target{&map.pool(p), b, std::move(spec), Schedule(*pool.health, now, r1, r2),
-                 Probe{}}));
+      auto t = std::make_unique<Target>(p, &map.pool(p), b, Schedule(*pool.health, now, r1, r2));
+      t->named = pool.backends[b].named();
+      // A named slot's spec is made when it gets an address (setupNames, onAnswer).
+      pointTarget(*t, t->named ? std::nullopt
+                               : std::optional<net::SockAddr>(pool.backends[b].address));
+      targets_.push_back(std::move(t));
     }
   }
 }
@@ -184,9 +227,15 @@ int Checker::run() {
   }
   spdlog::info("health checker: {} backends to check, {} pools on passive health only",
                targets_.size(), passive_pools_.size());
+  setupNames();
   epoll_event events[kMaxEvents];
   for (;;) {
     int64_t now = monotonicMs();
+    retired_sockets_.clear();
+    if (resolver_ && resolver_->pending() > 0) {
+      resolver_->onTimeout();  // c-ares: whatever timed out by now
+    }
+    resolveDue(now);
     startDue(now);
     expire(now);
     reviveHeldDown(now);
@@ -197,13 +246,21 @@ int Checker::run() {
     }
     now = monotonicMs();
     for (int i = 0; i < n; ++i) {
-      auto* t = static_cast<Target*>(events[i].data.ptr);
-      if (t == nullptr) {
+      auto* watched = static_cast<Watched*>(events[i].data.ptr);
+      if (watched == nullptr) {
         if (onSignal()) {
           return 0;
         }
         continue;
       }
+      if (watched->resolver) {
+        const int fd = static_cast<ResolverSocket*>(watched)->fd;
+        if (resolver_ && fd >= 0) {
+          resolver_->onReady(fd, events[i].events);
+        }
+        continue;
+      }
+      auto* t = static_cast<Target*>(watched);
       uint32_t before = t->probe.events();
       if (auto outcome = t->probe.onReady(events[i].events)) {
         record(*t, *outcome, now);
@@ -225,6 +282,9 @@ void Checker::startDue(int64_t now) {
     }
     if (t->slots->admin(t->backend) == shm::AdminState::Maint) {
       continue;  // in maintenance (weirctl disable): no checks until it is enabled again
+    }
+    if (t->named && t->slots->state(t->backend) == shm::BackendState::Empty) {
+      continue;  // a named backend's slot with no address: nothing to check
     }
     t->started_us = monotonicUs();
     if (auto outcome = t->probe.start(t->spec, now)) {
@@ -304,7 +364,215 @@ int Checker::waitMs(int64_t now) const {
   for (const auto& t : targets_) {
     next = std::min(next, t->probe.busy() ? t->probe.deadline() : t->schedule.due());
   }
+  for (const auto& name : names_) {
+    if (!name->pending) {
+      next = std::min(next, name->due_ms);
+    }
+  }
+  if (resolver_ && resolver_->pending() > 0) {
+    const int64_t ms = resolver_->timeoutMs();
+    if (ms >= 0) {
+      next = std::min(next, now + ms);
+    }
+  }
   return static_cast<int>(std::clamp<int64_t>(next - now, 0, kMaxWaitMs));
+}
+
+// The spec of target t for `address` (nullopt: none, the slot is empty). A check of the old
+// address that still runs is ended without a result: it says nothing about the new one.
+void Checker::pointTarget(Target& t, const std::optional<net::SockAddr>& address) {
+  if (t.probe.busy()) {
+    (void)t.probe.onTimeout();
+  }
+  const config::Pool& pool = cfg_.pools[t.pool];
+  if (!address || !pool.health) {
+    t.spec = ProbeSpec{};
+    return;
+  }
+  const tls::ClientContext* tls = t.pool < pool_tls_.size() ? pool_tls_[t.pool] : nullptr;
+  t.spec = makeSpec(*pool.health, *address, tls);
+  if (pool.proxy_protocol != config::ProxyProtocol::Off) {
+    // Backends that expect a PROXY header on every connection get one: LOCAL, "this
+    // connection is the balancer's own", whichever version the traffic uses (HAProxy and
+    // nginx accept v2 wherever they accept v1).
+    proxy::encodeV2Local(t.spec.preamble);
+  }
+}
+
+// Backends by name: one Name per named backend of every pool, its slots seeded from what
+// the region holds (a reload or upgrade carried the last generation's addresses over), then
+// every name looked up at once.
+void Checker::setupNames() {
+  for (size_t p = 0; p < cfg_.pools.size(); ++p) {
+    const auto& backends = cfg_.pools[p].backends;
+    for (size_t b = 0; b < backends.size(); ++b) {
+      const config::Backend& backend = backends[b];
+      if (!backend.named() || backend.name_slot != 0) {
+        continue;
+      }
+      auto name = std::make_unique<Name>();
+      name->pool = p;
+      name->first = b;
+      name->count = backend.name_slots;
+      name->host = backend.host;
+      name->port = backend.port;
+      name->where = backend.where;
+      const shm::PoolSlots& slots = map_.pool(p);
+      for (uint32_t k = 0; k < name->count; ++k) {
+        std::optional<net::SockAddr> held;
+        const size_t i = b + k;
+        if (slots.state(i) != shm::BackendState::Empty &&
+            slots.state(i) != shm::BackendState::Draining) {
+          held = slots.resolved(i);
+          if (!held) {
+            // Up or down but no address readable: a slot nobody can use; empty it so that
+            // the answer fills it again.
+            (void)slots.empty(i, "its address could not be read", monotonicMs());
+          }
+        }
+        if (Target* t = targetOf(p, i)) {
+          pointTarget(*t, held);
+        }
+        name->current.push_back(held);
+      }
+      names_.push_back(std::move(name));
+    }
+  }
+  if (names_.empty()) {
+    return;
+  }
+  resolve::Options options;
+  options.servers = cfg_.global.resolvers;
+  auto resolver = resolve::Resolver::create(
+      options, [this](int fd, bool read, bool write) { watchResolver(fd, read, write); });
+  if (!resolver) {
+    spdlog::error("health checker: cannot resolve backend names: {}; named backends keep the "
+                  "addresses they have",
+                  resolver.error().message());
+    return;
+  }
+  resolver_ = std::move(*resolver);
+  spdlog::info("health checker: {} backend names to resolve, every {} at most", names_.size(),
+               config::formatDuration(cfg_.global.resolve_interval));
+}
+
+Checker::Target* Checker::targetOf(size_t pool, size_t backend) {
+  for (auto& t : targets_) {
+    if (t->pool == pool && t->backend == backend) {
+      return t.get();
+    }
+  }
+  return nullptr;
+}
+
+void Checker::resolveDue(int64_t now) {
+  if (!resolver_) {
+    return;
+  }
+  for (auto& name : names_) {
+    if (name->pending || name->due_ms > now) {
+      continue;
+    }
+    name->pending = true;
+    Name* n = name.get();
+    // The answer may come at once (from inside resolve()), or later from onReady/onTimeout.
+    resolver_->resolve(n->host, n->port, [this, n](resolve::Answer answer) {
+      n->pending = false;
+      onAnswer(*n, answer);
+    });
+  }
+}
+
+void Checker::onAnswer(Name& name, const resolve::Answer& answer) {
+  const int64_t now = monotonicMs();
+  const std::string what = name.host + ":" + std::to_string(name.port);
+  const std::string& pool = cfg_.pools[name.pool].name;
+  const int64_t interval = cfg_.global.resolve_interval.count();
+  if (!answer.ok) {
+    // Keep the addresses it had: a resolver that fails for a while must not empty the pool.
+    if (!name.failing) {
+      // answer.error starts with "NAME:PORT: ".
+      spdlog::warn("pool {}: backend name {}; it does not resolve, its {} keep what they had, "
+                   "trying again",
+                   pool, answer.error, name.count == 1 ? "slot" : "slots");
+    } else {
+      spdlog::debug("pool {}: backend name {}; it still does not resolve", pool, answer.error);
+    }
+    name.failing = true;
+    name.due_ms = now + std::min<int64_t>(interval, kRetryFailedMs);
+    return;
+  }
+  if (name.failing) {
+    spdlog::info("pool {}: backend name {} resolves again", pool, what);
+    name.failing = false;
+  }
+  const shm::PoolSlots& slots = map_.pool(name.pool);
+  std::vector<int64_t> active;
+  for (uint32_t k = 0; k < name.count; ++k) {
+    active.push_back(slots.active(name.first + k));
+  }
+  SlotPlan plan = planSlots(name.current, active, answer.addresses);
+  for (size_t k : plan.empty) {
+    (void)slots.empty(name.first + k, "no longer returned by " + what, now);
+    name.current[k].reset();
+    if (Target* t = targetOf(name.pool, name.first + k)) {
+      pointTarget(*t, std::nullopt);
+    }
+  }
+  for (const auto& [k, address] : plan.fill) {
+    const size_t i = name.first + k;
+    if (slots.state(i) != shm::BackendState::Empty) {
+      continue;  // draining (cannot be: this generation's config has it) or not ours to fill
+    }
+    if (Target* t = targetOf(name.pool, i)) {
+      pointTarget(*t, address);
+    }
+    (void)slots.fill(i, address, now);
+    name.current[k] = address;
+  }
+  if (plan.dropped != name.dropped) {
+    if (plan.dropped > 0) {
+      spdlog::warn("pool {}: backend name {} returns {} addresses, {} more than its "
+                   "max_addresses = {}; those are not used",
+                   pool, what, answer.addresses.size(), plan.dropped, name.count);
+    }
+    name.dropped = plan.dropped;
+  }
+  // The TTL says how long the answer holds: ask again then, if that is sooner.
+  int64_t next = interval;
+  if (answer.ttl_ms > 0) {
+    next = std::clamp<int64_t>(answer.ttl_ms, config::kMinResolveInterval.count(), interval);
+  }
+  name.due_ms = now + next;
+}
+
+void Checker::watchResolver(int fd, bool read, bool write) {
+  auto it = resolver_sockets_.find(fd);
+  if (!read && !write) {
+    if (it != resolver_sockets_.end()) {
+      // c-ares closes the socket itself (which would drop it from epoll); remove it first.
+      // The object lives until the next loop round: an event of this round may point at it.
+      (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+      it->second->fd = -1;
+      retired_sockets_.push_back(std::move(it->second));
+      resolver_sockets_.erase(it);
+    }
+    return;
+  }
+  const bool added = it == resolver_sockets_.end();
+  if (added) {
+    auto socket = std::make_unique<ResolverSocket>();
+    socket->resolver = true;
+    socket->fd = fd;
+    it = resolver_sockets_.emplace(fd, std::move(socket)).first;
+  }
+  epoll_event ev{};
+  ev.events = (read ? EPOLLIN : 0u) | (write ? EPOLLOUT : 0u);
+  ev.data.ptr = it->second.get();
+  if (::epoll_ctl(epoll_.get(), added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0) {
+    // The lookup on that socket then ends by its timeout.
+    spdlog::error("health checker: epoll_ctl (resolver socket): {}", std::strerror(errno));
+  }
 }
 
 int runChecker(const config::Config& cfg, shm::ShmRegion& region, const tls::Contexts* tls) {

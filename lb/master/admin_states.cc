@@ -1,5 +1,6 @@
 #include "master/admin_states.h"
 
+#include "shm/backend_map.h"
 #include "shm/pool_slots.h"
 
 namespace weir::master {
@@ -34,7 +35,7 @@ std::vector<std::string> AdminStates::prune(const config::Config& cfg) {
         continue;
       }
       for (const auto& backend : pool.backends) {
-        if (backend.address.toString() == key.second) {
+        if (shm::slotKey(backend) == key.second) {
           return true;
         }
       }

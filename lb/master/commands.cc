@@ -7,6 +7,7 @@
 #include "master/view.h"
 #include "master/view_text.h"
 #include "net/address.h"
+#include "shm/backend_map.h"
 #include "shm/pool_slots.h"
 #include "worker/worker.h"
 
@@ -160,21 +161,42 @@ Reply Supervisor::setAdmin(const control::Request& request) {
     return simpleReply(request.format, false,
                        "no pool \"" + pool_name + "\" (pools: " + listOf(names) + ")");
   }
-  // The key is the address as the config and shm write it: "[::1]:80", not "[0::1]:80".
+  // A backend is named as the config and shm write it ("[::1]:80", not "[0::1]:80"; a named
+  // backend's slot as "NAME:PORT#K"), or, for a named slot, by the address it holds now.
   const std::optional<net::SockAddr> parsed = net::SockAddr::parse(request.args[1]);
+  const std::string asked = parsed ? parsed->toString() : request.args[1];
   std::vector<std::string> addresses;
-  for (const auto& b : pool->backends) {
-    addresses.push_back(b.address.toString());
+  std::string address;  // the shm key of the backend asked for
+  std::string shown;    // how the replies name it
+  const size_t pool_index = static_cast<size_t>(pool - cfg_->pools.begin());
+  const Generation* gen = gens_->serving();
+  if (gen != nullptr && gen->cfg.get() != cfg_.get()) {
+    gen = nullptr;  // its backends are another config's
   }
-  const std::string address = parsed ? parsed->toString() : request.args[1];
-  if (std::find(addresses.begin(), addresses.end(), address) == addresses.end()) {
+  for (size_t i = 0; i < pool->backends.size(); ++i) {
+    const config::Backend& b = pool->backends[i];
+    std::string name = config::backendName(b);
+    bool match = name == asked;
+    if (!match && b.named() && parsed && gen != nullptr && gen->backends &&
+        pool_index < gen->backends->poolCount() && i < gen->backends->pool(pool_index).size()) {
+      const shm::PoolSlots& slots = gen->backends->pool(pool_index);
+      const auto held = slots.resolved(i);
+      match = held && *held == *parsed && slots.state(i) != shm::BackendState::Empty;
+    }
+    if (match && address.empty()) {
+      address = shm::slotKey(b);
+      shown = name;
+    }
+    addresses.push_back(std::move(name));
+  }
+  if (address.empty()) {
     return simpleReply(request.format, false,
                        "pool " + pool_name + " has no backend " + request.args[1] +
                            " (backends: " + listOf(addresses) + ")");
   }
   const AdminChange change = changeOf(request.command);
   const AdminState was = admin_.get(pool_name, address);
-  const std::string what = "pool " + pool_name + ": backend " + address;
+  const std::string what = "pool " + pool_name + ": backend " + shown;
   if (change.to == AdminState::None && was != change.clears && was != AdminState::None) {
     // undrain of a disabled backend, enable of a drained one: say which command undoes it.
     const bool disabled = was == AdminState::Maint;
@@ -191,7 +213,7 @@ Reply Supervisor::setAdmin(const control::Request& request) {
   }
   if (request.format == Format::Json) {
     return Reply::success("{\"ok\":true,\"pool\":" + jsonString(pool_name) +
-                          ",\"address\":" + jsonString(address) +
+                          ",\"address\":" + jsonString(shown) +
                           ",\"admin\":" + jsonString(shm::toString(change.to)) +
                           ",\"was\":" + jsonString(shm::toString(was)) +
                           ",\"changed\":" + (changed ? "true" : "false") + "}");

@@ -179,12 +179,23 @@ void backendMetrics(Writer& w, const View& view) {
     }
   }
   w.family("weir_backend_state", "gauge",
-           "1 for the backend's current health state (up, down, draining), 0 for the others.");
+           "1 for the backend's current health state (up, down, draining, empty), 0 for the "
+           "others.");
   for (const auto& p : view.pools) {
     for (const auto& b : p.backends) {
-      for (const char* state : {"up", "down", "draining"}) {
+      for (const char* state : {"up", "down", "draining", "empty"}) {
         w.sample("weir_backend_state", {{"pool", p.name}, {"backend", b.address}, {"state", state}},
                  uint64_t{b.state == state ? 1u : 0u});
+      }
+    }
+  }
+  w.family("weir_backend_resolved_info", "gauge",
+           "1 for the address a named backend's slot holds (backend NAME:PORT#K).");
+  for (const auto& p : view.pools) {
+    for (const auto& b : p.backends) {
+      if (!b.resolved.empty()) {
+        w.sample("weir_backend_resolved_info",
+                 {{"pool", p.name}, {"backend", b.address}, {"address", b.resolved}}, uint64_t{1});
       }
     }
   }

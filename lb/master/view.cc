@@ -72,7 +72,7 @@ WorkerView workerView(const Generation& gen, unsigned slot) {
 BackendView backendView(const shm::PoolSlots& slots, size_t i, const config::Backend& backend,
                         int64_t now_ms) {
   BackendView b;
-  b.address = backend.address.toString();
+  b.address = config::backendName(backend);
   // Slow start, as the workers' balancers work it out from the same shared state.
   b.weight = backend.weight;
   b.effective_weight = backend.weight;
@@ -85,9 +85,14 @@ BackendView backendView(const shm::PoolSlots& slots, size_t i, const config::Bac
         balance::kRampScale;
   }
   const uint32_t state = slots.slot(i).state.load(std::memory_order_acquire);
-  b.state = state <= static_cast<uint32_t>(shm::BackendState::Draining)
+  b.state = state <= static_cast<uint32_t>(shm::BackendState::Empty)
                 ? shm::toString(static_cast<shm::BackendState>(state))
                 : "unknown";
+  if (backend.named() && state != static_cast<uint32_t>(shm::BackendState::Empty)) {
+    if (auto address = slots.resolved(i)) {  // checked: any process may write the slot
+      b.resolved = address->toString();
+    }
+  }
   const uint32_t admin = slots.slot(i).admin.load(std::memory_order_acquire);
   b.admin = admin <= static_cast<uint32_t>(shm::AdminState::Maint)
                 ? shm::toString(static_cast<shm::AdminState>(admin))
@@ -141,7 +146,9 @@ void addPools(View& view, const Generation& gen, int64_t now_ms) {
       if (mapped && i < gen.backends->pool(p).size()) {
         pv.backends.push_back(backendView(gen.backends->pool(p), i, backends[i], now_ms));
       } else {
-        BackendView unknown{backends[i].address.toString(), "unknown"};
+        BackendView unknown;
+        unknown.address = config::backendName(backends[i]);
+        unknown.state = "unknown";
         unknown.weight = backends[i].weight;
         unknown.effective_weight = backends[i].weight;
         pv.backends.push_back(std::move(unknown));
@@ -169,7 +176,7 @@ void addOlderActive(View& view, const Generation& gen) {
     const shm::PoolSlots& slots = gen.backends->pool(p);
     const auto& backends = cfg.pools[p].backends;
     for (size_t i = 0; i < backends.size() && i < slots.size(); ++i) {
-      auto it = shown.find({cfg.pools[p].name, backends[i].address.toString()});
+      auto it = shown.find({cfg.pools[p].name, config::backendName(backends[i])});
       if (it != shown.end()) {
         // Each term is clamped to [0, kMaxActive] by PoolSlots: the sum cannot overflow.
         it->second->active += slots.active(i);
@@ -313,6 +320,7 @@ void writeListener(std::string& out, const ListenerView& l) {
 void writeBackend(std::string& out, const BackendView& b) {
   out += '{';
   field(out, "address", b.address);
+  field(out, "resolved", b.resolved);
   field(out, "state", b.state);
   field(out, "admin", b.admin);
   field(out, "weight", b.weight);

@@ -46,8 +46,12 @@ struct GenerationView {
 };
 
 struct BackendView {
-  std::string address;  // "IP:PORT", "[IPv6]:PORT"
-  std::string state;    // "up", "down", "draining" ("unknown" if shm holds no valid state)
+  std::string address;  // "IP:PORT", "[IPv6]:PORT", or "NAME:PORT#K" (config::backendName)
+  // A named backend's slot: the address its name gave it ("" while the slot is empty).
+  std::string resolved;
+  // "up", "down", "draining", "empty" (a named slot without an address; "unknown" if shm
+  // holds no valid state)
+  std::string state;
   // What an operator set with weirctl: "none", "drain", "maint" ("unknown" if shm holds no
   // valid admin state).
   std::string admin = "unknown";

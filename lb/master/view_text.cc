@@ -134,7 +134,9 @@ std::string backendsText(const View& view) {
                "CHECKED", "ERROR"});
   for (const PoolView& p : view.pools) {
     for (const BackendView& b : p.backends) {
-      table.add({p.name, b.address, b.state, b.admin, weightText(b), std::to_string(b.active),
+      const std::string name = b.resolved.empty() ? b.address
+                                                  : b.address + " (" + b.resolved + ")";
+      table.add({p.name, name, b.state, b.admin, weightText(b), std::to_string(b.active),
                  number(b.total), number(b.failed_connects), formatAge(b.last_check_age_ms),
                  printable(b.last_error)});
     }

@@ -61,7 +61,13 @@ Plan makePlan(const config::Config& cfg) {
     // Replies to a connection made from the client's address come back to that address:
     // the backend's family is the family of the rule that steers them to weir's socket.
     for (const auto& backend : pool.backends) {
-      addFamily(plan, backend.address.family());
+      if (backend.named()) {
+        // A name may return addresses of either family, now or later.
+        addFamily(plan, AF_INET);
+        addFamily(plan, AF_INET6);
+      } else {
+        addFamily(plan, backend.address.family());
+      }
     }
   }
   std::sort(plan.intercepts.begin(), plan.intercepts.end());

@@ -1,9 +1,25 @@
 #include "shm/backend_map.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <string>
 
 namespace weir::shm {
+
+std::string slotKey(const config::Backend& backend) {
+  std::string name = config::backendName(backend);
+  if (name.size() < kAddressKeyLen) {
+    return name;
+  }
+  // FNV-1a, 64-bit: stable across builds, so a binary upgrade finds the slot again.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : name) {
+    h = (h ^ c) * 0x100000001b3ULL;
+  }
+  char text[24];
+  std::snprintf(text, sizeof(text), "~%016llx", static_cast<unsigned long long>(h));
+  return text;
+}
 
 // Shared by create() and find(): slot_of(pool, address) returns a slot index or -1, which
 // fails the whole map with `err` and a message starting with `what`.
@@ -18,8 +34,8 @@ util::Result<BackendMap> BackendMap::build(const ShmRegion& region, const config
     slots.reserve(pool.backends.size());
     traffic.reserve(pool.backends.size());
     for (const auto& backend : pool.backends) {
-      std::string address = backend.address.toString();
-      int index = slot_of(pool.name, address);
+      std::string address = slotKey(backend);
+      int index = slot_of(pool.name, address, backend.named());
       if (index < 0) {
         return util::SysError{err, std::string(what) + " for pool " + pool.name + " backend " +
                                        address + " (" +
@@ -36,8 +52,14 @@ util::Result<BackendMap> BackendMap::build(const ShmRegion& region, const config
 }
 
 util::Result<BackendMap> BackendMap::create(ShmRegion& region, const config::Config& cfg) {
-  auto slot_of = [&region](const std::string& pool, const std::string& address) {
-    return region.findOrAdd(pool, address);
+  auto slot_of = [&region](const std::string& pool, const std::string& address, bool named) {
+    const bool added = region.find(pool, address) < 0;
+    const int index = region.findOrAdd(pool, address);
+    if (added && named && index >= 0) {
+      region.backend(static_cast<uint32_t>(index))
+          .state.store(static_cast<uint32_t>(BackendState::Empty), std::memory_order_relaxed);
+    }
+    return index;
   };
   return build(region, cfg, slot_of, ENOSPC, "no free shared-memory slot");
 }
@@ -49,7 +71,7 @@ void BackendMap::setWorker(unsigned slot) {
 }
 
 util::Result<BackendMap> BackendMap::find(const ShmRegion& region, const config::Config& cfg) {
-  auto slot_of = [&region](const std::string& pool, const std::string& address) {
+  auto slot_of = [&region](const std::string& pool, const std::string& address, bool) {
     return region.find(pool, address);
   };
   return build(region, cfg, slot_of, ENOENT, "no shared-memory slot");

@@ -12,11 +12,15 @@ namespace weir::shm {
 // Where each backend of one Config lives in a region: pool(p).slot(b) is the slot of
 // config.pools[p].backends[b]. Built once per process at start-up (the lookup by key is a
 // linear scan); after that the data path indexes vectors only.
+// The address half of a backend's slot key: "IP:PORT", or for a named backend its name
+// (config::backendName) when that fits kAddressKeyLen, else "~" and a hash of it.
+std::string slotKey(const config::Backend& backend);
+
 class BackendMap {
 public:
   // The master, before forking: finds or allocates the slot of every backend of `cfg` in a
   // region made for it (ShmRegion::capacityFor). Fails with ENOSPC if the region has too few
-  // free slots, leaving the slots it did add.
+  // free slots, leaving the slots it did add. A named backend's slot it adds starts Empty.
   static util::Result<BackendMap> create(ShmRegion& region, const config::Config& cfg);
   // Any process: finds the slots create() allocated. Fails with ENOENT if one is missing.
   static util::Result<BackendMap> find(const ShmRegion& region, const config::Config& cfg);

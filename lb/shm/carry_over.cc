@@ -1,6 +1,7 @@
 #include "shm/carry_over.h"
 
 #include "shm/error_text.h"
+#include "shm/resolved_address.h"
 
 namespace weir::shm {
 namespace {
@@ -13,7 +14,7 @@ void copy(const std::atomic<T>& from, std::atomic<T>& to) {
 // Why the slot's values cannot be right, or "" if they can.
 std::string implausible(const BackendSlot& s, int64_t now_ms) {
   const uint32_t state = s.state.load(std::memory_order_relaxed);
-  if (state > static_cast<uint32_t>(BackendState::Draining)) {
+  if (state > static_cast<uint32_t>(BackendState::Empty)) {
     return "state " + std::to_string(state) + " is no state";
   }
   const uint32_t admin = s.admin.load(std::memory_order_relaxed);
@@ -27,6 +28,11 @@ std::string implausible(const BackendSlot& s, int64_t now_ms) {
     }
   }
   return "";
+}
+
+// Whether a slot key is a named backend's (see slotKey): "IP:PORT" has neither '#' nor '~'.
+bool namedKey(std::string_view key) {
+  return key.find('#') != std::string_view::npos || (!key.empty() && key.front() == '~');
 }
 
 }  // namespace
@@ -74,6 +80,14 @@ CarryReport carryOver(const ShmRegion& from, ShmRegion& to, int64_t now_ms) {
     copy(src.passive_failures, dst.passive_failures);
     copy(src.last_check_ms, dst.last_check_ms);
     copy(src.check_duration_us, dst.check_duration_us);
+    // A named backend's address comes along with its state (checked: a slot whose address
+    // cannot be read starts empty, and the checker fills it again).
+    if (auto address = readResolved(src)) {
+      writeResolved(dst, address);
+    } else if (dst.state.load(std::memory_order_relaxed) !=
+               static_cast<uint32_t>(BackendState::Empty) && namedKey(to.addressOf(i))) {
+      dst.state.store(static_cast<uint32_t>(BackendState::Empty), std::memory_order_relaxed);
+    }
     (void)writeErrorText(dst, readErrorText(src));  // nobody else writes `to` yet
     Traffic& sums = to.traffic(0, i);
     for (uint32_t row = 0; row < from.trafficRows(); ++row) {

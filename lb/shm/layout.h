@@ -27,7 +27,7 @@
 namespace weir::shm {
 
 inline constexpr uint64_t kMagic = 0x324d485352494557;  // "WEIRSHM2" read as little-endian
-inline constexpr uint32_t kVersion = 6;
+inline constexpr uint32_t kVersion = 7;
 inline constexpr size_t kPoolKeyLen = 64;     // config::kMaxPoolName + NUL
 inline constexpr size_t kAddressKeyLen = 48;  // "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
 inline constexpr size_t kErrorWords = 16;     // last error text: 127 bytes + NUL, as 8-byte words
@@ -44,6 +44,9 @@ enum class BackendState : uint32_t {
   Up = 0,        // eligible for new connections
   Down = 1,      // failed checks (or failed connects); no new connections
   Draining = 2,  // being removed: existing connections finish, no new ones
+  // A named backend's slot without an address (the name has fewer addresses than slots, or
+  // its address went away: existing connections finish); the checker fills it (-> Up).
+  Empty = 3,
 };
 
 // What an operator asked for (weirctl), apart from what health checks found: the master keeps
@@ -97,6 +100,11 @@ struct alignas(64) BackendSlot {
   // read here means "not eligible".
   std::atomic<uint32_t> admin;
   std::atomic<uint64_t> error_text[kErrorWords];
+  // A named backend's slot: the address the health checker (its only writer, see
+  // resolved_address.h) put in it, behind a sequence counter as the error text is. Zero for an
+  // "IP:PORT" backend, whose address is in the config.
+  std::atomic<uint32_t> resolved_seq;
+  std::atomic<uint64_t> resolved[3];
 
   // Held (1 + the holder's traffic row; 0 = free) for the few instructions in which a worker
   // checks the backend's active count and adds its reservation, so that two workers never

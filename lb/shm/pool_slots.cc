@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "shm/error_text.h"
+#include "shm/resolved_address.h"
 #include "util/time.h"
 
 namespace weir::shm {
@@ -52,6 +53,8 @@ const char* toString(BackendState state) {
       return "down";
     case BackendState::Draining:
       return "draining";
+    case BackendState::Empty:
+      return "empty";
   }
   return "?";
 }
@@ -241,6 +244,41 @@ std::optional<Transition> PoolSlots::setDraining(size_t i, int64_t now_ms) const
   generation_->fetch_add(1, std::memory_order_release);
   logChange(s, BackendState::Draining, std::string("was ") + toString(from));
   return Transition{from, BackendState::Draining};
+}
+
+std::optional<Transition> PoolSlots::fill(size_t i, const net::SockAddr& address,
+                                          int64_t now_ms) const {
+  BackendSlot& s = *slots_[i];
+  if (state(i) != BackendState::Empty) {
+    return std::nullopt;
+  }
+  // The address first: a worker that sees the slot up must find an address in it.
+  writeResolved(s, address);
+  s.successes.store(0, std::memory_order_relaxed);
+  s.failures.store(0, std::memory_order_relaxed);
+  s.passive_failures.store(0, std::memory_order_relaxed);
+  if (!changeState(s, BackendState::Empty, BackendState::Up, now_ms)) {
+    return std::nullopt;
+  }
+  logChange(s, BackendState::Up, "the name resolves to " + address.toString());
+  return Transition{BackendState::Empty, BackendState::Up};
+}
+
+std::optional<Transition> PoolSlots::empty(size_t i, std::string_view why, int64_t now_ms) const {
+  BackendSlot& s = *slots_[i];
+  for (BackendState from : {BackendState::Up, BackendState::Down}) {
+    if (changeState(s, from, BackendState::Empty, now_ms)) {
+      const auto address = readResolved(s);
+      logChange(s, BackendState::Empty,
+                (address ? address->toString() + ": " : std::string()) + std::string(why));
+      return Transition{from, BackendState::Empty};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<net::SockAddr> PoolSlots::resolved(size_t i) const {
+  return readResolved(*slots_[i]);
 }
 
 bool PoolSlots::changeState(BackendSlot& s, BackendState from, BackendState to,

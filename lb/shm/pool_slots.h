@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "net/address.h"
 #include "shm/layout.h"
 
 namespace weir::shm {
@@ -127,6 +128,15 @@ public:
   std::optional<Transition> reviveIfHeldDown(size_t i, int64_t now_ms) const;
   // Any state -> Draining (a reload removed the backend). Draining is final.
   std::optional<Transition> setDraining(size_t i, int64_t now_ms) const;
+
+  // Named backends (config::Backend::named), the checker only: puts `address` in the empty
+  // slot i, which comes up with fresh check counters (and ramps, in a pool with slow_start).
+  std::optional<Transition> fill(size_t i, const net::SockAddr& address, int64_t now_ms) const;
+  // Takes slot i's address away (the name no longer returns it): Up or Down -> Empty, `why`
+  // logged. Connections to it finish; new ones go elsewhere.
+  std::optional<Transition> empty(size_t i, std::string_view why, int64_t now_ms) const;
+  // The address in slot i of a named backend; nullopt if it is empty.
+  std::optional<net::SockAddr> resolved(size_t i) const;
 
   // The largest active count reported (a garbage row cannot make arithmetic on it overflow).
   static constexpr int64_t kMaxActive = int64_t{1} << 31;

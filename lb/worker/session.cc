@@ -437,9 +437,16 @@ void Session::connectNext() {
     if (early_) {
       early = {c2u_.buf.data.get(), c2u_.buf.len};  // from the start again on every attempt
     }
+    const std::optional<net::SockAddr> address = backendAddress();
+    if (!address) {
+      // A named backend's slot emptied between the pick and now (its name stopped returning
+      // that address): not the backend's fault, and another slot may do.
+      pool_->slots->release(backend_);
+      reserved_ = false;
+      continue;
+    }
     size_t sent = 0;
-    auto fd = net::connectNonBlocking(pool.backends[backend_].address,
-                                      from_client ? &peer_ : nullptr, early, &sent);
+    auto fd = net::connectNonBlocking(*address, from_client ? &peer_ : nullptr, early, &sent);
     early_sent_ = static_cast<uint32_t>(sent);  // at most CopyBuffer::kSize
     if (!fd) {
       last_error_ = fd.error().code;
@@ -536,10 +543,22 @@ void Session::connectFailed(int err) {
   worker_->enqueue(this);
 }
 
+std::optional<net::SockAddr> Session::backendAddress() const {
+  const config::Backend& backend = pool_->pool->backends[backend_];
+  if (!backend.named()) {
+    return backend.address;
+  }
+  return pool_->slots->resolved(backend_);
+}
+
+std::string Session::backendText() const {
+  auto address = backendAddress();
+  return address ? address->toString() : config::backendName(pool_->pool->backends[backend_]);
+}
+
 void Session::logConnectFailure() const {
   if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("[C{}] connect to {} failed: {}", id_,
-                  pool_->pool->backends[backend_].address.toString(),
+    spdlog::debug("[C{}] connect to {} failed: {}", id_, backendText(),
                   last_error_ == EPROTO && !tls_error_.empty() ? tls_error_
                                                                : std::strerror(last_error_));
   }
@@ -1072,9 +1091,8 @@ void Session::noteRead(Flow& flow, Side& from, bool may_splice, size_t n, size_t
 }
 
 std::string Session::describe() const {
-  const std::string backend = backend_ >= 0 && state_ == State::Streaming
-                                  ? pool_->pool->backends[backend_].address.toString()
-                                  : "(none yet)";
+  const std::string backend =
+      backend_ >= 0 && state_ == State::Streaming ? backendText() : "(none yet)";
   return "client " + peer_.toString() + " -> backend " + backend + ", " +
          std::to_string(c2u_.bytes) + " bytes up, " + std::to_string(u2c_.bytes) + " down, open " +
          std::to_string(worker_->now() - started_ms_) + " ms";
@@ -1089,8 +1107,7 @@ void Session::finish(CloseReason reason) {
   TimerList::disarm(timer);
   if (auto* log = util::accessLog()) {
     const auto& cfg = worker_->config();
-    std::string backend =
-        backend_ >= 0 && connected ? pool_->pool->backends[backend_].address.toString() : "-";
+    std::string backend = backend_ >= 0 && connected ? backendText() : "-";
     std::string tls;
     if (!sni_.empty()) {
       tls += " sni=" + sni_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "net/address.h"
@@ -182,6 +183,10 @@ private:
   void route(const std::string& name);
   void connectNext();
   void connectFailed(int err);
+  // backend_'s address: the config's, or what its named slot holds now (nullopt: empty).
+  std::optional<net::SockAddr> backendAddress() const;
+  // backend_ for logs: its address, or its name if its slot is empty by now.
+  std::string backendText() const;
   // The debug line about the failed connect to backend_ (last_error_ says why).
   void logConnectFailure() const;
   void endReservation(bool connected);

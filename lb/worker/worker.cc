@@ -47,10 +47,10 @@ Worker::Worker(const config::Config& cfg, unsigned slot, std::vector<ListenSocke
       slot_(slot),
       sockets_(std::move(sockets)),
       load_(load),
+      holds_(holds),
       backends_(backends),
       stats_(stats),
-      tls_(std::move(tls)),
-      holds_(holds) {
+      tls_(std::move(tls)) {
   for (const auto& listener : cfg_.listeners) {
     client_limits_.push_back(steer::clientLimitOf(listener));
   }

@@ -121,6 +121,9 @@ std::string WeirConfig::toToml() const {
       if (b.max_connections != 0) {
         t << ", max_connections = " << b.max_connections;
       }
+      if (b.max_addresses != 0) {
+        t << ", max_addresses = " << b.max_addresses;
+      }
       t << " },\n";
     }
     t << "]\n";

@@ -23,9 +23,10 @@ inline const std::string kWeirBin = WEIR_BIN;
 inline const std::string kTestsrvBin = TESTSRV_BIN;
 
 struct BackendSpec {
-  std::string address;  // "127.0.0.1:PORT"
+  std::string address;  // "127.0.0.1:PORT", or "NAME:PORT"
   unsigned weight = 1;
   unsigned max_connections = 0;  // 0: not written (unlimited)
+  unsigned max_addresses = 0;    // 0: not written (a named backend's default)
 };
 
 struct PoolSpec {

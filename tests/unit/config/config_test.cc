@@ -492,7 +492,7 @@ backends = [
                   "weir.toml:9:15: pools.web.backends[2].address: \"10.0.0.2:0\": port 0 is not "
                   "allowed",
                   "weir.toml:10:15: pools.web.backends[3].address: \"10.0.0.3\" is not IP:PORT",
-                  "weir.toml:11:15: pools.web.backends[4].address: expected \"IP:PORT\", got 80"));
+                  "weir.toml:11:15: pools.web.backends[4].address: expected \"IP:PORT\" or \"NAME:PORT\", got 80"));
 }
 
 TEST(Config, BindShapes) {
