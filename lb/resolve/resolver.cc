@@ -252,8 +252,9 @@ Answer resolveNow(const Options& options, const std::string& host, uint16_t port
   const Clock::time_point deadline = Clock::now() + limit;
   std::vector<pollfd> pfds;
   while (!answer) {
+    // Rounded up: a deadline 0.4 ms away is still a deadline to wait for.
     const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
       break;
     }
