@@ -129,6 +129,21 @@ TEST(ResolveNowTest, ANewHostsFileIsSeenByTheNextLookup) {
   EXPECT_EQ(strings(added), std::vector<std::string>{"127.0.0.8:81"});
 }
 
+TEST(ResolveNowTest, ManyAddressesComeOverTcpAndAreCapped) {
+  // 1100 A records do not fit a UDP answer: c-ares retries over TCP (connect, then write
+  // interest), and keeps the lowest kMaxAddresses.
+  std::string hosts;
+  for (int i = 0; i < 1100; ++i) {
+    hosts += "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256) + " big.weir.test\n";
+  }
+  START_DNS(dns, hosts, 30);
+  const Answer a = resolveNow(optionsFor(*dns), "big.weir.test", 80, seconds(10));
+  ASSERT_TRUE(a.ok) << a.error;
+  ASSERT_EQ(a.addresses.size(), kMaxAddresses);
+  EXPECT_EQ(a.addresses.front().toString(), "10.0.0.0:80");
+  EXPECT_EQ(a.addresses.back().toString(), "10.0.3.255:80");
+}
+
 TEST(ResolveNowTest, SilentServerFailsAfterTheRetries) {
   SilentServer silent;
   Options o;
