@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "net/address.h"
@@ -64,8 +65,8 @@ public:
   using Watch = std::function<void(int fd, bool read, bool write)>;
   using Done = std::function<void(Answer)>;
 
-  // A channel with `options`; fails (code EINVAL, ENOMEM or EIO, c-ares's text in the context)
-  // if c-ares cannot initialise or does not accept the servers.
+  // A channel with `options`; fails (code ENOMEM or EINVAL, c-ares's text in the context) if
+  // c-ares cannot initialise or does not accept the servers.
   static util::Result<std::unique_ptr<Resolver>> create(const Options& options, Watch watch);
 
   Resolver(const Resolver&) = delete;
