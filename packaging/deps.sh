@@ -15,12 +15,17 @@ PACKAGES=(
   libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libsystemd-dev
   # The workers' io_uring event engine (global.event_engine, lb/engine).
   liburing-dev
+  # Backends by DNS name: c-ares resolves them in the health checker and in `weir -t`.
+  libc-ares-dev
   # Tests: GoogleTest and GoogleMock; libFuzzer and clang's sanitizer runtimes (gcc's come
   # with gcc); llvm (above) gives llvm-symbolizer for readable sanitizer stacks.
   libgtest-dev libgmock-dev libclang-rt-14-dev
   # Programs the tests run: prlimit and setpriv (util-linux), sh and sleep (dash, coreutils);
   # nss_wrapper gives one test's weir a user database of its own.
   util-linux dash coreutils libnss-wrapper
+  # The DNS backends' tests answer from a hosts file of their own with dnsmasq on 127.0.0.1
+  # (tests/support/dns_server.h); the -base package has no service that would take port 53.
+  dnsmasq-base
   # The install test (tests/packaging): systemd-analyze verify on the unit, systemd-sysusers
   # for the weir user; systemd.pc (same package) names Debian's unit directory for CMake.
   systemd

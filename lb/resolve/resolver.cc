@@ -48,7 +48,7 @@ bool addressLess(const net::SockAddr& a, const net::SockAddr& b) {
   return x->sin6_scope_id < y->sin6_scope_id;
 }
 
-// Reads c-ares's result into an Answer (which takes ownership of nothing: the caller frees).
+// c-ares's result as an Answer (`res` stays the caller's to free).
 Answer toAnswer(const std::string& host, uint16_t port, int status, const ares_addrinfo* res) {
   Answer answer;
   if (status != ARES_SUCCESS) {
@@ -113,10 +113,10 @@ util::Result<std::unique_ptr<Resolver>> Resolver::create(const Options& options,
   opts.sock_state_cb_data = r.get();
   opts.timeout = static_cast<int>(std::clamp<int64_t>(options.timeout.count(), 1, INT_MAX));
   opts.tries = 2;
-  char lookups[] = "b";  // DNS only: the given servers are the whole truth, not /etc/hosts
+  char lookups[] = "b";
   if (!options.servers.empty()) {
-    // Also no search domains from resolv.conf: "app" must not become "app.corp.example"
-    // asked of a server that was configured for exact names.
+    // DNS only: the given servers are the whole truth, not /etc/hosts. And no search domains
+    // from resolv.conf: "app" must not become "app.corp.example" asked of those servers.
     mask |= ARES_OPT_LOOKUPS | ARES_OPT_DOMAINS;
     opts.lookups = lookups;
     opts.domains = nullptr;
@@ -252,8 +252,9 @@ Answer resolveNow(const Options& options, const std::string& host, uint16_t port
   const Clock::time_point deadline = Clock::now() + limit;
   std::vector<pollfd> pfds;
   while (!answer) {
+    // Rounded up: a deadline 0.4 ms away is still a deadline to wait for.
     const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
       break;
     }

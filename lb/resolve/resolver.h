@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "net/address.h"
@@ -34,7 +35,8 @@ struct Answer {
 
 struct Options {
   // Nameservers (IP:PORT), queried over DNS only, without the hosts file or search domains.
-  // Empty: the system's configuration (/etc/resolv.conf, /etc/hosts, search domains).
+  // Empty: the system's configuration (/etc/resolv.conf, /etc/hosts, search domains), read
+  // once by create(): a Resolver does not see later changes to those files.
   std::vector<net::SockAddr> servers;
   // Per query attempt; c-ares tries each server twice, doubling the timeout on the retry, so a
   // silent server fails a lookup after about 3 x timeout.
@@ -56,13 +58,15 @@ struct Options {
 class Resolver {
 public:
   // Called when c-ares opens a socket or changes what it waits for; (fd, false, false) when it
-  // is about to close it (the owner removes it from its epoll then). Never called from the
-  // destructor: its closes remove the fds from every epoll set by themselves.
+  // is about to close it (the owner removes it from its epoll then). It runs inside resolve(),
+  // onReady() and onTimeout(), so it must not call the Resolver. Never called from the
+  // destructor: its closes remove the fds from every epoll set by themselves. c-ares closes
+  // its sockets whenever no lookup is left pending, and opens new ones for the next.
   using Watch = std::function<void(int fd, bool read, bool write)>;
   using Done = std::function<void(Answer)>;
 
-  // A channel with `options`; fails (code EINVAL, ENOMEM or EIO, c-ares's text in the context)
-  // if c-ares cannot initialise or does not accept the servers.
+  // A channel with `options`; fails (code ENOMEM or EINVAL, c-ares's text in the context) if
+  // c-ares cannot initialise or does not accept the servers.
   static util::Result<std::unique_ptr<Resolver>> create(const Options& options, Watch watch);
 
   Resolver(const Resolver&) = delete;
@@ -71,8 +75,9 @@ public:
   // `done` never runs.
   ~Resolver();
 
-  // Starts a lookup of host's A and AAAA records; `done` gets the answer later (see above).
-  // `host` should pass validHostName() (c-ares fails other names with an error Answer).
+  // Starts a lookup of host's A and AAAA records (both queries at once, no cache: every call
+  // asks the servers); `done` gets the answer later (see above). `host` should pass
+  // validHostName(): c-ares 1.18 answers an IPv4 literal only after asking the servers.
   void resolve(const std::string& host, uint16_t port, Done done);
 
   // `fd` (one Watch reported) is ready: EPOLLIN, EPOLLOUT, EPOLLERR and EPOLLHUP bits.
