@@ -5,7 +5,9 @@
 // Properties: a parsed duration prints back to itself; decoding never grows a string and a
 // decoding error is one printable line; an address or prefix prints as text that parses back
 // to it, and a prefix holds its own network address; a prefix error is one line; a rate is
-// 1..kMaxRateCount per second or minute and prints back to exactly its text.
+// 1..kMaxRateCount per second or minute and prints back to exactly its text; a backend host
+// name is printable, at most 254 bytes, holds no ':' or '[' (so "NAME:PORT" splits at its one
+// colon) and never parses as an address.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -16,6 +18,7 @@
 #include "fuzz_check.h"
 #include "net/address.h"
 #include "net/cidr.h"
+#include "resolve/resolver.h"
 
 namespace weir::fuzz {
 namespace {
@@ -85,6 +88,18 @@ void fuzzRate(std::string_view text) {
   check(printed == text, "a rate is written one way only: it prints back to its text", text);
 }
 
+void fuzzHostName(std::string_view text) {
+  if (!resolve::validHostName(text)) {
+    return;
+  }
+  check(!text.empty() && text.size() <= 254, "a host name is 1..254 bytes", text);
+  check(isPrintableAscii(text), "a host name is printable", text);
+  check(text.find(':') == std::string_view::npos && text.find('[') == std::string_view::npos,
+        "a host name has no ':' or '['", text);
+  check(!net::SockAddr::parse(std::string(text) + ":80").has_value(),
+        "a host name is never an address", text);
+}
+
 }  // namespace
 }  // namespace weir::fuzz
 
@@ -95,5 +110,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   weir::fuzz::fuzzAddress(text);
   weir::fuzz::fuzzCidr(text);
   weir::fuzz::fuzzRate(text);
+  weir::fuzz::fuzzHostName(text);
   return 0;
 }
