@@ -44,9 +44,10 @@ set(_scripts ${CMAKE_CURRENT_BINARY_DIR}/package-scripts)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-# The shared libraries the binaries link (libssl3, libbpf1, liburing2, libspdlog1.10, libfmt9,
-# libtomlplusplus3, libsystemd0, libc6, libstdc++6, ...) as dpkg-shlibdeps finds them, with
-# the versions their symbols need; adduser for the postinst without systemd-sysusers.
+# The shared libraries the binaries link (libssl3, libbpf1, liburing2, libc-ares2,
+# libspdlog1.10, libfmt9, libtomlplusplus3, libsystemd0, libc6, libstdc++6, ...) as
+# dpkg-shlibdeps finds them, with the versions their symbols need; adduser for the postinst
+# without systemd-sysusers.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "logrotate")

@@ -320,9 +320,9 @@ void writeListener(std::string& out, const ListenerView& l) {
 void writeBackend(std::string& out, const BackendView& b) {
   out += '{';
   field(out, "address", b.address);
-  field(out, "resolved", b.resolved);
   field(out, "state", b.state);
   field(out, "admin", b.admin);
+  field(out, "resolved", b.resolved);
   field(out, "weight", b.weight);
   field(out, "effective_weight", b.effective_weight);
   field(out, "slow_start_remaining_ms", b.slow_start_remaining_ms);

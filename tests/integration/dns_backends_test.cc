@@ -23,6 +23,7 @@ namespace weir::test {
 namespace {
 
 constexpr const char* kName = "app.weir.test";
+const std::string kWeirctlBin = WEIRCTL_BIN;
 // Each worker runs its own round-robin, and the kernel spreads connections over the two
 // workers: of 20 or 30 connections over 2 or 3 backends, each backend gets at least this many.
 constexpr int kFairShare = 5;
@@ -241,6 +242,51 @@ TEST(DnsBackends, MoreAddressesThanSlotsUseTheFirstAndWarn) {
   // Said once, not at every lookup.
   ASSERT_TRUE(weir.waitForLogLines("the name resolves to", 2, seconds(1)));
   EXPECT_EQ(weir.countLogLines("more than its max_addresses"), 1u);
+}
+
+TEST(DnsBackends, WeirctlDrainsASlotByItsAddressOrItsName) {
+  Fixture f = startBackends({"127.0.0.31", "127.0.0.32"});
+  auto dns = startDns(std::string("127.0.0.31 ") + kName + "\n127.0.0.32 " + kName + "\n", 1);
+  ASSERT_TRUE(dns);
+  const uint16_t metrics = pickFreePort();
+  TempDir run_dir("weir-run");
+  WeirConfig cfg = namedConfig(*dns, f.port, metrics, "30s", 2);
+  cfg.global_lines.push_back("control_socket = \"" + run_dir.file("weir.sock") + "\"");
+  WeirProcess weir(cfg);
+  ASSERT_TRUE(weir.start());
+  const std::string a = "127.0.0.31:" + std::to_string(f.port);
+  const std::string slot1 = std::string(kName) + ":" + std::to_string(f.port) + "#1";
+  ASSERT_TRUE(waitFor([&] { return holds(metrics, f.port, a, 2); }, seconds(10)))
+      << weir.logTail();
+  auto weirctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"-c", weir.configPath()});
+    return run(kWeirctlBin, args, seconds(30));
+  };
+
+  // `weirctl backends` names each slot and the address in it.
+  RunResult listed = weirctl({"backends"});
+  ASSERT_EQ(listed.exitCode(), 0) << listed.err;
+  EXPECT_NE(listed.out.find(slot1 + " (" + a + ")"), std::string::npos) << listed.out;
+
+  // Drained by the address it holds (sorted: 127.0.0.31 is slot 1), the reply names the slot.
+  RunResult drained = weirctl({"drain", "back", a});
+  ASSERT_EQ(drained.exitCode(), 0) << drained.err;
+  EXPECT_NE(drained.out.find("backend " + slot1 + " drained"), std::string::npos)
+      << drained.out;
+  auto seen = tally(weir.addr(), 10);
+  EXPECT_EQ(count(seen, "at-127.0.0.32"), 10) << describe(seen);
+
+  // And undrained by its name.
+  RunResult undrained = weirctl({"undrain", "back", slot1});
+  ASSERT_EQ(undrained.exitCode(), 0) << undrained.err;
+  seen = tally(weir.addr(), 20);
+  EXPECT_GE(count(seen, "at-127.0.0.31"), kFairShare) << describe(seen);
+
+  // An address no slot holds is no backend of the pool.
+  RunResult unknown = weirctl({"drain", "back", "127.0.0.33:" + std::to_string(f.port)});
+  EXPECT_NE(unknown.exitCode(), 0);
+  EXPECT_NE((unknown.out + unknown.err).find("has no backend"), std::string::npos)
+      << unknown.out << unknown.err;
 }
 
 TEST(DnsBackends, ConfigTestWarnsAboutANameThatDoesNotResolve) {
