@@ -322,7 +322,6 @@ void writeBackend(std::string& out, const BackendView& b) {
   field(out, "address", b.address);
   field(out, "state", b.state);
   field(out, "admin", b.admin);
-  field(out, "resolved", b.resolved);
   field(out, "weight", b.weight);
   field(out, "effective_weight", b.effective_weight);
   field(out, "slow_start_remaining_ms", b.slow_start_remaining_ms);
@@ -334,6 +333,7 @@ void writeBackend(std::string& out, const BackendView& b) {
   field(out, "failed_connects", b.failed_connects);
   field(out, "bytes_in", b.bytes_in);
   field(out, "bytes_out", b.bytes_out);
+  field(out, "resolved", b.resolved);
   out += '}';
 }
 
