@@ -189,7 +189,7 @@ const tls::ClientContext* Checker::contextFor(const config::Pool& pool) {
   try {
     contexts_.push_back(tls::ClientContext::build(settings));
   } catch (const std::exception& e) {
-    spdlog::error("health checker: pool {}: tls checks will fail: {}", pool.name, e.what());
+    spdlog::error("pool {}: tls checks will fail: {}", pool.name, e.what());
     return nullptr;
   }
   return &contexts_.back();
@@ -222,10 +222,10 @@ int Checker::run() {
   try {
     setup();
   } catch (const std::exception& e) {
-    spdlog::critical("health checker: {}", e.what());
+    spdlog::critical("{}", e.what());
     return 1;
   }
-  spdlog::info("health checker: {} backends to check, {} pools on passive health only",
+  spdlog::info("{} backends to check, {} pools on passive health only",
                targets_.size(), passive_pools_.size());
   setupNames();
   epoll_event events[kMaxEvents];
@@ -241,7 +241,7 @@ int Checker::run() {
     reviveHeldDown(now);
     int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, waitMs(monotonicMs()));
     if (n < 0 && errno != EINTR) {
-      spdlog::critical("health checker: epoll_wait: {}", std::strerror(errno));
+      spdlog::critical("epoll_wait: {}", std::strerror(errno));
       return 1;
     }
     now = monotonicMs();
@@ -335,7 +335,7 @@ void Checker::watch(Target& t, bool added) {
   if (::epoll_ctl(epoll_.get(), added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, t.probe.fd(), &ev) < 0) {
     // Only ENOMEM/ENOSPC are possible for a fresh socket; without an event the check could
     // never end, so end it now as a failure of the checker rather than of the backend.
-    spdlog::error("health checker: epoll_ctl: {}", std::strerror(errno));
+    spdlog::error("epoll_ctl: {}", std::strerror(errno));
     (void)t.probe.onTimeout();
   }
 }
@@ -350,7 +350,7 @@ bool Checker::onSignal() {
       }
       continue;
     }
-    spdlog::info("health checker: stopping on signal {}", si.ssi_signo);
+    spdlog::info("stopping on signal {}", si.ssi_signo);
     return true;
   }
   return false;
@@ -446,13 +446,13 @@ void Checker::setupNames() {
   auto resolver = resolve::Resolver::create(
       options, [this](int fd, bool read, bool write) { watchResolver(fd, read, write); });
   if (!resolver) {
-    spdlog::error("health checker: cannot resolve backend names: {}; named backends keep the "
+    spdlog::error("cannot resolve backend names: {}; named backends keep the "
                   "addresses they have",
                   resolver.error().message());
     return;
   }
   resolver_ = std::move(*resolver);
-  spdlog::info("health checker: {} backend names to resolve, every {} at most", names_.size(),
+  spdlog::info("{} backend names to resolve, every {} at most", names_.size(),
                config::formatDuration(cfg_.global.resolve_interval));
 }
 
@@ -571,14 +571,14 @@ void Checker::watchResolver(int fd, bool read, bool write) {
   ev.data.ptr = it->second.get();
   if (::epoll_ctl(epoll_.get(), added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0) {
     // The lookup on that socket then ends by its timeout.
-    spdlog::error("health checker: epoll_ctl (resolver socket): {}", std::strerror(errno));
+    spdlog::error("epoll_ctl (resolver socket): {}", std::strerror(errno));
   }
 }
 
 int runChecker(const config::Config& cfg, shm::ShmRegion& region, const tls::Contexts* tls) {
   auto map = shm::BackendMap::find(region, cfg);
   if (!map) {
-    spdlog::critical("health checker: {}", map.error().message());
+    spdlog::critical("{}", map.error().message());
     return 1;
   }
   uint64_t seed = static_cast<uint64_t>(::getpid()) * 0x9e3779b97f4a7c15 ^
