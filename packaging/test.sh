@@ -7,7 +7,7 @@
 #   asan-tests       unit and integration suites there, every weir on the io_uring event
 #                    engine; any sanitizer report fails (tests/sanitizers/run.sh)
 #   fuzz-build       build-fuzz/: the libFuzzer targets (clang, -DWEIR_FUZZ=ON)
-#   fuzz             each target for WEIR_FUZZ_SECONDS (default 15) from its seed corpus,
+#   fuzz             each target for WEIR_FUZZ_SECONDS (default 10) from its seed corpus,
 #                    one per CPU at a time (tests/fuzz/run.sh); any crash, leak, timeout or
 #                    UB report fails
 # Integration tests that need root (BPF steering) skip with a reason when not run as root;
@@ -15,7 +15,7 @@
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 # 15 s a target keeps the whole of CI within its 30 minutes on a 2-core machine.
-fuzz_seconds="${WEIR_FUZZ_SECONDS:-15}"
+fuzz_seconds="${WEIR_FUZZ_SECONDS:-10}"
 jobs="$(nproc)"
 
 timings=()
