@@ -81,7 +81,6 @@ private:
     Schedule schedule;
     Probe probe;
     int64_t started_us = 0;  // when the running check started (CLOCK_MONOTONIC)
-    bool named = false;      // a named backend's slot: spec.address follows the slot
   };
   struct ResolverSocket : Watched {
     int fd = -1;
@@ -166,10 +165,10 @@ Checker::Checker(const config::Config& cfg, const shm::BackendMap& map, uint64_t
       uint64_t r1 = splitmix(seed);
       uint64_t r2 = splitmix(seed);
       auto t = std::make_unique<Target>(p, &map.pool(p), b, Schedule(*pool.health, now, r1, r2));
-      t->named = pool.backends[b].named();
       // A named slot's spec is made when it gets an address (setupNames, onAnswer).
-      pointTarget(*t, t->named ? std::nullopt
-                               : std::optional<net::SockAddr>(pool.backends[b].address));
+      pointTarget(*t, pool.backends[b].named()
+                          ? std::nullopt
+                          : std::optional<net::SockAddr>(pool.backends[b].address));
       targets_.push_back(std::move(t));
     }
   }
@@ -283,7 +282,7 @@ void Checker::startDue(int64_t now) {
     if (t->slots->admin(t->backend) == shm::AdminState::Maint) {
       continue;  // in maintenance (weirctl disable): no checks until it is enabled again
     }
-    if (t->named && t->slots->state(t->backend) == shm::BackendState::Empty) {
+    if (t->slots->state(t->backend) == shm::BackendState::Empty) {
       continue;  // a named backend's slot with no address: nothing to check
     }
     t->started_us = monotonicUs();
@@ -521,13 +520,12 @@ void Checker::onAnswer(Name& name, const resolve::Answer& answer) {
   }
   for (const auto& [k, address] : plan.fill) {
     const size_t i = name.first + k;
-    if (slots.state(i) != shm::BackendState::Empty) {
-      continue;  // draining (cannot be: this generation's config has it) or not ours to fill
+    if (!slots.fill(i, address, now)) {
+      continue;  // not empty: draining (cannot be: this generation's config has it)
     }
     if (Target* t = targetOf(name.pool, i)) {
       pointTarget(*t, address);
     }
-    (void)slots.fill(i, address, now);
     name.current[k] = address;
   }
   if (plan.dropped != name.dropped) {
