@@ -1,7 +1,7 @@
 #include <utility>
 
 #include "config/readers.h"
-#include "resolve/resolver.h"
+#include "net/host_name.h"
 
 namespace weir::config::detail {
 namespace {
@@ -27,7 +27,7 @@ std::optional<BackendAddress> readBackendAddress(const toml::node& value, const 
   // A name has no ':' and no '[' of its own; anything else is an address or a mistake in one.
   const bool looks_named = colon != std::string::npos && colon > 0 &&
                            s.find(':') == colon && s.find('[') == std::string::npos &&
-                           resolve::validHostName(std::string_view(s).substr(0, colon));
+                           net::validHostName(std::string_view(s).substr(0, colon));
   if (!looks_named) {
     auto addr = readAddress(value, path, diag);
     if (!addr) {

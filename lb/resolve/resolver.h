@@ -77,7 +77,7 @@ public:
 
   // Starts a lookup of host's A and AAAA records (both queries at once, no cache: every call
   // asks the servers); `done` gets the answer later (see above). `host` should pass
-  // validHostName(): c-ares 1.18 answers an IPv4 literal only after asking the servers.
+  // net::validHostName(): c-ares 1.18 answers an IPv4 literal only after asking the servers.
   void resolve(const std::string& host, uint16_t port, Done done);
 
   // `fd` (one Watch reported) is ready: EPOLLIN, EPOLLOUT, EPOLLERR and EPOLLHUP bits.
@@ -110,11 +110,5 @@ private:
 // total (an Answer with ok=false and a "no answer within" error when it passes).
 Answer resolveNow(const Options& options, const std::string& host, uint16_t port,
                   std::chrono::milliseconds limit);
-
-// Is `host` a plausible DNS name for a backend? RFC 1123 labels: letters, digits, '-' and '_'
-// (for SRV-style names), 1-63 characters, not starting or ending with '-'; at most 253
-// characters without the optional trailing dot; the last label not all digits, so that no
-// IPv4 literal (nor "10.1") passes. IPv6 literals fail on ':'.
-bool validHostName(std::string_view host);
 
 }  // namespace weir::resolve

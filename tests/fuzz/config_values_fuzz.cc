@@ -18,7 +18,7 @@
 #include "fuzz_check.h"
 #include "net/address.h"
 #include "net/cidr.h"
-#include "resolve/resolver.h"
+#include "net/host_name.h"
 
 namespace weir::fuzz {
 namespace {
@@ -89,7 +89,7 @@ void fuzzRate(std::string_view text) {
 }
 
 void fuzzHostName(std::string_view text) {
-  if (!resolve::validHostName(text)) {
+  if (!net::validHostName(text)) {
     return;
   }
   check(!text.empty() && text.size() <= 254, "a host name is 1..254 bytes", text);

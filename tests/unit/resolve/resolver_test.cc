@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "net/host_name.h"
 #include "support/deadline.h"
 #include "support/dns_server.h"
 #include "support/fd.h"
@@ -20,6 +21,7 @@
 namespace weir::resolve {
 namespace {
 
+using net::validHostName;
 using test::Clock;
 using test::DnsServer;
 using test::Fd;
