@@ -200,7 +200,14 @@ WeirProcess::~WeirProcess() {
   }
   const Deadline deadline = deadlineIn(timeout);
   // Bounded by the deadline; each step is a real condition, retried while weir comes up.
+  if (readiness == Readiness::WorkersOnly && !isNumber(config_.workers)) {
+    return failStart("Readiness::WorkersOnly needs a numeric worker count, not \"" +
+                     config_.workers + "\"");
+  }
   for (const ListenerSpec& l : config_.listeners) {
+    if (readiness == Readiness::WorkersOnly) {
+      break;
+    }
     std::string err;
     const bool ok = waitFor(
         [&] {

@@ -91,6 +91,9 @@ bool canLoadBpf();
 enum class Readiness {
   Accepts,        // every listener port accepts a TCP connection
   EchoRoundTrip,  // and a message sent through the first listener comes back (echo pools)
+  WorkersOnly,    // only the workers are up, no connection is made: for tests that count
+                  // every connection a backend gets (the master binds every listener
+                  // before it forks the workers; needs a numeric worker count)
 };
 
 // Where WeirProcess runs weir and where its readiness checks connect from (netns.h).
