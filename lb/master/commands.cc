@@ -207,6 +207,11 @@ Reply Supervisor::setAdmin(const control::Request& request) {
   const bool changed = was != change.to;
   if (changed) {
     admin_.set(pool_name, address, change.to);
+    if (was == AdminState::Maint) {
+      // Back from maintenance, a backend ramps as one coming up does (slow_start); first,
+      // so that no worker sees it eligible with its old state-change time.
+      gens_->restartRamp(pool_name, address, worker::monotonicMs());
+    }
     gens_->setAdmin(pool_name, address, change.to);
     spdlog::info("{} {} by weirctl: admin state {} (was {}): {}", what, change.done,
                  shm::toString(change.to), shm::toString(was), meaning(change.to));

@@ -288,6 +288,12 @@ void Generations::setAdmin(std::string_view pool, std::string_view address,
   }
 }
 
+void Generations::restartRamp(std::string_view pool, std::string_view address, int64_t now_ms) {
+  for (auto& gen : gens_) {
+    (void)gen->region->restartRamp(pool, address, now_ms);
+  }
+}
+
 // Connections held by the generation's running workers, as they report them in shm, with a
 // "worker 0: 3, worker 1: 1" account. Workers can write anything there: each figure is only
 // compared and logged, and clamped so that the sum cannot overflow.

@@ -129,6 +129,9 @@ public:
   // Writes an admin state into the region of every generation that has the backend: the
   // serving one, and older ones, which may still accept during a hand-over.
   void setAdmin(std::string_view pool, std::string_view address, shm::AdminState state);
+  // In every generation's region: an up backend of that key ramps from now_ms on (slow
+  // start), as on `weirctl enable` (shm::ShmRegion::restartRamp).
+  void restartRamp(std::string_view pool, std::string_view address, int64_t now_ms);
 
   // A child exited (status from waitpid). `respawn`: the serving generation's children are
   // respawned (not while stopping). Returns false when `pid` is none of ours.

@@ -237,6 +237,22 @@ int ShmRegion::findOrAdd(std::string_view pool, std::string_view address) {
   return static_cast<int>(count);
 }
 
+bool ShmRegion::restartRamp(std::string_view pool, std::string_view address, int64_t now_ms) {
+  const int i = find(pool, address);
+  if (read_only_ || i < 0) {
+    return false;
+  }
+  BackendSlot& b = backend(static_cast<uint32_t>(i));
+  // The state is shared memory any worker can write: a wrong value here starts a ramp or
+  // skips one, nothing more.
+  if (b.state.load(std::memory_order_acquire) != static_cast<uint32_t>(BackendState::Up)) {
+    return false;
+  }
+  b.changed_ms.store(now_ms, std::memory_order_relaxed);
+  header_->health_generation.fetch_add(1, std::memory_order_release);
+  return true;
+}
+
 void ShmRegion::retireWorker(uint32_t w) {
   if (read_only_ || w >= workers_) {
     return;

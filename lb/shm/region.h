@@ -80,6 +80,11 @@ public:
   // health generation so that workers see it. Returns false (nothing written) if the region
   // has no such backend or is read-only.
   bool setAdmin(std::string_view pool, std::string_view address, AdminState state);
+  // The master, on `weirctl enable`: if the backend keyed (pool, address) is up, its state
+  // counts as changed at now_ms, so that a pool with slow_start ramps it from there as it
+  // ramps a backend coming up (a down one keeps its time: its hold-down counts from it).
+  // Returns whether it wrote.
+  bool restartRamp(std::string_view pool, std::string_view address, int64_t now_ms);
 
   // The master, after worker slot w's process died: zeroes what it held (its active counts in
   // its traffic row and in its WorkerSlot, any reservation lock it held) and marks the slot

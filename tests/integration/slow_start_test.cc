@@ -15,11 +15,15 @@
 
 #include "http_client.h"
 #include "support/net_io.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
 #include "support/test_server.h"
 #include "weir_process.h"
 
 namespace weir::test {
 namespace {
+
+const std::string kWeirctlBin = WEIRCTL_BIN;
 
 // Which of `names` served each of the requests made one after another until `until` (at
 // most `max` of them); the key "" counts requests that failed or named none.
@@ -125,6 +129,56 @@ TEST(SlowStart, ABackendBackUpRampsToItsShare) {
   EXPECT_NEAR(late.share("backend-A"), 0.5, 0.15) << describe(late);
   EXPECT_EQ(remaining().value_or(-1), 0.0);
   EXPECT_EQ(effective().value_or(-1), 1.0);
+}
+
+TEST(SlowStart, ABackendEnabledByWeirctlRamps) {
+  // A backend back from maintenance (`weirctl disable`, then `enable`) ramps as one coming
+  // back up does; the health checks play no part (it never went down).
+  constexpr auto kRamp = milliseconds(2000);
+  TestServer a = startTestServer(kTestsrvBin, "http", {"--name", "backend-A"});
+  TestServer b = startTestServer(kTestsrvBin, "http", {"--name", "backend-B"});
+  WeirConfig cfg = WeirConfig::simple({a.endpoint(), b.endpoint()}, 2);
+  cfg.pools.front().lines.push_back("slow_start = \"2s\"");
+  const uint16_t metrics = pickFreePort();
+  cfg.global_lines.push_back("metrics = \"127.0.0.1:" + std::to_string(metrics) + "\"");
+  TempDir run_dir("weir-run");
+  cfg.global_lines.push_back("control_socket = \"" + run_dir.file("weir.sock") + "\"");
+  WeirProcess weir(cfg);
+  ASSERT_TRUE(weir.start());
+  const std::vector<std::string> names = {"backend-A", "backend-B"};
+  auto weirctl = [&](const std::string& command) {
+    return run(kWeirctlBin, {"-c", weir.configPath(), command, "back", a.endpoint()},
+               seconds(30));
+  };
+  const std::string labels = "{pool=\"back\",backend=\"" + a.endpoint() + "\"}";
+  const auto remaining = [&] {
+    return metric(metrics, "weir_backend_slow_start_remaining_seconds" + labels);
+  };
+
+  const RunResult disabled = weirctl("disable");
+  ASSERT_EQ(disabled.exitCode(), 0) << disabled.out << disabled.err;
+  const Tally off = tally(weir.addr(), names, Clock::now() + seconds(5), 20);
+  EXPECT_EQ(off.count("backend-A"), 0) << describe(off);
+  EXPECT_EQ(remaining().value_or(-1), 0.0);
+
+  const RunResult enabled = weirctl("enable");
+  ASSERT_EQ(enabled.exitCode(), 0) << enabled.out << enabled.err;
+  const auto on = Clock::now();
+  const Tally early = tally(weir.addr(), names, on + kRamp / 5, 1000);
+  std::printf("slow start: the first %lld ms after weirctl enable: %s\n",
+              static_cast<long long>(msSince(on)), describe(early).c_str());
+  ASSERT_GE(early.requests, 10) << "too few requests to measure a share";
+  EXPECT_EQ(early.count(""), 0) << describe(early);
+  EXPECT_LT(early.share("backend-A"), 0.25) << describe(early);
+  EXPECT_GT(remaining().value_or(-1), 1.0);
+  EXPECT_LE(remaining().value_or(-1), 2.0);
+
+  std::this_thread::sleep_until(on + kRamp + milliseconds(100));
+  const Tally late = tally(weir.addr(), names, Clock::now() + seconds(5), 100);
+  std::printf("slow start: after the ramp: %s\n", describe(late).c_str());
+  EXPECT_EQ(late.count(""), 0) << describe(late);
+  EXPECT_NEAR(late.share("backend-A"), 0.5, 0.15) << describe(late);
+  EXPECT_EQ(remaining().value_or(-1), 0.0);
 }
 
 TEST(SlowStart, ABackendAddedByAReloadRampsTheKeptOnesDoNot) {

@@ -82,6 +82,24 @@ TEST(ShmRegion, SetAdminWritesTheSlotAndBumpsTheGeneration) {
   EXPECT_EQ(region->header().health_generation.load(), before + 1);
 }
 
+TEST(ShmRegion, RestartRampMovesAnUpBackendsChangeTimeOnly) {
+  auto region = ShmRegion::create(2, 1);
+  ASSERT_TRUE(region.ok());
+  ASSERT_EQ(region->findOrAdd("web", "10.0.0.1:80"), 0);
+  ASSERT_EQ(region->findOrAdd("web", "10.0.0.2:80"), 1);
+  region->backend(1).state.store(static_cast<uint32_t>(BackendState::Down));
+  region->backend(1).changed_ms.store(500);
+  const uint64_t before = region->header().health_generation.load();
+  EXPECT_TRUE(region->restartRamp("web", "10.0.0.1:80", 9000));
+  EXPECT_EQ(region->backend(0).changed_ms.load(), 9000);
+  EXPECT_EQ(region->header().health_generation.load(), before + 1);
+  // A down backend keeps the time its hold-down counts from; an unknown one is refused.
+  EXPECT_FALSE(region->restartRamp("web", "10.0.0.2:80", 9000));
+  EXPECT_EQ(region->backend(1).changed_ms.load(), 500);
+  EXPECT_FALSE(region->restartRamp("web", "10.0.0.3:80", 9000));
+  EXPECT_EQ(region->header().health_generation.load(), before + 1);
+}
+
 TEST(ShmRegion, KeysLiveInPrivateMemory) {
   auto region = ShmRegion::create(2, 1);
   ASSERT_TRUE(region.ok());
