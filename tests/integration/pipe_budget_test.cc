@@ -1,5 +1,5 @@
-// Pipe memory of 4 workers running as nobody. Without CAP_SYS_RESOURCE the kernel charges every
-// pipe to nobody's pipe-user-pages-soft budget (16384 pages by default); past it, nobody's new
+// Pipe memory of 4 workers running as daemon. Without CAP_SYS_RESOURCE the kernel charges every
+// pipe to daemon's pipe-user-pages-soft budget (16384 pages by default); past it, daemon's new
 // pipes get 2 slots and growing one (F_SETPIPE_SZ) is refused, so bulk flows crawl. weir must
 // keep its idle pipes within its share of that budget, free the ones it stops using, and so
 // always leave room for the large pipes of bulk flows, in this generation and the next.
@@ -216,7 +216,7 @@ void checkBulkFlowsGetLargePipes(WeirProcess& weir, const std::vector<pid_t>& wo
 
 TEST(PipeBudget, FourUnprivilegedWorkersKeepIdlePipesInBudgetAndStillGetLargePipes) {
   if (::geteuid() != 0) {
-    GTEST_SKIP() << "running the workers as nobody needs root";
+    GTEST_SKIP() << "running the workers as daemon needs root";
   }
   const long soft = readProcLong("/proc/sys/fs/pipe-user-pages-soft");
   if (soft <= 0) {
@@ -230,7 +230,9 @@ TEST(PipeBudget, FourUnprivilegedWorkersKeepIdlePipesInBudgetAndStillGetLargePip
   TestServer src = startTestServer(kTestsrvBin, "source", {"--bytes", kSourceBytes});
   WeirConfig cfg;
   cfg.workers = std::to_string(kWorkers);
-  cfg.global_lines = {"user = \"nobody\"", "group = \"nogroup\"", "drain_timeout = \"60s\""};
+  // daemon, a user of every Debian system that nothing else here runs as: the budget is per
+  // user, and the other tests' weir workers and nginx run as nobody, in parallel with this one.
+  cfg.global_lines = {"user = \"daemon\"", "group = \"daemon\"", "drain_timeout = \"60s\""};
   cfg.pools.push_back({"echo", {{echo.endpoint(), 1}}});
   cfg.pools.push_back({"src", {{src.endpoint(), 1}}});
   cfg.listeners.push_back({"front", "echo", 0, 4096});
