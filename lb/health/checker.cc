@@ -98,6 +98,7 @@ private:
     bool pending = false;     // a lookup is under way
     bool failing = false;     // the last lookup failed (warned once)
     size_t dropped = 0;       // addresses left out by the last answer (warned when it changes)
+    bool answered = false;    // had an answer or a failure (Header::names_unanswered)
   };
 
   const tls::ClientContext* contextFor(const config::Pool& pool);
@@ -113,6 +114,7 @@ private:
   void setupNames();
   void resolveDue(int64_t now);
   void onAnswer(Name& name, const resolve::Answer& answer);
+  void markAnswered(Name& name);
   void watchResolver(int fd, bool read, bool write);
   Target* targetOf(size_t pool, size_t backend);
   void pointTarget(Target& t, const std::optional<net::SockAddr>& address);
@@ -124,6 +126,7 @@ private:
   std::vector<size_t> passive_pools_;             // pools without [health]
   std::vector<const tls::ClientContext*> pool_tls_;  // per pool: kind tls checks' context
   std::vector<std::unique_ptr<Name>> names_;
+  size_t names_answered_ = 0;
   int64_t next_revive_ms_ = 0;
   net::UniqueFd epoll_;
   net::UniqueFd signal_fd_;
@@ -438,6 +441,7 @@ void Checker::setupNames() {
     }
   }
   if (names_.empty()) {
+    map_.setNamesAnswered();
     return;
   }
   resolve::Options options;
@@ -448,6 +452,7 @@ void Checker::setupNames() {
     spdlog::error("cannot resolve backend names: {}; named backends keep the "
                   "addresses they have",
                   resolver.error().message());
+    map_.setNamesAnswered();  // nothing will answer: the workers need not wait
     return;
   }
   resolver_ = std::move(*resolver);
@@ -499,6 +504,7 @@ void Checker::onAnswer(Name& name, const resolve::Answer& answer) {
     }
     name.failing = true;
     name.due_ms = now + std::min<int64_t>(interval, kRetryFailedMs);
+    markAnswered(name);
     return;
   }
   if (name.failing) {
@@ -542,6 +548,19 @@ void Checker::onAnswer(Name& name, const resolve::Answer& answer) {
     next = std::clamp<int64_t>(answer.ttl_ms, config::kMinResolveInterval.count(), interval);
   }
   name.due_ms = now + next;
+  markAnswered(name);
+}
+
+// Called once the answer is in the slots (or was a failure), so that workers holding back
+// their accepts for the first answers find the addresses when they stop waiting.
+void Checker::markAnswered(Name& name) {
+  if (name.answered) {
+    return;
+  }
+  name.answered = true;
+  if (++names_answered_ == names_.size()) {
+    map_.setNamesAnswered();
+  }
 }
 
 void Checker::watchResolver(int fd, bool read, bool write) {

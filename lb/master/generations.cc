@@ -54,6 +54,25 @@ bool Generation::workersAlive() const {
   return std::any_of(workers.begin(), workers.end(), [](const Child& c) { return c.pid > 0; });
 }
 
+void holdAcceptsForNames(const Generation& gen) {
+  bool hold = false;
+  for (size_t p = 0; p < gen.cfg->pools.size() && !hold; ++p) {
+    const auto& backends = gen.cfg->pools[p].backends;
+    const shm::PoolSlots& slots = gen.backends->pool(p);
+    for (size_t b = 0; b < backends.size() && !hold; ++b) {
+      if (!backends[b].named() || backends[b].name_slot != 0) {
+        continue;
+      }
+      bool any = false;
+      for (uint32_t k = 0; k < backends[b].name_slots && b + k < backends.size(); ++k) {
+        any = any || slots.state(b + k) != shm::BackendState::Empty;
+      }
+      hold = !any;
+    }
+  }
+  gen.region->header().names_unanswered.store(hold ? 1 : 0, std::memory_order_release);
+}
+
 shm::CarryReport carryHealth(const shm::ShmRegion& from, shm::ShmRegion& to,
                              const std::string& source) {
   shm::CarryReport report = shm::carryOver(from, to, worker::monotonicMs());
@@ -113,6 +132,10 @@ std::unique_ptr<Generation> Generations::make(std::shared_ptr<const config::Conf
     // Its admin states are not taken from there: the master applies its own (AdminStates).
     (void)carryHealth(*current->region, *gen->region,
                       "generation " + std::to_string(current->number));
+  } else {
+    // A reload does not hold accepts back (a name it adds starts empty, as documented); a
+    // first start does, and a binary upgrade decides again once it has carried over.
+    holdAcceptsForNames(*gen);
   }
   gen->workers.resize(gen->nworkers);
   return gen;

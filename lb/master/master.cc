@@ -105,6 +105,7 @@ void Supervisor::start() {
                      key.second, shm::toString(state));
       }
       admin_.applyTo(*gen->region);
+      holdAcceptsForNames(*gen);
     } else {
       spdlog::error("{}; health state starts fresh", old.error().message());
     }

@@ -48,7 +48,7 @@ util::Result<BackendMap> BackendMap::build(const ShmRegion& region, const config
                        region.trafficRowStride(),
                        region.trafficRows(), &region.header().health_generation);
   }
-  return BackendMap(std::move(pools));
+  return BackendMap(std::move(pools), &region.header().names_unanswered);
 }
 
 util::Result<BackendMap> BackendMap::create(ShmRegion& region, const config::Config& cfg) {

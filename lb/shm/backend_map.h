@@ -33,14 +33,23 @@ public:
   const PoolSlots& pool(size_t pool_index) const { return pools_[pool_index]; }
   size_t poolCount() const { return pools_.size(); }
 
+  // Header::names_unanswered: whether workers should still hold back accepting for named
+  // backends' first addresses; the checker clears it once every name had an answer.
+  bool namesUnanswered() const {
+    return names_unanswered_->load(std::memory_order_acquire) != 0;
+  }
+  void setNamesAnswered() const { names_unanswered_->store(0, std::memory_order_release); }
+
 private:
-  explicit BackendMap(std::vector<PoolSlots> pools) : pools_(std::move(pools)) {}
+  BackendMap(std::vector<PoolSlots> pools, std::atomic<uint32_t>* names_unanswered)
+      : pools_(std::move(pools)), names_unanswered_(names_unanswered) {}
 
   template <typename SlotOf>
   static util::Result<BackendMap> build(const ShmRegion& region, const config::Config& cfg,
                                         SlotOf slot_of, int err, const char* what);
 
   std::vector<PoolSlots> pools_;
+  std::atomic<uint32_t>* names_unanswered_ = nullptr;
 };
 
 }  // namespace weir::shm

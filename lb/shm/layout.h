@@ -6,7 +6,8 @@
 
 // The shared-memory layout every weir process of one generation maps: the master creates it
 // before forking, workers and the health checker inherit the mapping. Bump kVersion whenever a
-// struct below changes.
+// struct below changes its layout (a field that takes up a struct's padding, reading 0 in
+// regions of earlier builds, does not).
 //
 //   Header | WorkerSlot[workers] | BackendSlot[backends] | TrafficRow[1 + workers]
 //
@@ -74,6 +75,12 @@ struct alignas(64) Header {
   // Bumped on every backend state change, so that a worker rebuilds what it derives from the
   // states only when something changed.
   std::atomic<uint64_t> health_generation;
+  // 1 while a named backend has never had an address in this region and the health checker
+  // has not yet had a first answer (or failure) for every backend name: workers hold back
+  // accepting on the listeners that serve such a pool, for a few seconds at most. Set by the
+  // master before forking (first start, binary upgrade), cleared by the checker. It sits in
+  // what was padding: a region of an earlier build reads 0 here, so the layout version stays.
+  std::atomic<uint32_t> names_unanswered;
 };
 
 // One backend of one pool, keyed by (pool name, "IP:PORT") so that a binary upgrade can find it

@@ -26,6 +26,10 @@ constexpr int kMaxEvents = 512;
 constexpr size_t kListedOnStop = 100;  // connections named one by one when a stop cuts them
 constexpr int kAcceptBatch = 64;
 constexpr int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE: retry later, never spin
+// At a first start, how long a listener whose pool has a backend name waits for the checker's
+// first answers before it accepts anyway, and how often it looks.
+constexpr int64_t kNamesHoldMs = 5000;
+constexpr int64_t kNamesPollMs = 10;
 constexpr int64_t kReconcileMs = 1000;
 // Idle pipes unused for a whole period are freed at its end (so after 5 to 10 s).
 constexpr int64_t kPipeTrimMs = 5000;
@@ -145,6 +149,15 @@ void Worker::setup() {
 
   listen_eps_.resize(sockets_.size());
   accept_pending_.assign(sockets_.size(), false);
+  names_hold_.assign(sockets_.size(), false);
+  for (size_t i = 0; i < sockets_.size(); ++i) {
+    const ListenerRuntime& l = *listeners_[sockets_[i].listener];
+    auto named = [](const PoolRuntime* p) {
+      return std::any_of(p->pool->backends.begin(), p->pool->backends.end(),
+                         [](const config::Backend& b) { return b.named(); });
+    };
+    names_hold_[i] = named(l.pool) || std::any_of(l.routes.begin(), l.routes.end(), named);
+  }
   for (size_t i = 0; i < sockets_.size(); ++i) {
     listen_eps_[i] = {EndpointKind::Listener, reinterpret_cast<void*>(i)};
     if (!engine_->watch(sockets_[i].fd, EPOLLIN, &listen_eps_[i])) {
@@ -244,7 +257,8 @@ void Worker::pauseAccepting(int64_t until_ms) { accept_paused_until_ = until_ms;
 void Worker::acceptFrom(size_t index) {
   const ListenSocket& ls = sockets_[index];
   accept_pending_[index] = true;
-  if (stopping_ || now_ms_ < accept_paused_until_) {
+  if (stopping_ || now_ms_ < accept_paused_until_ ||
+      (names_hold_[index] && holdingForNames())) {
     return;
   }
   for (int n = 0; n < kAcceptBatch; ++n) {
@@ -311,6 +325,23 @@ void Worker::refuse(int fd) {
   const linger reset{1, 0};
   (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
   ::close(fd);
+}
+
+bool Worker::holdingForNames() {
+  if (names_hold_until_ms_ == 0) {
+    return false;
+  }
+  if (!backends_.namesUnanswered()) {
+    names_hold_until_ms_ = 0;
+    return false;
+  }
+  if (now_ms_ >= names_hold_until_ms_) {
+    spdlog::warn("worker {}: backend names still unanswered after {} ms; accepting anyway",
+                 slot_, kNamesHoldMs);
+    names_hold_until_ms_ = 0;
+    return false;
+  }
+  return true;
 }
 
 void Worker::acceptPending() {
@@ -423,7 +454,11 @@ int Worker::waitTimeout() const {
   bool pending = std::find(accept_pending_.begin(), accept_pending_.end(), true) !=
                  accept_pending_.end();
   if (pending && !stopping_ && active_ < cfg_.global.max_connections) {
-    deadline = std::min(deadline, std::max(accept_paused_until_, now_ms_));
+    int64_t accept_at = std::max(accept_paused_until_, now_ms_);
+    if (names_hold_until_ms_ != 0) {
+      accept_at = std::max(accept_at, now_ms_ + kNamesPollMs);  // no busy loop meanwhile
+    }
+    deadline = std::min(deadline, accept_at);
   }
   for (const auto& list : timer_lists_) {
     auto* first = const_cast<TimerList&>(*list).first();
@@ -438,6 +473,10 @@ int Worker::run() {
   ::signal(SIGPIPE, SIG_IGN);  // splice() to a reset socket raises SIGPIPE; we want EPIPE
   setup();
   now_ms_ = monotonicMs();
+  if (backends_.namesUnanswered() &&
+      std::find(names_hold_.begin(), names_hold_.end(), true) != names_hold_.end()) {
+    names_hold_until_ms_ = now_ms_ + kNamesHoldMs;
+  }
   next_reconcile_ms_ = now_ms_ + kReconcileMs;
   next_pipe_trim_ms_ = now_ms_ + kPipeTrimMs;
   spdlog::info("worker {} started, {} listening sockets, event engine {}", slot_,

@@ -116,6 +116,7 @@ private:
   bool holdClient(Session* s, uint32_t listener, const net::SockAddr& peer);
   void acceptFrom(size_t index);
   void acceptPending();
+  bool holdingForNames();
   void pauseAccepting(int64_t until_ms);
   void dispatch(const engine::Event& ev);
   void onSignal();
@@ -158,6 +159,11 @@ private:
 
   int64_t now_ms_ = 0;
   int64_t accept_paused_until_ = 0;
+  // First start with backend names not yet answered (shm Header::names_unanswered): the
+  // listeners of names_hold_ (by socket) accept nothing until then, or until this time (0: not
+  // holding).
+  int64_t names_hold_until_ms_ = 0;
+  std::vector<bool> names_hold_;
   int64_t next_reconcile_ms_ = 0;
   int64_t next_pipe_trim_ms_ = 0;
   uint64_t active_ = 0;

@@ -2,12 +2,19 @@
 // AAAA address the name returns, asked of a dnsmasq the test runs on 127.0.0.1 with a hosts
 // file it rewrites. Addresses come and go without a reload, within the answer's TTL; a name
 // that stops resolving keeps its addresses; a reload keeps them too; `weir -t` warns about a
-// name that does not resolve.
+// name that does not resolve; a first start holds its accepts until the name is answered.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <map>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http_client.h"
@@ -220,6 +227,123 @@ TEST(DnsBackends, ANameThatStopsResolvingKeepsItsAddressesAndAReloadKeepsThemToo
   EXPECT_GE(count(seen, "at-127.0.0.25"), kFairShare) << describe(seen);
   // The new checker warns for itself once (its first lookup fails).
   EXPECT_TRUE(weir.waitForLogLines("does not resolve", 2, seconds(15))) << weir.logTail();
+}
+
+// A UDP relay in front of a DNS server that holds every query for `delay` before passing it
+// on, and passes every reply straight back: a slow resolver. Bounded: it stops with the test,
+// at the latest after 60 s.
+class SlowResolver {
+public:
+  SlowResolver(const std::string& upstream, Clock::duration delay) : delay_(delay) {
+    const SockAddr here = *SockAddr::from("127.0.0.1", 0);
+    const SockAddr there = *SockAddr::parse(upstream);
+    down_ = Fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    up_ = Fd(::socket(there.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!down_ || !up_ || ::bind(down_.get(), here.get(), here.len) != 0 ||
+        ::connect(up_.get(), there.get(), there.len) != 0) {
+      throw std::runtime_error("slow resolver: " + errnoText(errno));
+    }
+    address_ = *SockAddr::local(down_.get());
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SlowResolver() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::string address() const { return address_.str(); }
+  // Replies passed back so far.
+  size_t replies() const { return replies_; }
+
+private:
+  struct Query {
+    Clock::time_point due;
+    std::string bytes;
+    SockAddr from;
+  };
+  void run() {
+    const Deadline deadline = deadlineIn(seconds(60));
+    std::vector<Query> held;
+    std::map<uint16_t, SockAddr> asker;  // by DNS message id
+    char buf[4096];
+    while (!stop_ && Clock::now() < deadline) {
+      pollfd p[2] = {{down_.get(), POLLIN, 0}, {up_.get(), POLLIN, 0}};
+      (void)::poll(p, 2, 10);
+      if (p[0].revents & POLLIN) {
+        Query q;
+        q.from.len = sizeof(q.from.storage);
+        const ssize_t n = ::recvfrom(down_.get(), buf, sizeof(buf), 0, q.from.get(), &q.from.len);
+        if (n >= 2) {
+          q.due = Clock::now() + delay_;
+          q.bytes.assign(buf, static_cast<size_t>(n));
+          held.push_back(std::move(q));
+        }
+      }
+      if (p[1].revents & POLLIN) {
+        const ssize_t n = ::recv(up_.get(), buf, sizeof(buf), 0);
+        const auto who = n >= 2 ? asker.find(static_cast<uint16_t>(
+                                      static_cast<uint8_t>(buf[0]) << 8 | static_cast<uint8_t>(buf[1])))
+                                : asker.end();
+        if (who != asker.end() &&
+            ::sendto(down_.get(), buf, static_cast<size_t>(n), 0, who->second.get(),
+                     who->second.len) == n) {
+          ++replies_;
+        }
+      }
+      const auto now = Clock::now();
+      for (auto it = held.begin(); it != held.end();) {
+        if (it->due > now) {
+          ++it;
+          continue;
+        }
+        const uint16_t id = static_cast<uint16_t>(static_cast<uint8_t>(it->bytes[0]) << 8 |
+                                                  static_cast<uint8_t>(it->bytes[1]));
+        asker[id] = it->from;
+        (void)::send(up_.get(), it->bytes.data(), it->bytes.size(), 0);
+        it = held.erase(it);
+      }
+    }
+  }
+
+  Clock::duration delay_;
+  Fd down_;
+  Fd up_;
+  SockAddr address_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> replies_{0};
+  std::thread thread_;
+};
+
+TEST(DnsBackends, AFirstStartHoldsAcceptsUntilTheNameIsAnswered) {
+  // The resolver answers 1.5 s late. weir is up long before that; a client that connects at
+  // once is held in the accept queue and served once the answer is in, not closed for want of
+  // a backend.
+  constexpr auto kDelay = milliseconds(1500);
+  Fixture f = startBackends({"127.0.0.29"});
+  auto dns = startDns(std::string("127.0.0.29 ") + kName + "\n", 60);
+  ASSERT_TRUE(dns);
+  SlowResolver slow(dns->address().toString(), kDelay);
+  WeirConfig cfg = WeirConfig::simple({}, 2);
+  cfg.pools.front().backends.push_back({std::string(kName) + ":" + std::to_string(f.port), 1});
+  cfg.global_lines.push_back("resolvers = [\"" + slow.address() + "\"]");
+  WeirProcess weir(cfg);
+  const auto started = Clock::now();
+  ASSERT_TRUE(weir.start());
+  Fd fd = connectTcp(weir.addr(), seconds(5));
+  ASSERT_TRUE(fd.valid());
+  // Otherwise this test proves nothing: weir took longer to start than the resolver to answer.
+  ASSERT_EQ(slow.replies(), 0u) << "weir took "
+                                << std::chrono::duration_cast<milliseconds>(Clock::now() - started)
+                                       .count()
+                                << " ms to start";
+  const auto line = readIdentifyLine(fd.get(), deadlineIn(seconds(10)));
+  const auto served = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+  std::printf("dns: a connection made before the first answer was served %lld ms after start\n",
+              static_cast<long long>(served.count()));
+  ASSERT_TRUE(line.has_value()) << "closed instead of held\n" << weir.logTail();
+  EXPECT_EQ(line->name(), "at-127.0.0.29");
+  EXPECT_GE(served, kDelay);
+  EXPECT_GE(slow.replies(), 1u);
+  EXPECT_EQ(weir.countLogLines("accepting anyway"), 0u);
 }
 
 TEST(DnsBackends, MoreAddressesThanSlotsUseTheFirstAndWarn) {
