@@ -74,6 +74,42 @@ std::string describe(const Tally& t) {
   return out;
 }
 
+// Backend "backend-A" (at `endpoint`) of two, whose ramp of `ramp` started at `up`
+// (`since` says what started it): a small share of new connections in the first fifth of
+// the ramp, as the metrics say; half of them once the ramp is over.
+void expectRamp(const SockAddr& addr, uint16_t metrics, const std::string& endpoint,
+                Clock::time_point up, Clock::duration ramp, const char* since) {
+  const std::vector<std::string> names = {"backend-A", "backend-B"};
+  const std::string labels = "{pool=\"back\",backend=\"" + endpoint + "\"}";
+  const auto remaining = [&] {
+    return metric(metrics, "weir_backend_slow_start_remaining_seconds" + labels);
+  };
+  const auto effective = [&] { return metric(metrics, "weir_backend_effective_weight" + labels); };
+  const double ramp_s = std::chrono::duration<double>(ramp).count();
+
+  // The first fifth of the ramp: A's effective weight grows from ~0 to 1/5 of B's.
+  const Tally early = tally(addr, names, up + ramp / 5, 1000);
+  std::printf("slow start: the first %lld ms after %s: %s\n",
+              static_cast<long long>(msSince(up)), since, describe(early).c_str());
+  ASSERT_GE(early.requests, 10) << "too few requests to measure a share";
+  EXPECT_EQ(early.count(""), 0) << describe(early);
+  EXPECT_LT(early.share("backend-A"), 0.25) << describe(early);
+  // The master shows the ramp: most of it still to go, a fraction of the weight.
+  EXPECT_GT(remaining().value_or(-1), ramp_s / 2);
+  EXPECT_LE(remaining().value_or(-1), ramp_s);
+  EXPECT_GT(effective().value_or(-1), 0.0);
+  EXPECT_LT(effective().value_or(-1), 0.6);
+
+  // The ramp is time: wait it out, then A has its full share.
+  std::this_thread::sleep_until(up + ramp + milliseconds(100));
+  const Tally late = tally(addr, names, Clock::now() + seconds(5), 100);
+  std::printf("slow start: after the ramp: %s\n", describe(late).c_str());
+  EXPECT_EQ(late.count(""), 0) << describe(late);
+  EXPECT_NEAR(late.share("backend-A"), 0.5, 0.15) << describe(late);
+  EXPECT_EQ(remaining().value_or(-1), 0.0);
+  EXPECT_EQ(effective().value_or(-1), 1.0);
+}
+
 TEST(SlowStart, ABackendBackUpRampsToItsShare) {
   // Checks every 100 ms, two failures take a backend down, one pass brings it back; a 2 s
   // ramp: a fifth of the way in, the returning backend has 1/6 of the share.
@@ -101,34 +137,7 @@ TEST(SlowStart, ABackendBackUpRampsToItsShare) {
   TestServer again = startTestServer(kTestsrvBin, "http", {"--name", "backend-A"}, "127.0.0.1",
                                      port_a);
   ASSERT_TRUE(weir.waitForLogLines("backend " + a.endpoint() + " is up", 1, seconds(5)));
-  const auto up = Clock::now();
-  const std::string labels = "{pool=\"back\",backend=\"" + a.endpoint() + "\"}";
-  const auto remaining = [&] {
-    return metric(metrics, "weir_backend_slow_start_remaining_seconds" + labels);
-  };
-  const auto effective = [&] { return metric(metrics, "weir_backend_effective_weight" + labels); };
-
-  // The first fifth of the ramp: A's effective weight grows from ~0 to 1/5 of B's.
-  const Tally early = tally(weir.addr(), names, up + kRamp / 5, 1000);
-  std::printf("slow start: the first %lld ms after coming up: %s\n",
-              static_cast<long long>(msSince(up)), describe(early).c_str());
-  ASSERT_GE(early.requests, 10) << "too few requests to measure a share";
-  EXPECT_EQ(early.count(""), 0) << describe(early);
-  EXPECT_LT(early.share("backend-A"), 0.25) << describe(early);
-  // The master shows the ramp: most of it still to go, a fraction of the weight.
-  EXPECT_GT(remaining().value_or(-1), 1.0);
-  EXPECT_LE(remaining().value_or(-1), 2.0);
-  EXPECT_GT(effective().value_or(-1), 0.0);
-  EXPECT_LT(effective().value_or(-1), 0.6);
-
-  // The ramp is time: wait it out, then A has its full share.
-  std::this_thread::sleep_until(up + kRamp + milliseconds(100));
-  const Tally late = tally(weir.addr(), names, Clock::now() + seconds(5), 100);
-  std::printf("slow start: after the ramp: %s\n", describe(late).c_str());
-  EXPECT_EQ(late.count(""), 0) << describe(late);
-  EXPECT_NEAR(late.share("backend-A"), 0.5, 0.15) << describe(late);
-  EXPECT_EQ(remaining().value_or(-1), 0.0);
-  EXPECT_EQ(effective().value_or(-1), 1.0);
+  expectRamp(weir.addr(), metrics, a.endpoint(), Clock::now(), kRamp, "coming up");
 }
 
 TEST(SlowStart, ABackendEnabledByWeirctlRamps) {
@@ -163,22 +172,7 @@ TEST(SlowStart, ABackendEnabledByWeirctlRamps) {
 
   const RunResult enabled = weirctl("enable");
   ASSERT_EQ(enabled.exitCode(), 0) << enabled.out << enabled.err;
-  const auto on = Clock::now();
-  const Tally early = tally(weir.addr(), names, on + kRamp / 5, 1000);
-  std::printf("slow start: the first %lld ms after weirctl enable: %s\n",
-              static_cast<long long>(msSince(on)), describe(early).c_str());
-  ASSERT_GE(early.requests, 10) << "too few requests to measure a share";
-  EXPECT_EQ(early.count(""), 0) << describe(early);
-  EXPECT_LT(early.share("backend-A"), 0.25) << describe(early);
-  EXPECT_GT(remaining().value_or(-1), 1.0);
-  EXPECT_LE(remaining().value_or(-1), 2.0);
-
-  std::this_thread::sleep_until(on + kRamp + milliseconds(100));
-  const Tally late = tally(weir.addr(), names, Clock::now() + seconds(5), 100);
-  std::printf("slow start: after the ramp: %s\n", describe(late).c_str());
-  EXPECT_EQ(late.count(""), 0) << describe(late);
-  EXPECT_NEAR(late.share("backend-A"), 0.5, 0.15) << describe(late);
-  EXPECT_EQ(remaining().value_or(-1), 0.0);
+  expectRamp(weir.addr(), metrics, a.endpoint(), Clock::now(), kRamp, "weirctl enable");
 }
 
 TEST(SlowStart, ABackendAddedByAReloadRampsTheKeptOnesDoNot) {
