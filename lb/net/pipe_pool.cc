@@ -122,7 +122,10 @@ Pipe PipePool::take(bool want_large) {
       low_water_large_ = std::min(low_water_large_, free_large_.size());
       return p;
     }
-    if (!grow_refused_ && (live_large_ + 1) * large_pages_ <= budget_.pages) {
+    // Asked again at every bulk flow, even after a refusal: the refusal was the owner's
+    // budget, which this process's other workers and other processes free without this
+    // pool knowing, and a failed F_SETPIPE_SZ costs one call per bulk flow.
+    if ((live_large_ + 1) * large_pages_ <= budget_.pages) {
       // Idle default pipes make way for a large one: a bulk flow gains more from it than an
       // idle pipe is worth.
       while (pages_ + large_pages_ > budget_.pages && !free_.empty()) {
@@ -140,9 +143,7 @@ Pipe PipePool::take(bool want_large) {
         p.bytes = got;
         ++live_large_;
         pages_ += large_pages_;
-      } else {
-        grow_refused_ = true;  // keeps the default-size pipe it has
-      }
+      }  // else refused (the owner is over its budget): the flow keeps the default pipe
       return p;
     }
   }
@@ -175,7 +176,6 @@ void PipePool::discard(Pipe&& pipe) {
   if (pipe.large) {
     --live_large_;
     pages_ -= large_pages_;
-    grow_refused_ = false;  // budget freed: growing may succeed again
   }
   Pipe closing = std::move(pipe);  // its UniqueFds close here
 }
@@ -190,9 +190,6 @@ void PipePool::closeOldestIdle(size_t defaults, size_t large) {
   live_large_ -= large;
   pages_ -= large * large_pages_;
   free_large_.erase(free_large_.begin(), free_large_.begin() + static_cast<std::ptrdiff_t>(large));
-  if (large > 0) {
-    grow_refused_ = false;  // budget freed: growing may succeed again
-  }
 }
 
 void PipePool::trim() {
@@ -203,7 +200,6 @@ void PipePool::trim() {
   closeOldestIdle(std::min(unused, above_floor), std::min(low_water_large_, free_large_.size()));
   low_water_ = free_.size();
   low_water_large_ = free_large_.size();
-  grow_refused_ = false;  // other processes may have freed some of the owner's budget
 }
 
 void PipePool::shrink() {

@@ -71,8 +71,7 @@ public:
   void discard(Pipe&& pipe);
 
   // Periodic (every few seconds, from the worker's loop): closes the idle pipes that stayed
-  // unused since the previous call, keeping `floor` default ones, and lets the next bulk flow
-  // ask the kernel to grow a pipe again after a refusal.
+  // unused since the previous call, keeping `floor` default ones.
   void trim();
   // Closes every idle pipe above the floor now (a draining worker needs few pipes).
   void shrink();
@@ -102,7 +101,6 @@ private:
   size_t live_large_ = 0;
   // The kernel refused to grow a pipe (the owner is over its budget, other processes
   // included): large requests get default pipes until the next trim() or a large pipe closes.
-  bool grow_refused_ = false;
   size_t created_ = 0;
 };
 
