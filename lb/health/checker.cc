@@ -392,7 +392,7 @@ void Checker::pointTarget(Target& t, const std::optional<net::SockAddr>& address
     return;
   }
   const tls::ClientContext* tls = t.pool < pool_tls_.size() ? pool_tls_[t.pool] : nullptr;
-  t.spec = makeSpec(*pool.health, *address, tls);
+  t.spec = makeSpec(*pool.health, *address, tls, pool.backends[t.backend].host);
   if (pool.proxy_protocol != config::ProxyProtocol::Off) {
     // Backends that expect a PROXY header on every connection get one: LOCAL, "this
     // connection is the balancer's own", whichever version the traffic uses (HAProxy and

@@ -21,7 +21,7 @@ std::string errnoText(const char* step, int err) {
 }  // namespace
 
 ProbeSpec makeSpec(const config::HealthCheck& check, const net::SockAddr& backend,
-                   const tls::ClientContext* tls) {
+                   const tls::ClientContext* tls, std::string_view name) {
   ProbeSpec spec;
   spec.kind = check.kind;
   spec.address = backend;
@@ -33,12 +33,17 @@ ProbeSpec makeSpec(const config::HealthCheck& check, const net::SockAddr& backen
     spec.request = check.send;
     spec.expect = check.expect;
   } else if (check.kind == config::HealthKind::Http) {
-    std::string host = check.host.empty() ? spec.address.toString() : check.host;
+    std::string host = check.host;
+    if (host.empty()) {
+      host = name.empty() ? spec.address.toString()
+                          : std::string(name) + ":" + std::to_string(spec.address.port());
+    }
     spec.request = httpRequest(check.path, host);
     spec.status_min = check.status_min;
     spec.status_max = check.status_max;
   } else if (check.kind == config::HealthKind::Tls) {
     spec.tls = tls;
+    spec.server_name = name;
   }
   return spec;
 }
@@ -107,7 +112,7 @@ std::optional<Outcome> Probe::afterConnect() {
       return finish(false, "tls: no client context for this pool (see the checker's log)");
     }
     tls::clearErrors();  // SSL_get_error reads the queue: nothing stale may be in it
-    ssl_ = spec_->tls->newSsl(fd_.get());
+    ssl_ = spec_->tls->newSsl(fd_.get(), spec_->server_name);
     if (!ssl_) {
       return finish(false, tls::takeErrors("tls: cannot create a connection"));
     }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "net/address.h"
@@ -26,11 +27,17 @@ struct ProbeSpec {
   // kind tls: the pool's context, owned by whoever owns the spec (the checker); nullptr when
   // it could not be built, which fails every check of the backend.
   const tls::ClientContext* tls = nullptr;
+  // kind tls: a named backend's host name, sent and checked when the pool's tls has no `sni`.
+  std::string server_name;
 };
 
-// `tls` is used by kind tls only (see ProbeSpec::tls).
+// `tls` is used by kind tls only (see ProbeSpec::tls). `name`: a named backend's host name,
+// which an http check without `host` sends as its Host ("NAME:PORT", the checked port), so
+// that a virtual host behind the name answers as it does for the name (an IP backend sends
+// "IP:PORT"), and a tls check sends and verifies as its server name where the pool's tls has
+// no `sni`, as the traffic does.
 ProbeSpec makeSpec(const config::HealthCheck& check, const net::SockAddr& backend,
-                   const tls::ClientContext* tls = nullptr);
+                   const tls::ClientContext* tls = nullptr, std::string_view name = {});
 
 struct Outcome {
   bool ok = false;

@@ -159,25 +159,26 @@ ClientContext::ClientContext(ClientContext&&) noexcept = default;
 ClientContext& ClientContext::operator=(ClientContext&&) noexcept = default;
 ClientContext::~ClientContext() = default;
 
-UniqueSsl ClientContext::newSsl(int fd) const {
+UniqueSsl ClientContext::newSsl(int fd, std::string_view name) const {
   UniqueSsl ssl(SSL_new(ctx_.get()));
   if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) {
     return nullptr;
   }
-  if (!sni_.empty()) {
+  const std::string server = sni_.empty() ? std::string(name) : sni_;
+  if (!server.empty()) {
     // RFC 6066: an address is never sent as a server name, but it is what the certificate
     // must then name (an IP subjectAltName).
-    const bool ip = isIpLiteral(sni_);
-    if (!ip && SSL_set_tlsext_host_name(ssl.get(), sni_.c_str()) != 1) {
+    const bool ip = isIpLiteral(server);
+    if (!ip && SSL_set_tlsext_host_name(ssl.get(), server.c_str()) != 1) {
       return nullptr;
     }
     if (verify_) {
       int ok = 1;
       if (ip) {
-        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), sni_.c_str());
+        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), server.c_str());
       } else {
         SSL_set_hostflags(ssl.get(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        ok = SSL_set1_host(ssl.get(), sni_.c_str());
+        ok = SSL_set1_host(ssl.get(), server.c_str());
       }
       if (ok != 1) {
         return nullptr;
@@ -188,8 +189,8 @@ UniqueSsl ClientContext::newSsl(int fd) const {
   return ssl;
 }
 
-UniqueSsl ClientContext::newResumableSsl(int fd, size_t backend) {
-  UniqueSsl ssl = newSsl(fd);
+UniqueSsl ClientContext::newResumableSsl(int fd, size_t backend, std::string_view name) {
+  UniqueSsl ssl = newSsl(fd, name);
   if (!ssl) {
     return nullptr;
   }

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <openssl/ssl.h>
 
@@ -23,7 +24,9 @@ using UniqueSsl = std::unique_ptr<SSL, SslFree>;
 // Policy, whatever the config: TLS 1.2 or 1.3 only, no compression, no renegotiation (a
 // backend's HelloRequest is refused). verify = true checks the chain against `ca` (or the
 // system's default store) and, when `sni` is set, that the certificate names it; verify =
-// false checks nothing, explicitly.
+// false checks nothing, explicitly. Without `sni`, a connection to a backend given by name
+// sends and checks that name instead (newSsl's `name`), as a client that dialled the name
+// would.
 //
 // The connections it makes write with write(2) (OpenSSL's socket BIO), so a process that
 // uses it must ignore SIGPIPE, as the workers and the health checker do.
@@ -42,11 +45,12 @@ public:
   ~ClientContext();
 
   // A client connection over `fd`, a connected (or connecting) non-blocking socket that the
-  // caller keeps owning. It sends the SNI and, with verify on, checks the host name; it is
+  // caller keeps owning. It sends the SNI and, with verify on, checks the host name (the
+  // configured `sni`, else `name`: a named backend's host name; neither: none); it is
   // in connect state: the caller drives SSL_connect, SSL_read and SSL_write and waits on the
   // socket for SSL_ERROR_WANT_READ/WRITE. Every handshake is a full one. Returns nullptr
   // only when OpenSSL fails to allocate; the reason is then in the error queue (takeErrors).
-  UniqueSsl newSsl(int fd) const;
+  UniqueSsl newSsl(int fd, std::string_view name = {}) const;
 
   // The same, but it offers the session last negotiated with backend number `backend` (any
   // index the caller chooses, e.g. into Pool::backends), and the sessions this connection
@@ -54,7 +58,7 @@ public:
   // (SSL_session_reused tells). A session stays resumable only if its connection ends with
   // SSL_shutdown (our close_notify): OpenSSL forgets the sessions of connections freed
   // without one, which it must assume went wrong. Thread-safe.
-  UniqueSsl newResumableSsl(int fd, size_t backend);
+  UniqueSsl newResumableSsl(int fd, size_t backend, std::string_view name = {});
 
   // Sessions held for resumption (one per backend at most).
   size_t cachedSessions() const;

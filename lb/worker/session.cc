@@ -634,7 +634,8 @@ void Session::connected() {
     return;
   }
   if (pool_->tls != nullptr) {
-    upstream_.ssl = pool_->tls->newResumableSsl(upstream_.fd.get(), static_cast<size_t>(backend_));
+    upstream_.ssl = pool_->tls->newResumableSsl(upstream_.fd.get(), static_cast<size_t>(backend_),
+                                                pool_->pool->backends[backend_].host);
     if (!upstream_.ssl) {
       finish(CloseReason::ResourceLimit);
       return;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "support/dns_server.h"
 #include "support/identify_line.h"
 #include "support/net_io.h"
 #include "support/process.h"
@@ -664,6 +665,56 @@ TEST(UpstreamTls, TlsHealthChecksTakeDownABackendWithoutTls) {
     ASSERT_TRUE(id.has_value()) << "connection " << i;
     EXPECT_EQ(id->name(), "good");
     EXPECT_EQ(id->tls(), "TLSv1.3");
+  }
+}
+
+// A backend given by name, over TLS without `sni`: weir sends the name and verifies the
+// certificate against it, as a client that dialled the name would. The same backend under a
+// name its certificate does not carry fails the connect and its kind tls checks (verifying
+// the chain alone, both would pass).
+TEST(UpstreamTls, ABackendGivenByNameIsVerifiedAsThatName) {
+  Certs certs;
+  TestServer backend = tlsIdentifyServer("tlsbackend", certs.backend);
+  std::string error;
+  auto dns =
+      DnsServer::start("127.0.0.1 app.internal\n127.0.0.1 other.internal\n", 60, &error);
+  ASSERT_TRUE(dns) << "cannot run dnsmasq (packaging/deps.sh installs dnsmasq-base): " << error;
+  for (const std::string name : {"app.internal", "other.internal"}) {
+    SCOPED_TRACE(name);
+    const std::string slot = name + ":" + std::to_string(backend.port) + "#1";
+    WeirConfig c = baseConfig(1);
+    c.listeners = {{"front", "app"}};
+    c.global_lines = {"resolvers = [" + q(dns->address().toString()) + "]"};
+    PoolSpec p;
+    p.name = "app";
+    p.retries = 0;
+    p.backends = {{name + ":" + std::to_string(backend.port), 1, 0, 1}};
+    p.lines = {"tls.ca = " + q(certs.ca_file)};
+    p.health = "kind = \"tls\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nfall = 2\n";
+    c.pools = {p};
+    WeirProcess weir(c);
+    WeirConfig with_log = weir.config();
+    with_log.access_log = weir.dir().file("access.log");
+    weir.writeConfig(with_log);
+    ASSERT_TRUE(weir.start());
+    Fd fd = connectTcp(weir.addr("front"), seconds(2));
+    ASSERT_TRUE(fd.valid());
+    if (name == "app.internal") {
+      auto id = identifyPlain(fd);
+      ASSERT_TRUE(id.has_value()) << weir.logTail();
+      EXPECT_EQ(id->tls(), "TLSv1.3");
+      EXPECT_EQ(id->sni(), "app.internal");
+    } else {
+      RawProbeResult r = watchForClose(fd.get(), Clock::now() + seconds(10));
+      EXPECT_TRUE(r.status == IoStatus::Eof || r.status == IoStatus::Reset) << r.detail;
+      EXPECT_TRUE(r.received.empty());
+      auto lines = waitAccessLines(weir.dir().file("access.log"), "reason=connect-failed", 1);
+      ASSERT_GE(lines.size(), 1u);
+      EXPECT_NE(lines.front().find("certificate verify failed"), std::string::npos)
+          << lines.front();
+      EXPECT_TRUE(weir.waitForLogLines("backend " + slot + " is down", 1, seconds(10)))
+          << weir.logTail();
+    }
   }
 }
 

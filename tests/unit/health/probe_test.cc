@@ -47,8 +47,15 @@ TEST(ProbeSpec, HttpHostDefaultsToTheCheckedAddress) {
             "GET /healthz HTTP/1.0\r\nHost: 10.0.0.1:9000\r\nUser-");
   EXPECT_EQ(spec.status_min, 200);
   EXPECT_EQ(spec.status_max, 299);
+  // A named backend's slot: the name, with the checked port.
+  EXPECT_NE(makeSpec(check, kBackend, nullptr, "app.internal").request.find(
+                "\r\nHost: app.internal:9000\r\n"),
+            std::string::npos);
   check.host = "api.example.com";
   EXPECT_NE(makeSpec(check, kBackend).request.find("\r\nHost: api.example.com\r\n"),
+            std::string::npos);
+  EXPECT_NE(makeSpec(check, kBackend, nullptr, "app.internal").request.find(
+                "\r\nHost: api.example.com\r\n"),
             std::string::npos);
 }
 
