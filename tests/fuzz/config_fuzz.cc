@@ -5,6 +5,8 @@
 // parses is internally consistent (every listener's pool exists and pool_index points at it,
 // every pool has backends, a check's timeout is shorter than its interval, ...) and every
 // duration (and trusted prefix) in it prints back to the same value.
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "config/config.h"
 #include "fuzz_check.h"
+#include "net/host_name.h"
 
 namespace weir::fuzz {
 namespace {
@@ -172,11 +175,26 @@ void checkConfig(const config::Config& c) {
     check(!p.backends.empty(), "a pool has at least one backend", p.name);
     for (size_t b = 0; b < p.backends.size(); ++b) {
       const config::Backend& backend = p.backends[b];
-      check(backend.address.port() != 0, "no backend on port 0", p.name);
+      if (backend.named()) {
+        // "NAME:PORT": max_addresses consecutive slots, no address until the checker fills them.
+        check(backend.port != 0, "no backend on port 0", p.name);
+        check(net::validHostName(backend.host), "a backend name is a valid host name", p.name);
+        check(backend.address.family() == AF_UNSPEC, "a name's slot has no address", p.name);
+        check(backend.name_slots >= 1 && backend.name_slots <= config::kMaxMaxAddresses &&
+                  backend.name_slot < backend.name_slots,
+              "a name has 1..256 slots", p.name);
+        const config::Backend* before = b > 0 ? &p.backends[b - 1] : nullptr;
+        check(backend.name_slot == 0 ||
+                  (before != nullptr && before->host == backend.host &&
+                   before->port == backend.port && before->name_slot + 1 == backend.name_slot),
+              "a name's slots are consecutive", p.name);
+      } else {
+        check(backend.address.port() != 0, "no backend on port 0", p.name);
+      }
       check(backend.weight >= 1 && backend.weight <= 1000, "weight 1..1000", p.name);
+      const std::string name = config::backendName(backend);
       for (size_t other = 0; other < b; ++other) {
-        check(!(p.backends[other].address == backend.address), "no backend listed twice",
-              p.name);
+        check(config::backendName(p.backends[other]) != name, "no backend listed twice", p.name);
       }
     }
     checkDuration(p.connect_timeout, "connect_timeout");
