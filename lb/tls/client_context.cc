@@ -159,12 +159,12 @@ ClientContext::ClientContext(ClientContext&&) noexcept = default;
 ClientContext& ClientContext::operator=(ClientContext&&) noexcept = default;
 ClientContext::~ClientContext() = default;
 
-UniqueSsl ClientContext::newSsl(int fd, std::string_view name) const {
+UniqueSsl ClientContext::newSsl(int fd, const std::string& name) const {
   UniqueSsl ssl(SSL_new(ctx_.get()));
   if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) {
     return nullptr;
   }
-  const std::string server = sni_.empty() ? std::string(name) : sni_;
+  const std::string& server = sni_.empty() ? name : sni_;  // no copy per connection
   if (!server.empty()) {
     // RFC 6066: an address is never sent as a server name, but it is what the certificate
     // must then name (an IP subjectAltName).
@@ -189,7 +189,7 @@ UniqueSsl ClientContext::newSsl(int fd, std::string_view name) const {
   return ssl;
 }
 
-UniqueSsl ClientContext::newResumableSsl(int fd, size_t backend, std::string_view name) {
+UniqueSsl ClientContext::newResumableSsl(int fd, size_t backend, const std::string& name) {
   UniqueSsl ssl = newSsl(fd, name);
   if (!ssl) {
     return nullptr;

@@ -3,7 +3,6 @@
 #include <cstddef>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include <openssl/ssl.h>
 
@@ -50,7 +49,7 @@ public:
   // in connect state: the caller drives SSL_connect, SSL_read and SSL_write and waits on the
   // socket for SSL_ERROR_WANT_READ/WRITE. Every handshake is a full one. Returns nullptr
   // only when OpenSSL fails to allocate; the reason is then in the error queue (takeErrors).
-  UniqueSsl newSsl(int fd, std::string_view name = {}) const;
+  UniqueSsl newSsl(int fd, const std::string& name = {}) const;
 
   // The same, but it offers the session last negotiated with backend number `backend` (any
   // index the caller chooses, e.g. into Pool::backends), and the sessions this connection
@@ -58,7 +57,7 @@ public:
   // (SSL_session_reused tells). A session stays resumable only if its connection ends with
   // SSL_shutdown (our close_notify): OpenSSL forgets the sessions of connections freed
   // without one, which it must assume went wrong. Thread-safe.
-  UniqueSsl newResumableSsl(int fd, size_t backend, std::string_view name = {});
+  UniqueSsl newResumableSsl(int fd, size_t backend, const std::string& name = {});
 
   // Sessions held for resumption (one per backend at most).
   size_t cachedSessions() const;
