@@ -199,6 +199,15 @@ struct Backend {
 // How logs, weirctl, /status.json and the metrics name a backend: "IP:PORT", or "NAME:PORT#K"
 // for slot K (1-based) of a named backend.
 std::string backendName(const Backend& backend);
+
+// Where a named backend's slots are in a pool's backends: `first` (its slot 0) and `count`
+// consecutive entries.
+struct NameSlots {
+  size_t first = 0;
+  uint32_t count = 0;
+};
+// The named backends of `backends` (a Pool's), in order; counts never run past the end.
+std::vector<NameSlots> nameSlots(const std::vector<Backend>& backends);
 inline constexpr uint32_t kDefaultMaxAddresses = 16;
 inline constexpr uint32_t kMaxMaxAddresses = 256;
 

@@ -406,23 +406,19 @@ void Checker::pointTarget(Target& t, const std::optional<net::SockAddr>& address
 // every name looked up at once.
 void Checker::setupNames() {
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
-    const auto& backends = cfg_.pools[p].backends;
-    for (size_t b = 0; b < backends.size(); ++b) {
-      const config::Backend& backend = backends[b];
-      if (!backend.named() || backend.name_slot != 0) {
-        continue;
-      }
+    for (const config::NameSlots& slot_range : config::nameSlots(cfg_.pools[p].backends)) {
+      const config::Backend& backend = cfg_.pools[p].backends[slot_range.first];
       auto name = std::make_unique<Name>();
       name->pool = p;
-      name->first = b;
-      name->count = backend.name_slots;
+      name->first = slot_range.first;
+      name->count = slot_range.count;
       name->host = backend.host;
       name->port = backend.port;
       name->where = backend.where;
       const shm::PoolSlots& slots = map_.pool(p);
       for (uint32_t k = 0; k < name->count; ++k) {
         std::optional<net::SockAddr> held;
-        const size_t i = b + k;
+        const size_t i = slot_range.first + k;
         if (slots.state(i) != shm::BackendState::Empty &&
             slots.state(i) != shm::BackendState::Draining) {
           held = slots.resolved(i);

@@ -57,17 +57,13 @@ bool Generation::workersAlive() const {
 void holdAcceptsForNames(const Generation& gen) {
   bool hold = false;
   for (size_t p = 0; p < gen.cfg->pools.size() && !hold; ++p) {
-    const auto& backends = gen.cfg->pools[p].backends;
     const shm::PoolSlots& slots = gen.backends->pool(p);
-    for (size_t b = 0; b < backends.size() && !hold; ++b) {
-      if (!backends[b].named() || backends[b].name_slot != 0) {
-        continue;
-      }
+    for (const config::NameSlots& name : config::nameSlots(gen.cfg->pools[p].backends)) {
       bool any = false;
-      for (uint32_t k = 0; k < backends[b].name_slots && b + k < backends.size(); ++k) {
-        any = any || slots.state(b + k) != shm::BackendState::Empty;
+      for (uint32_t k = 0; k < name.count; ++k) {
+        any = any || slots.state(name.first + k) != shm::BackendState::Empty;
       }
-      hold = !any;
+      hold = hold || !any;
     }
   }
   gen.region->header().names_unanswered.store(hold ? 1 : 0, std::memory_order_release);

@@ -62,6 +62,18 @@ TEST(NamedBackendConfig, ANameTakesMaxAddressesSlots) {
   EXPECT_EQ(b[4].host, "db-1.example.org.");
   EXPECT_EQ(b[4].name_slots, kDefaultMaxAddresses);
   EXPECT_EQ(backendName(b.back()), "db-1.example.org.:5432#16");
+
+  const std::vector<NameSlots> names = nameSlots(b);
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names[0].first, 1u);
+  EXPECT_EQ(names[0].count, 3u);
+  EXPECT_EQ(names[1].first, 4u);
+  EXPECT_EQ(names[1].count, kDefaultMaxAddresses);
+  // A list cut short (as a fuzzed or hand-made one may be) never yields slots past its end.
+  const std::vector<Backend> cut(b.begin(), b.begin() + 6);
+  const std::vector<NameSlots> partial = nameSlots(cut);
+  ASSERT_EQ(partial.size(), 2u);
+  EXPECT_EQ(partial[1].count, 2u);
 }
 
 TEST(NamedBackendConfig, GlobalResolverKeys) {
