@@ -99,8 +99,6 @@ private:
   size_t low_water_large_ = 0;
   size_t pages_ = 0;
   size_t live_large_ = 0;
-  // The kernel refused to grow a pipe (the owner is over its budget, other processes
-  // included): large requests get default pipes until the next trim() or a large pipe closes.
   size_t created_ = 0;
 };
 
