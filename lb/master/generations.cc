@@ -128,11 +128,10 @@ std::unique_ptr<Generation> Generations::make(std::shared_ptr<const config::Conf
     // Its admin states are not taken from there: the master applies its own (AdminStates).
     (void)carryHealth(*current->region, *gen->region,
                       "generation " + std::to_string(current->number));
-  } else {
-    // A reload does not hold accepts back (a name it adds starts empty, as documented); a
-    // first start does, and a binary upgrade decides again once it has carried over.
-    holdAcceptsForNames(*gen);
   }
+  // After the carry: on a reload only the names it adds are without an address (a binary
+  // upgrade decides again once it has carried over from the old master).
+  holdAcceptsForNames(*gen);
   gen->workers.resize(gen->nworkers);
   return gen;
 }

@@ -68,8 +68,9 @@ std::string describeExit(int status);
 // Carries health state from `from` into `to` (shm::carryOver) and logs what it did, naming
 // `source` ("generation 3", "the old master"). Returns the report (its admin states).
 // Sets Header::names_unanswered of gen's region when a backend name of its config has no
-// address in any of its slots (a first start, or an upgrade from a master that had none), so
-// that its workers hold back accepting until the checker's first answers; clears it otherwise.
+// address in any of its slots (a first start, a name a reload adds, or an upgrade from a
+// master that had none), so that its workers hold back accepting on the listeners that serve
+// such a name until the checker's first answers; clears it otherwise.
 // Before gen's children are forked.
 void holdAcceptsForNames(const Generation& gen);
 

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/header.h"
+#include "shm/pool_slots.h"
 #include "shm/worker_stats.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -150,13 +151,25 @@ void Worker::setup() {
   listen_eps_.resize(sockets_.size());
   accept_pending_.assign(sockets_.size(), false);
   names_hold_.assign(sockets_.size(), false);
+  // Listeners with a pool (default or SNI route) that has a backend name with no address in
+  // any slot: a first start, or a name that a reload added. Names carried over with their
+  // addresses serve at once, and so do their listeners.
+  auto unanswered = [](const PoolRuntime* p) {
+    for (const config::NameSlots& name : config::nameSlots(p->pool->backends)) {
+      bool empty = true;
+      for (uint32_t k = 0; k < name.count && empty; ++k) {
+        empty = p->slots->state(name.first + k) == shm::BackendState::Empty;
+      }
+      if (empty) {
+        return true;
+      }
+    }
+    return false;
+  };
   for (size_t i = 0; i < sockets_.size(); ++i) {
     const ListenerRuntime& l = *listeners_[sockets_[i].listener];
-    auto named = [](const PoolRuntime* p) {
-      return std::any_of(p->pool->backends.begin(), p->pool->backends.end(),
-                         [](const config::Backend& b) { return b.named(); });
-    };
-    names_hold_[i] = named(l.pool) || std::any_of(l.routes.begin(), l.routes.end(), named);
+    names_hold_[i] =
+        unanswered(l.pool) || std::any_of(l.routes.begin(), l.routes.end(), unanswered);
   }
   for (size_t i = 0; i < sockets_.size(); ++i) {
     listen_eps_[i] = {EndpointKind::Listener, reinterpret_cast<void*>(i)};
