@@ -79,8 +79,8 @@ struct alignas(64) Header {
   // has not yet had a first answer (or failure) for every backend name: workers hold back
   // accepting on the listeners that serve such a pool, for a few seconds at most. Set by the
   // master before forking (first start, a reload adding a name, binary upgrade), cleared by
-  // the checker. It sits in
-  // what was padding: a region of an earlier build reads 0 here, so the layout version stays.
+  // the checker. It sits in what was padding: a region of an earlier build reads 0 here, so
+  // the layout version stays.
   std::atomic<uint32_t> names_unanswered;
 };
 
