@@ -27,8 +27,9 @@ constexpr int kMaxEvents = 512;
 constexpr size_t kListedOnStop = 100;  // connections named one by one when a stop cuts them
 constexpr int kAcceptBatch = 64;
 constexpr int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE: retry later, never spin
-// At a first start, how long a listener whose pool has a backend name waits for the checker's
-// first answers before it accepts anyway, and how often it looks.
+// How long a listener whose pool has a backend name with no address yet (a first start, a
+// name a reload added) waits for the checker's first answers before it accepts anyway, and
+// how often it looks.
 constexpr int64_t kNamesHoldMs = 5000;
 constexpr int64_t kNamesPollMs = 10;
 constexpr int64_t kReconcileMs = 1000;

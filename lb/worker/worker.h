@@ -159,9 +159,9 @@ private:
 
   int64_t now_ms_ = 0;
   int64_t accept_paused_until_ = 0;
-  // First start with backend names not yet answered (shm Header::names_unanswered): the
-  // listeners of names_hold_ (by socket) accept nothing until then, or until this time (0: not
-  // holding).
+  // Backend names not yet answered (shm Header::names_unanswered: a first start, or a reload
+  // that added a name): the listeners of names_hold_ (by socket) accept nothing until then, or
+  // until this time (0: not holding).
   int64_t names_hold_until_ms_ = 0;
   std::vector<bool> names_hold_;
   int64_t next_reconcile_ms_ = 0;
