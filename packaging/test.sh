@@ -72,7 +72,10 @@ clang_build() {  # clang_build DIR CMAKE_OPTION...
 }
 
 stage deps "$top/packaging/deps.sh"
-stage build "$top/packaging/build.sh"
+# -g1 (line tables and functions, what a backtrace or perf needs) instead of -g: the build
+# compiles about 30% faster and links far smaller binaries, which CI's 30 minutes need.
+stage build "$top/packaging/build.sh" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 # Tests hold thousands of sockets at once.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 stage tests normal_tests
