@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -313,6 +314,29 @@ private:
   std::thread thread_;
 };
 
+// One listener whose pool's only backend is kName on `port`, asking `slow` for it.
+WeirConfig slowNameConfig(const SlowResolver& slow, uint16_t port) {
+  WeirConfig cfg = WeirConfig::simple({}, 2);
+  cfg.pools.front().backends.push_back({std::string(kName) + ":" + std::to_string(port), 1});
+  cfg.global_lines.push_back("resolvers = [\"" + slow.address() + "\"]");
+  return cfg;
+}
+
+// What a held client got (its backend's identify line, or nothing if closed) and how long
+// after `since` it came; prints that time as "dns: <what> was served N ms after <since_what>".
+struct Served {
+  std::optional<IdentifyLine> line;
+  milliseconds after{0};
+};
+Served awaitServed(int fd, Clock::time_point since, const char* what, const char* since_what) {
+  Served s;
+  s.line = readIdentifyLine(fd, deadlineIn(seconds(10)));
+  s.after = std::chrono::duration_cast<milliseconds>(Clock::now() - since);
+  std::printf("dns: %s was served %lld ms after %s\n", what,
+              static_cast<long long>(s.after.count()), since_what);
+  return s;
+}
+
 TEST(DnsBackends, AFirstStartHoldsAcceptsUntilTheNameIsAnswered) {
   // The resolver answers 1.5 s late. weir is up long before that; a client that connects at
   // once is held in the accept queue and served once the answer is in, not closed for want of
@@ -322,10 +346,7 @@ TEST(DnsBackends, AFirstStartHoldsAcceptsUntilTheNameIsAnswered) {
   auto dns = startDns(std::string("127.0.0.29 ") + kName + "\n", 60);
   ASSERT_TRUE(dns);
   SlowResolver slow(dns->address().toString(), kDelay);
-  WeirConfig cfg = WeirConfig::simple({}, 2);
-  cfg.pools.front().backends.push_back({std::string(kName) + ":" + std::to_string(f.port), 1});
-  cfg.global_lines.push_back("resolvers = [\"" + slow.address() + "\"]");
-  WeirProcess weir(cfg);
+  WeirProcess weir(slowNameConfig(slow, f.port));
   const auto started = Clock::now();
   ASSERT_TRUE(weir.start());
   Fd fd = connectTcp(weir.addr(), seconds(5));
@@ -335,13 +356,11 @@ TEST(DnsBackends, AFirstStartHoldsAcceptsUntilTheNameIsAnswered) {
                                 << std::chrono::duration_cast<milliseconds>(Clock::now() - started)
                                        .count()
                                 << " ms to start";
-  const auto line = readIdentifyLine(fd.get(), deadlineIn(seconds(10)));
-  const auto served = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
-  std::printf("dns: a connection made before the first answer was served %lld ms after start\n",
-              static_cast<long long>(served.count()));
-  ASSERT_TRUE(line.has_value()) << "closed instead of held\n" << weir.logTail();
-  EXPECT_EQ(line->name(), "at-127.0.0.29");
-  EXPECT_GE(served, kDelay);
+  const Served served =
+      awaitServed(fd.get(), started, "a connection made before the first answer", "start");
+  ASSERT_TRUE(served.line.has_value()) << "closed instead of held\n" << weir.logTail();
+  EXPECT_EQ(served.line->name(), "at-127.0.0.29");
+  EXPECT_GE(served.after, kDelay);
   EXPECT_GE(slow.replies(), 1u);
   EXPECT_EQ(weir.countLogLines("accepting anyway"), 0u);
 }
@@ -358,9 +377,7 @@ TEST(DnsBackends, AReloadHoldsOnlyTheListenersOfANameItAdds) {
                       60);
   ASSERT_TRUE(dns);
   SlowResolver slow(dns->address().toString(), kDelay);
-  WeirConfig cfg = WeirConfig::simple({}, 2);
-  cfg.pools.front().backends.push_back({std::string(kName) + ":" + std::to_string(f.port), 1});
-  cfg.global_lines.push_back("resolvers = [\"" + slow.address() + "\"]");
+  const WeirConfig cfg = slowNameConfig(slow, f.port);
   WeirProcess weir(cfg);
   ASSERT_TRUE(weir.start());
   auto served = [&](const SockAddr& addr) -> std::string {
@@ -387,12 +404,10 @@ TEST(DnsBackends, AReloadHoldsOnlyTheListenersOfANameItAdds) {
   EXPECT_EQ(served(weir.addr("front")), "at-127.0.0.35") << weir.logTail();
   ASSERT_EQ(slow.replies(), answered)
       << "the new generation's answers came before the test could look: it proves nothing";
-  const auto line = readIdentifyLine(held.get(), deadlineIn(seconds(10)));
-  const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - reloaded);
-  std::printf("dns: a client of a name added by a reload was served %lld ms after the reload\n",
-              static_cast<long long>(waited.count()));
-  ASSERT_TRUE(line.has_value()) << "closed instead of held\n" << weir.logTail();
-  EXPECT_EQ(line->name(), "at-127.0.0.36");
+  const Served added = awaitServed(held.get(), reloaded, "a client of a name added by a reload",
+                                  "the reload");
+  ASSERT_TRUE(added.line.has_value()) << "closed instead of held\n" << weir.logTail();
+  EXPECT_EQ(added.line->name(), "at-127.0.0.36");
   EXPECT_GT(slow.replies(), answered);
   EXPECT_EQ(weir.countLogLines("accepting anyway"), 0u);
 }
