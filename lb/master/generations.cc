@@ -57,14 +57,7 @@ bool Generation::workersAlive() const {
 void holdAcceptsForNames(const Generation& gen) {
   bool hold = false;
   for (size_t p = 0; p < gen.cfg->pools.size() && !hold; ++p) {
-    const shm::PoolSlots& slots = gen.backends->pool(p);
-    for (const config::NameSlots& name : config::nameSlots(gen.cfg->pools[p].backends)) {
-      bool any = false;
-      for (uint32_t k = 0; k < name.count; ++k) {
-        any = any || slots.state(name.first + k) != shm::BackendState::Empty;
-      }
-      hold = hold || !any;
-    }
+    hold = shm::hasNameWithoutAddress(gen.cfg->pools[p], gen.backends->pool(p));
   }
   gen.region->header().names_unanswered.store(hold ? 1 : 0, std::memory_order_release);
 }

@@ -6,6 +6,19 @@
 
 namespace weir::shm {
 
+bool hasNameWithoutAddress(const config::Pool& pool, const PoolSlots& slots) {
+  for (const config::NameSlots& name : config::nameSlots(pool.backends)) {
+    bool empty = true;
+    for (uint32_t k = 0; k < name.count && empty; ++k) {
+      empty = slots.state(name.first + k) == BackendState::Empty;
+    }
+    if (empty) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string slotKey(const config::Backend& backend) {
   std::string name = config::backendName(backend);
   if (name.size() < kAddressKeyLen) {

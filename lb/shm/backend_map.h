@@ -16,6 +16,10 @@ namespace weir::shm {
 // (config::backendName) when that fits kAddressKeyLen, else "~" and a hash of it.
 std::string slotKey(const config::Backend& backend);
 
+// Whether `pool` (a pool of the config `slots` was mapped from) has a backend name with no
+// address in any of its slots: one that has never been answered here.
+bool hasNameWithoutAddress(const config::Pool& pool, const PoolSlots& slots);
+
 class BackendMap {
 public:
   // The master, before forking: finds or allocates the slot of every backend of `cfg` in a

@@ -15,7 +15,6 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/header.h"
-#include "shm/pool_slots.h"
 #include "shm/worker_stats.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -156,16 +155,7 @@ void Worker::setup() {
   // any slot: a first start, or a name that a reload added. Names carried over with their
   // addresses serve at once, and so do their listeners.
   auto unanswered = [](const PoolRuntime* p) {
-    for (const config::NameSlots& name : config::nameSlots(p->pool->backends)) {
-      bool empty = true;
-      for (uint32_t k = 0; k < name.count && empty; ++k) {
-        empty = p->slots->state(name.first + k) == shm::BackendState::Empty;
-      }
-      if (empty) {
-        return true;
-      }
-    }
-    return false;
+    return shm::hasNameWithoutAddress(*p->pool, *p->slots);
   };
   for (size_t i = 0; i < sockets_.size(); ++i) {
     const ListenerRuntime& l = *listeners_[sockets_[i].listener];
